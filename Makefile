@@ -1,0 +1,41 @@
+# Concilia: `make run` installs and starts the demo; `make test` installs and runs the tests.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: run install test lint messages bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+install: $(BIN)/python
+	$(BIN)/pip install --quiet -e .
+
+run: install
+	$(BIN)/concilia demo
+	$(BIN)/concilia serve --host $(HOST) --port $(PORT)
+
+$(VENV)/.test-deps: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e ".[test]"
+	touch $@
+
+lint: $(VENV)/.test-deps
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+test: $(VENV)/.test-deps lint
+	$(BIN)/pytest -q
+
+messages: $(VENV)/.test-deps
+	cd concilia && ../$(BIN)/concilia makemessages -l es -l en --no-obsolete --add-location file
+	cd concilia && ../$(BIN)/concilia compilemessages
+
+bench: $(BIN)/python
+	$(BIN)/pip install --quiet -e ".[bench]"
+	$(BIN)/python bench/complaints.py
+
+clean:
+	rm -rf $(VENV) var build dist *.egg-info

@@ -1,0 +1,3 @@
+from concilia.cli import main
+
+main()

@@ -1,0 +1,1 @@
+"""Staff users, their API tokens and permissions."""

@@ -1,0 +1,94 @@
+"""The REST API under /api/v1/: every app's router, and errors answered as translated JSON."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpRequest, HttpResponse
+from django.utils.translation import gettext as _
+from ninja import NinjaAPI
+from ninja.errors import AuthenticationError, HttpError, ValidationError
+
+from concilia.intake.api import ApiProblem
+from concilia.intake.api import router as intake_router
+
+api = NinjaAPI(
+    title="Concilia API",
+    version="1",
+    description="Complaints in, reference numbers out. Authenticate with `Authorization: Bearer <token>`.",
+    urls_namespace="api-v1",
+)
+api.add_router("", intake_router)
+
+_TYPE_MESSAGES = {
+    "missing": lambda: _("This field is required."),
+    "string_type": lambda: _("Enter text."),
+    "bool_type": lambda: _("Enter true or false."),
+    "bool_parsing": lambda: _("Enter true or false."),
+    "date_type": lambda: _("Enter a date as YYYY-MM-DD."),
+    "date_parsing": lambda: _("Enter a date as YYYY-MM-DD."),
+    "date_from_datetime_parsing": lambda: _("Enter a date as YYYY-MM-DD."),
+    "decimal_parsing": lambda: _("Enter a number."),
+    "decimal_type": lambda: _("Enter a number."),
+    "list_type": lambda: _("Enter a list."),
+    "model_attributes_type": lambda: _("Enter an object."),
+    "dict_type": lambda: _("Enter an object."),
+    "string_too_long": lambda: _("This value is too long."),
+}
+
+
+def _field_name(location: list[Any]) -> str:
+    parts = [p for p in location if p not in ("body", "payload", "query", "path")]
+    name = ""
+    for part in parts:
+        name += f"[{part}]" if isinstance(part, int) else (f".{part}" if name else str(part))
+    return name
+
+
+def _problem(request: HttpRequest, status: int, detail: str, errors: list[dict[str, str]] | None = None,
+             headers: dict[str, str] | None = None) -> HttpResponse:
+    response = api.create_response(request, {"detail": detail, "errors": errors or []}, status=status)
+    for name, value in (headers or {}).items():
+        response[name] = value
+    return response
+
+
+@api.exception_handler(ApiProblem)
+def on_api_problem(request: HttpRequest, exc: ApiProblem) -> HttpResponse:
+    return _problem(request, exc.status, exc.detail, exc.errors, exc.headers)
+
+
+@api.exception_handler(ValidationError)
+def on_validation_error(request: HttpRequest, exc: ValidationError) -> HttpResponse:
+    errors = []
+    for error in exc.errors:
+        message = _TYPE_MESSAGES.get(error.get("type", ""), lambda: _("This value is not valid."))()
+        errors.append({"field": _field_name(list(error.get("loc", []))),
+                       "code": error.get("type", "invalid"), "message": message})
+    return _problem(request, 422, _("The request has errors."), errors)
+
+
+@api.exception_handler(AuthenticationError)
+def on_authentication_error(request: HttpRequest, exc: AuthenticationError) -> HttpResponse:
+    response = _problem(request, 401, _("A valid API token is needed: send 'Authorization: Bearer <token>'."))
+    response["WWW-Authenticate"] = "Bearer"
+    return response
+
+
+@api.exception_handler(HttpError)
+def on_http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
+    detail = str(exc)
+    if exc.status_code == 400 and detail.startswith("Cannot parse request body"):
+        detail = _("The request body is not valid JSON (or is too large).")
+    return _problem(request, exc.status_code, detail)
+
+
+@api.exception_handler(PermissionDenied)
+def on_permission_denied(request: HttpRequest, exc: PermissionDenied) -> HttpResponse:
+    return _problem(request, 403, _("You may not do this."))
+
+
+@api.exception_handler(Http404)
+def on_not_found(request: HttpRequest, exc: Http404) -> HttpResponse:
+    return _problem(request, 404, _("Not found."))

@@ -1,0 +1,1 @@
+"""The case aggregate: categories, cases, their thread of messages and attachments, and their history."""

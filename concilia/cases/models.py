@@ -1,0 +1,275 @@
+"""Cases and what belongs to them: category, messages, attachments and the event history."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.files.storage import storages
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.functional import LazyObject
+from django.utils.translation import get_language
+from django.utils.translation import gettext_lazy as _
+
+from concilia.customers.models import Consent, Customer
+
+
+class Kind(models.TextChoices):
+    COMPLAINT = "complaint", _("Complaint")
+    QUESTION = "question", _("Question")
+    SUGGESTION = "suggestion", _("Suggestion")
+    THANKS = "thanks", _("Thanks")
+
+
+class Channel(models.TextChoices):
+    WEB = "web", _("Web form")
+    API = "api", _("API")
+    CHAT = "chat", _("Chat")
+    EMAIL = "email", _("Email")
+
+
+class Status(models.TextChoices):
+    NOT_STARTED = "not_started", _("Not started")
+    PENDING_AGENT = "pending_agent", _("Waiting for us")
+    PENDING_CUSTOMER = "pending_customer", _("Waiting for the customer")
+    CLOSED = "closed", _("Closed")
+
+
+class Outcome(models.TextChoices):
+    RESOLVED = "resolved", _("Resolved in the customer's favour")
+    PARTIALLY_RESOLVED = "partially_resolved", _("Partially resolved")
+    REJECTED = "rejected", _("Rejected")
+    WITHDRAWN = "withdrawn", _("Withdrawn by the customer")
+    DUPLICATE = "duplicate", _("Duplicate")
+    ANSWERED = "answered", _("Answered")
+
+
+class Priority(models.TextChoices):
+    LOW = "low", _("Low")
+    NORMAL = "normal", _("Normal")
+    HIGH = "high", _("High")
+    URGENT = "urgent", _("Urgent")
+
+
+class FieldRule(models.TextChoices):
+    REQUIRED = "required", _("Required")
+    OPTIONAL = "optional", _("Optional")
+    HIDDEN = "hidden", _("Not asked")
+
+
+# The case fields whose need depends on the category (data minimisation).
+CATEGORY_FIELDS = ("order_number", "purchase_date", "amount")
+
+
+class CategoryQuerySet(models.QuerySet["Category"]):
+    def active(self) -> CategoryQuerySet:
+        return self.filter(active=True).order_by("position", "code")
+
+
+class Category(models.Model):
+    """A kind of problem, with the data it needs and the time the company has to answer it."""
+
+    code = models.SlugField(_("code"), max_length=40, unique=True)
+    name_es = models.CharField(_("name (Spanish)"), max_length=120)
+    name_en = models.CharField(_("name (English)"), max_length=120)
+    response_days = models.PositiveSmallIntegerField(
+        _("response time (business days)"), default=10
+    )
+    # {"order_number": "required", "purchase_date": "optional", "amount": "hidden"}
+    field_rules = models.JSONField(_("field rules"), default=dict, blank=True)
+    position = models.PositiveSmallIntegerField(_("position"), default=0)
+    active = models.BooleanField(_("active"), default=True)
+
+    objects = CategoryQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["position", "code"]
+        verbose_name = _("category")
+        verbose_name_plural = _("categories")
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def name(self) -> str:
+        return self.name_en if (get_language() or "es").startswith("en") else self.name_es
+
+    def rule(self, field: str) -> str:
+        return self.field_rules.get(field, FieldRule.OPTIONAL)
+
+
+class CaseQuerySet(models.QuerySet["Case"]):
+    def open(self) -> CaseQuerySet:
+        return self.exclude(status=Status.CLOSED)
+
+    def for_customer(self, customer: Customer) -> CaseQuerySet:
+        return self.filter(customer=customer)
+
+    def overdue(self) -> CaseQuerySet:
+        return self.open().filter(deadline__lt=timezone.now())
+
+
+class Case(models.Model):
+    """One complaint, question, suggestion or thanks, from its reception to its closing."""
+
+    PERSONAL_FIELDS = ("description", "desired_resolution", "order_number")
+
+    reference = models.CharField(_("reference"), max_length=40, unique=True, editable=False)
+    kind = models.CharField(_("kind"), max_length=20, choices=Kind.choices, default=Kind.COMPLAINT)
+    category = models.ForeignKey(
+        Category, on_delete=models.PROTECT, related_name="cases", verbose_name=_("category")
+    )
+    channel = models.CharField(_("channel"), max_length=20, choices=Channel.choices)
+    status = models.CharField(
+        _("status"), max_length=20, choices=Status.choices, default=Status.NOT_STARTED
+    )
+    outcome = models.CharField(_("outcome"), max_length=30, choices=Outcome.choices, blank=True)
+    priority = models.CharField(
+        _("priority"), max_length=10, choices=Priority.choices, default=Priority.NORMAL
+    )
+    customer = models.ForeignKey(
+        Customer, on_delete=models.PROTECT, related_name="cases", verbose_name=_("customer")
+    )
+    language = models.CharField(_("language"), max_length=8, choices=settings.LANGUAGES)
+    subject = models.CharField(_("subject"), max_length=200)
+    description = models.TextField(_("description"))
+    desired_resolution = models.TextField(_("desired resolution"), blank=True)
+    order_number = models.CharField(_("order number"), max_length=60, blank=True)
+    purchase_date = models.DateField(_("purchase date"), null=True, blank=True)
+    amount = models.DecimalField(
+        _("amount"), max_digits=12, decimal_places=2, null=True, blank=True
+    )
+    currency = models.CharField(_("currency"), max_length=3, default="EUR")
+    privacy_consent = models.ForeignKey(
+        Consent, on_delete=models.PROTECT, null=True, blank=True, related_name="cases",
+        verbose_name=_("privacy consent"),
+    )
+    deadline = models.DateTimeField(_("response deadline"))
+    created_at = models.DateTimeField(_("created"), default=timezone.now, editable=False)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+    first_response_at = models.DateTimeField(_("first response"), null=True, blank=True)
+    resolved_at = models.DateTimeField(_("resolved"), null=True, blank=True)
+    closed_at = models.DateTimeField(_("closed"), null=True, blank=True)
+
+    objects = CaseQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = _("case")
+        verbose_name_plural = _("cases")
+        indexes = [
+            models.Index(fields=["status", "deadline"], name="case_status_deadline"),
+            models.Index(fields=["customer", "-created_at"], name="case_customer_created"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=(
+                    Q(status=Status.CLOSED, closed_at__isnull=False) & ~Q(outcome="")
+                ) | (~Q(status=Status.CLOSED) & Q(closed_at__isnull=True, outcome="")),
+                name="case_closed_iff_outcome",
+            ),
+            models.CheckConstraint(
+                condition=Q(amount__isnull=True) | Q(amount__gte=0), name="case_amount_not_negative"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.reference
+
+    @property
+    def is_overdue(self) -> bool:
+        return self.status != Status.CLOSED and self.deadline < timezone.now()
+
+
+class ActorKind(models.TextChoices):
+    CUSTOMER = "customer", _("Customer")
+    STAFF = "staff", _("Staff")
+    INTEGRATION = "integration", _("Integration")
+    SYSTEM = "system", _("System")
+
+
+class EventKind(models.TextChoices):
+    OPENED = "opened", _("Case opened")
+    MESSAGE_ADDED = "message_added", _("Message added")
+    ATTACHMENT_ADDED = "attachment_added", _("Attachment added")
+    STATUS_CHANGED = "status_changed", _("Status changed")
+    CUSTOMER_VIEWED = "customer_viewed", _("Customer viewed the case")
+
+
+class CaseEvent(models.Model):
+    """One line of a case's history: who did what, and when."""
+
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="events")
+    kind = models.CharField(max_length=30, choices=EventKind.choices)
+    actor_kind = models.CharField(max_length=20, choices=ActorKind.choices)
+    actor_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    data = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["created_at", "pk"]
+        verbose_name = _("case event")
+        verbose_name_plural = _("case events")
+
+    def __str__(self) -> str:
+        return f"{self.case_id} {self.kind} {self.created_at:%Y-%m-%d %H:%M}"
+
+
+class Message(models.Model):
+    """A message in a case's thread; internal notes are never shown to the customer."""
+
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="messages")
+    author_kind = models.CharField(max_length=20, choices=ActorKind.choices)
+    author_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    body = models.TextField(_("message"))
+    internal = models.BooleanField(_("internal note"), default=False)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["created_at", "pk"]
+        verbose_name = _("message")
+        verbose_name_plural = _("messages")
+
+    def __str__(self) -> str:
+        return f"{self.case_id} {self.author_kind} {self.created_at:%Y-%m-%d %H:%M}"
+
+
+class AttachmentStorage(LazyObject):
+    def _setup(self) -> None:
+        self._wrapped = storages["attachments"]
+
+
+attachment_storage = AttachmentStorage()
+
+
+def attachment_path(instance: Attachment, filename: str) -> str:
+    # A random name: nothing the uploader chose ends up in a path.
+    return f"{timezone.now():%Y/%m}/{instance.sha256[:2]}/{filename}"
+
+
+class Attachment(models.Model):
+    """A file in a case's thread, checked by content and served only to people who may see the case."""
+
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="attachments")
+    message = models.ForeignKey(
+        Message, on_delete=models.CASCADE, null=True, blank=True, related_name="attachments"
+    )
+    file = models.FileField(storage=attachment_storage, upload_to=attachment_path, max_length=300)
+    original_name = models.CharField(_("file name"), max_length=255)
+    content_type = models.CharField(_("type"), max_length=100)
+    size = models.PositiveIntegerField(_("size"))
+    sha256 = models.CharField(max_length=64)
+    uploaded_by = models.CharField(max_length=20, choices=ActorKind.choices)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["created_at", "pk"]
+        verbose_name = _("attachment")
+        verbose_name_plural = _("attachments")
+
+    def __str__(self) -> str:
+        return self.original_name

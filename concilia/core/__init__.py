@@ -1,0 +1,1 @@
+"""Shared kernel: reference numbers, business-day calendars, throttling, task helpers. No business rules."""

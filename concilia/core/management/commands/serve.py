@@ -1,0 +1,79 @@
+"""`concilia serve`: migrate, then run the web server and a background worker side by side."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from django.conf import settings
+from django.core.management import call_command
+from django.core.management.base import BaseCommand
+
+
+def default_workers() -> int:
+    return min(2 * (os.cpu_count() or 1) + 1, 9)
+
+
+class Command(BaseCommand):
+    help = "Run Concilia: web server and background worker (data in CONCILIA_HOME)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--host", default="127.0.0.1")
+        parser.add_argument("--port", type=int, default=8000)
+        parser.add_argument("--workers", type=int, default=default_workers(),
+                            help="web processes (default: 2 × cores + 1)")
+        parser.add_argument("--no-worker", action="store_true",
+                            help="do not start the background worker (run it elsewhere)")
+
+    def handle(self, *args, host: str, port: int, workers: int, no_worker: bool, **options):
+        settings.HOME.mkdir(parents=True, exist_ok=True)
+        call_command("migrate", interactive=False, verbosity=0)
+        bind = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        url_host = f"[{host}]" if ":" in host else host
+        env = {**os.environ, "CONCILIA_HOME": str(settings.HOME)}
+        # Links in emails point at this server unless the deployment says otherwise.
+        env.setdefault("CONCILIA_BASE_URL", f"http://{url_host}:{port}")
+        children = [subprocess.Popen(  # noqa: S603
+            [sys.executable, "-m", "gunicorn", "concilia.wsgi:application", "--bind", bind,
+             "--workers", str(workers), "--access-logfile", "-" if options["verbosity"] > 1 else "/dev/null",
+             "--graceful-timeout", "10", "--keep-alive", "5"],
+            env=env,
+        )]
+        if not no_worker:
+            children.append(subprocess.Popen(  # noqa: S603
+                [sys.executable, "-m", "concilia", "db_worker", "--interval", "0.5", "--no-reload"],
+                env=env,
+            ))
+        self.stdout.write(
+            f"Concilia is running on http://{url_host}:{port}/\n"
+            f"  complaint form  http://{url_host}:{port}/complaints/new "
+            f"(/reclamaciones/nueva)\n"
+            f"  track a case    http://{url_host}:{port}/track\n"
+            f"  staff admin     http://{url_host}:{port}/admin/\n"
+            f"  API docs        http://{url_host}:{port}/api/v1/docs\n"
+            f"  data            {settings.HOME}\n"
+            "Press Ctrl+C to stop."
+        )
+        stopping = False
+
+        def stop(signum, frame):
+            nonlocal stopping
+            stopping = True
+
+        signal.signal(signal.SIGINT, stop)
+        signal.signal(signal.SIGTERM, stop)
+        try:
+            while not stopping and all(child.poll() is None for child in children):
+                time.sleep(0.2)
+        finally:
+            for child in children:
+                if child.poll() is None:
+                    child.terminate()
+            for child in children:
+                try:
+                    child.wait(timeout=15)
+                except subprocess.TimeoutExpired:
+                    child.kill()

@@ -1,0 +1,1 @@
+"""Customer identity, contact data, privacy notices and consent, and one-time sign-in links."""

@@ -1,0 +1,88 @@
+"""Every write to customers, consents and sign-in links."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from concilia.core.tasks import enqueue_with_change
+from concilia.customers.models import Consent, Customer, PrivacyNotice, SignInLink
+
+
+class SignInLinkInvalid(Exception):
+    """The link is unknown, forged or malformed."""
+
+
+class SignInLinkExpired(Exception):
+    """The link is older than its validity."""
+
+
+class SignInLinkUsed(Exception):
+    """The link was already used once."""
+
+
+def normalize_email(email: str) -> str:
+    return email.strip().lower()
+
+
+@transaction.atomic
+def identify_customer(*, email: str, name: str, phone: str = "", language: str = "es") -> Customer:
+    """The customer with this email, created if new; a newer name, phone or language is kept."""
+    email = normalize_email(email)
+    customer, created = Customer.objects.get_or_create(
+        email=email, defaults={"name": name, "phone": phone, "language": language}
+    )
+    if not created:
+        changed = []
+        for field, value in (("name", name), ("phone", phone), ("language", language)):
+            if value and getattr(customer, field) != value:
+                setattr(customer, field, value)
+                changed.append(field)
+        if changed:
+            customer.save(update_fields=[*changed, "updated_at"])
+    return customer
+
+
+def record_consent(*, customer: Customer, notice: PrivacyNotice, channel: str) -> Consent:
+    """Record that the customer accepted this version of the privacy notice, now."""
+    return Consent.objects.create(customer=customer, notice=notice, channel=channel)
+
+
+@transaction.atomic
+def request_sign_in_link(*, customer: Customer, next_reference: str = "") -> SignInLink:
+    """Create a one-time sign-in link and email it to the customer."""
+    from concilia.customers.tasks import send_sign_in_link
+
+    link = SignInLink.objects.create(
+        customer=customer,
+        next_reference=next_reference,
+        expires_at=timezone.now() + dt.timedelta(minutes=settings.CONCILIA_SIGN_IN_LINK_MINUTES),
+    )
+    enqueue_with_change(send_sign_in_link, link_id=link.pk)
+    return link
+
+
+def redeem_sign_in_link(*, token: str) -> SignInLink:
+    """Use a sign-in link once; raises SignInLinkInvalid, SignInLinkExpired or SignInLinkUsed."""
+    public_id, _, _ = (token or "").partition(".")
+    try:
+        link = SignInLink.objects.select_related("customer").get(public_id=uuid.UUID(hex=public_id))
+    except (ValueError, SignInLink.DoesNotExist) as exc:
+        raise SignInLinkInvalid from exc
+    if not link.matches(token):
+        raise SignInLinkInvalid
+    if link.used_at is not None:
+        raise SignInLinkUsed
+    now = timezone.now()
+    if link.expires_at <= now:
+        raise SignInLinkExpired
+    # Claim it with a conditional update so two clicks at once cannot both sign in.
+    claimed = SignInLink.objects.filter(pk=link.pk, used_at__isnull=True).update(used_at=now)
+    if not claimed:
+        raise SignInLinkUsed
+    link.used_at = now
+    return link

@@ -1,0 +1,118 @@
+"""Customers, the privacy notices shown to them, their consents and their one-time sign-in links."""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+from django.utils.crypto import constant_time_compare, salted_hmac
+from django.utils.translation import get_language
+from django.utils.translation import gettext_lazy as _
+
+
+class Customer(models.Model):
+    """A person who contacts the company; one record per email address."""
+
+    # Personal data held here (exported, anonymised and purged by the privacy app).
+    PERSONAL_FIELDS = ("name", "email", "phone")
+
+    name = models.CharField(_("name"), max_length=200)
+    email = models.EmailField(_("email"), unique=True)
+    phone = models.CharField(_("phone"), max_length=40, blank=True)
+    language = models.CharField(_("language"), max_length=8, choices=settings.LANGUAGES, default="es")
+    created_at = models.DateTimeField(_("created"), default=timezone.now, editable=False)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("customer")
+        verbose_name_plural = _("customers")
+
+    def __str__(self) -> str:
+        return f"{self.name} <{self.email}>"
+
+
+class PrivacyNoticeQuerySet(models.QuerySet["PrivacyNotice"]):
+    def current(self) -> PrivacyNotice:
+        notice = self.filter(published_at__lte=timezone.now()).order_by("-published_at").first()
+        if notice is None:
+            raise PrivacyNotice.DoesNotExist("No privacy notice has been published")
+        return notice
+
+
+class PrivacyNotice(models.Model):
+    """A published version of the privacy notice shown before a complaint is submitted."""
+
+    version = models.CharField(_("version"), max_length=40, unique=True)
+    body_es = models.TextField(_("text (Spanish)"))
+    body_en = models.TextField(_("text (English)"))
+    published_at = models.DateTimeField(_("published"), default=timezone.now)
+
+    objects = PrivacyNoticeQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("privacy notice")
+        verbose_name_plural = _("privacy notices")
+        ordering = ["-published_at"]
+
+    def __str__(self) -> str:
+        return self.version
+
+    @property
+    def body(self) -> str:
+        return self.body_en if (get_language() or "es").startswith("en") else self.body_es
+
+
+class Consent(models.Model):
+    """A customer's acceptance of one version of the privacy notice, with when and how."""
+
+    customer = models.ForeignKey(
+        Customer, on_delete=models.PROTECT, related_name="consents", verbose_name=_("customer")
+    )
+    notice = models.ForeignKey(
+        PrivacyNotice, on_delete=models.PROTECT, related_name="consents", verbose_name=_("notice")
+    )
+    accepted_at = models.DateTimeField(_("accepted at"), default=timezone.now)
+    channel = models.CharField(_("channel"), max_length=20)
+
+    class Meta:
+        verbose_name = _("consent")
+        verbose_name_plural = _("consents")
+
+    def __str__(self) -> str:
+        return f"{self.customer_id} accepted {self.notice_id} at {self.accepted_at:%Y-%m-%d %H:%M}"
+
+
+class SignInLink(models.Model):
+    """A one-time link that signs a customer in to follow their cases.
+
+    The token is an HMAC of a random nonce with the SECRET_KEY: neither the database nor the queued
+    email job holds a usable token on its own.
+    """
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    nonce = models.CharField(max_length=64, default=secrets.token_hex, editable=False)
+    customer = models.ForeignKey(
+        Customer, on_delete=models.CASCADE, related_name="sign_in_links"
+    )
+    # The case the customer asked about, to land on it after signing in.
+    next_reference = models.CharField(max_length=40, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"sign-in link for {self.customer_id}"
+
+    def _signature(self) -> str:
+        return salted_hmac("concilia.sign-in-link", self.nonce, algorithm="sha256").hexdigest()
+
+    @property
+    def token(self) -> str:
+        return f"{self.public_id.hex}.{self._signature()}"
+
+    def matches(self, token: str) -> bool:
+        _, _, signature = token.partition(".")
+        return constant_time_compare(signature, self._signature())

@@ -1,0 +1,232 @@
+"""Concilia's one settings module: everything a deployment changes comes from the environment."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+import dj_database_url
+from django.utils.translation import gettext_lazy as _
+
+BASE_DIR = Path(__file__).resolve().parent
+
+
+def envbool(name: str, default: bool) -> bool:
+    value = os.environ.get(name)
+    if value is None or value == "":
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def envint(name: str, default: int) -> int:
+    value = os.environ.get(name)
+    return int(value) if value else default
+
+
+def envlist(name: str, default: list[str]) -> list[str]:
+    value = os.environ.get(name)
+    if not value:
+        return default
+    return [item.strip() for item in value.split(",") if item.strip()]
+
+
+def envsecret(name: str) -> str | None:
+    """A secret from NAME, or from the file named by NAME_FILE (for Docker/Kubernetes secrets)."""
+    if os.environ.get(name):
+        return os.environ[name]
+    path = os.environ.get(f"{name}_FILE")
+    if path:
+        return Path(path).read_text(encoding="utf-8").strip()
+    return None
+
+
+# Everything Concilia keeps on disk (SQLite database, attachments, keys, outgoing demo mail).
+HOME = Path(os.environ.get("CONCILIA_HOME") or Path.cwd() / "var").resolve()
+
+
+def _secret_key() -> str:
+    """SECRET_KEY from the environment, else one generated once and kept in CONCILIA_HOME."""
+    configured = envsecret("CONCILIA_SECRET_KEY")
+    if configured:
+        return configured
+    key_file = HOME / "secret_key"
+    if key_file.exists():
+        return key_file.read_text(encoding="utf-8").strip()
+    HOME.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(50)
+    fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(key)
+    return key
+
+
+SECRET_KEY = _secret_key()
+(HOME / "static").mkdir(parents=True, exist_ok=True)
+DEBUG = envbool("CONCILIA_DEBUG", False)
+ALLOWED_HOSTS = envlist("CONCILIA_ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"])
+CSRF_TRUSTED_ORIGINS = envlist("CONCILIA_CSRF_TRUSTED_ORIGINS", [])
+# The public address used in links sent by email.
+BASE_URL = os.environ.get("CONCILIA_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
+
+INSTALLED_APPS = [
+    "concilia.core",
+    "concilia.accounts",
+    "concilia.customers",
+    "concilia.cases",
+    "concilia.intake",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django_tasks",
+    "django_tasks_db",
+    "ninja",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.locale.LocaleMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "concilia.urls"
+WSGI_APPLICATION = "concilia.wsgi.application"
+AUTH_USER_MODEL = "accounts.User"
+LOGIN_URL = "admin:login"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.template.context_processors.i18n",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# Database: SQLite in CONCILIA_HOME unless DATABASE_URL says otherwise.
+DATABASES = {
+    "default": dj_database_url.parse(
+        os.environ.get("DATABASE_URL") or f"sqlite:///{HOME / 'concilia.sqlite3'}",
+        conn_max_age=envint("CONCILIA_DB_CONN_MAX_AGE", 60),
+        conn_health_checks=True,
+    )
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    DATABASES["default"]["CONN_MAX_AGE"] = None
+    DATABASES["default"]["OPTIONS"] = {
+        # Several web processes and the worker write to one file: wait for the lock
+        # instead of failing, take the write lock at BEGIN to avoid upgrade deadlocks.
+        "timeout": 30,
+        "transaction_mode": "IMMEDIATE",
+        "init_command": (
+            "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; "
+            "PRAGMA foreign_keys=ON; PRAGMA busy_timeout=30000;"
+        ),
+    }
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+REDIS_URL = os.environ.get("REDIS_URL", "")
+if REDIS_URL:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+else:
+    # Shared between the web processes of one machine, nothing to install.
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+            "LOCATION": str(HOME / "cache"),
+        }
+    }
+
+TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
+
+STORAGES = {
+    "default": {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": str(HOME / "files")},
+    },
+    # Attachments live outside the web root and are only served through a permission check.
+    "attachments": {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": str(HOME / "attachments"), "base_url": None},
+    },
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+STATIC_URL = "/static/"
+STATIC_ROOT = HOME / "static"
+# Serve the files shipped in the package directly: no collectstatic step to forget.
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = DEBUG
+
+# Internationalisation
+LANGUAGE_CODE = "es"
+LANGUAGES = [("es", _("Spanish")), ("en", _("English"))]
+LOCALE_PATHS = [BASE_DIR / "locale"]
+USE_I18N = True
+USE_TZ = True
+TIME_ZONE = os.environ.get("CONCILIA_TIME_ZONE", "Europe/Madrid")
+LANGUAGE_COOKIE_NAME = "concilia_language"
+LANGUAGE_COOKIE_SAMESITE = "Lax"
+
+# Email
+EMAIL_BACKEND = os.environ.get(
+    "CONCILIA_EMAIL_BACKEND", "django.core.mail.backends.filebased.EmailBackend"
+)
+EMAIL_FILE_PATH = str(HOME / "mail")
+EMAIL_HOST = os.environ.get("CONCILIA_EMAIL_HOST", "localhost")
+EMAIL_PORT = envint("CONCILIA_EMAIL_PORT", 25)
+EMAIL_HOST_USER = os.environ.get("CONCILIA_EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = envsecret("CONCILIA_EMAIL_HOST_PASSWORD") or ""
+EMAIL_USE_TLS = envbool("CONCILIA_EMAIL_USE_TLS", False)
+EMAIL_TIMEOUT = envint("CONCILIA_EMAIL_TIMEOUT", 30)
+DEFAULT_FROM_EMAIL = os.environ.get("CONCILIA_FROM_EMAIL", "Concilia <no-reply@concilia.localhost>")
+
+# Security
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+SESSION_COOKIE_SECURE = envbool("CONCILIA_SECURE_COOKIES", False)
+CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+SECURE_CONTENT_TYPE_NOSNIFF = True
+X_FRAME_OPTIONS = "DENY"
+SECURE_REFERRER_POLICY = "same-origin"
+# How many reverse proxies stand in front of Concilia (to find the client's address).
+NUM_PROXIES = envint("CONCILIA_NUM_PROXIES", 0)
+
+# Uploads: the per-file limit is checked by the attachment validator; this bounds the whole request.
+CONCILIA_MAX_ATTACHMENT_BYTES = envint("CONCILIA_MAX_ATTACHMENT_BYTES", 10 * 1024 * 1024)
+CONCILIA_MAX_ATTACHMENTS = envint("CONCILIA_MAX_ATTACHMENTS", 5)
+DATA_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
+FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
+
+# Anonymous submissions (web form and API together) per client address.
+CONCILIA_ANON_SUBMISSION_RATE = os.environ.get("CONCILIA_ANON_SUBMISSION_RATE", "20/hour")
+# Tracking sign-in requests per client address.
+CONCILIA_SIGN_IN_RATE = os.environ.get("CONCILIA_SIGN_IN_RATE", "10/hour")
+# Token-authenticated integrations (0 = unlimited).
+CONCILIA_TOKEN_RATE = os.environ.get("CONCILIA_TOKEN_RATE", "")
+# How long a one-time sign-in link stays valid.
+CONCILIA_SIGN_IN_LINK_MINUTES = envint("CONCILIA_SIGN_IN_LINK_MINUTES", 30)
+# How long a signed-in customer stays signed in.
+CONCILIA_CUSTOMER_SESSION_HOURS = envint("CONCILIA_CUSTOMER_SESSION_HOURS", 8)
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "root": {"handlers": ["console"], "level": os.environ.get("CONCILIA_LOG_LEVEL", "WARNING")},
+}
