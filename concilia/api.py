@@ -46,9 +46,16 @@ def _field_name(location: list[Any]) -> str:
     return name
 
 
-def _problem(request: HttpRequest, status: int, detail: str, errors: list[dict[str, str]] | None = None,
-             headers: dict[str, str] | None = None) -> HttpResponse:
-    response = api.create_response(request, {"detail": detail, "errors": errors or []}, status=status)
+def _problem(
+    request: HttpRequest,
+    status: int,
+    detail: str,
+    errors: list[dict[str, str]] | None = None,
+    headers: dict[str, str] | None = None,
+) -> HttpResponse:
+    response = api.create_response(
+        request, {"detail": detail, "errors": errors or []}, status=status
+    )
     for name, value in (headers or {}).items():
         response[name] = value
     return response
@@ -64,14 +71,21 @@ def on_validation_error(request: HttpRequest, exc: ValidationError) -> HttpRespo
     errors = []
     for error in exc.errors:
         message = _TYPE_MESSAGES.get(error.get("type", ""), lambda: _("This value is not valid."))()
-        errors.append({"field": _field_name(list(error.get("loc", []))),
-                       "code": error.get("type", "invalid"), "message": message})
+        errors.append(
+            {
+                "field": _field_name(list(error.get("loc", []))),
+                "code": error.get("type", "invalid"),
+                "message": message,
+            }
+        )
     return _problem(request, 422, _("The request has errors."), errors)
 
 
 @api.exception_handler(AuthenticationError)
 def on_authentication_error(request: HttpRequest, exc: AuthenticationError) -> HttpResponse:
-    response = _problem(request, 401, _("A valid API token is needed: send 'Authorization: Bearer <token>'."))
+    response = _problem(
+        request, 401, _("A valid API token is needed: send 'Authorization: Bearer <token>'.")
+    )
     response["WWW-Authenticate"] = "Bearer"
     return response
 

@@ -11,7 +11,7 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-TOKEN_PREFIX = "cnc_"
+TOKEN_PREFIX = "cnc_"  # noqa: S105 - a public prefix, not a secret
 
 
 def digest_token(raw: str) -> str:
@@ -39,7 +39,9 @@ class ApiToken(models.Model):
     """A bearer token for the REST API; only its SHA-256 digest is stored."""
 
     user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="api_tokens",
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="api_tokens",
         verbose_name=_("user"),
     )
     name = models.CharField(_("name"), max_length=100)

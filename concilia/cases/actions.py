@@ -17,8 +17,8 @@ from concilia.cases.models import (
     ActorKind,
     Attachment,
     Case,
-    Category,
     CaseEvent,
+    Category,
     EventKind,
     Kind,
     Message,
@@ -121,9 +121,7 @@ def open_case(
 
 
 @transaction.atomic
-def add_customer_message(
-    *, case: Case, body: str, files: Sequence[CheckedFile] = ()
-) -> Message:
+def add_customer_message(*, case: Case, body: str, files: Sequence[CheckedFile] = ()) -> Message:
     """The customer writes in their case's thread; the case then waits for us again."""
     case = Case.objects.select_for_update().get(pk=case.pk)
     now = timezone.now()

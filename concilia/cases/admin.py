@@ -34,13 +34,27 @@ class EventInline(admin.TabularInline):
 
 @admin.register(Case)
 class CaseAdmin(admin.ModelAdmin):
-    list_display = ("reference", "kind", "category", "status", "priority", "customer", "deadline",
-                    "created_at")
+    list_display = (
+        "reference",
+        "kind",
+        "category",
+        "status",
+        "priority",
+        "customer",
+        "deadline",
+        "created_at",
+    )
     list_filter = ("status", "kind", "category", "channel", "priority")
     search_fields = ("reference", "customer__email", "customer__name", "subject", "order_number")
     list_select_related = ("category", "customer")
-    readonly_fields = ("reference", "created_at", "updated_at", "privacy_consent", "channel",
-                       "customer")
+    readonly_fields = (
+        "reference",
+        "created_at",
+        "updated_at",
+        "privacy_consent",
+        "channel",
+        "customer",
+    )
     inlines = [MessageInline, AttachmentInline, EventInline]
 
     def has_add_permission(self, request):  # cases are opened through the channels

@@ -55,7 +55,9 @@ class CheckedFile:
 def clean_file_name(name: str) -> str:
     """The base name without directories or control characters, at most 255 characters."""
     base = os.path.basename((name or "").replace("\\", "/"))
-    base = "".join(ch for ch in unicodedata.normalize("NFC", base) if unicodedata.category(ch)[0] != "C")
+    base = "".join(
+        ch for ch in unicodedata.normalize("NFC", base) if unicodedata.category(ch)[0] != "C"
+    )
     base = base.strip().strip(".") or "file"
     stem, dot, ext = base.rpartition(".")
     if dot and len(base) > 255:
@@ -87,8 +89,10 @@ def check_file(name: str, content: bytes, size: int | None = None) -> CheckedFil
     for signature, platform in _EXECUTABLE_SIGNATURES:
         if head.startswith(signature):
             raise ValidationError(
-                _("“%(name)s” is a program (%(platform)s executable), not a photo or a document. "
-                  "Accepted files: %(allowed)s."),
+                _(
+                    "“%(name)s” is a program (%(platform)s executable), not a photo or a document. "
+                    "Accepted files: %(allowed)s."
+                ),
                 code="executable",
                 params={"name": name, "platform": platform, "allowed": _allowed_list()},
             )
@@ -97,19 +101,23 @@ def check_file(name: str, content: bytes, size: int | None = None) -> CheckedFil
     if content_type not in ALLOWED_TYPES:
         described = kind.extension.upper() if kind else _("unknown")
         raise ValidationError(
-            _("“%(name)s” is a file of type %(type)s, which we cannot accept. "
-              "Accepted files: %(allowed)s."),
+            _(
+                "“%(name)s” is a file of type %(type)s, which we cannot accept. "
+                "Accepted files: %(allowed)s."
+            ),
             code="type_not_allowed",
             params={"name": name, "type": described, "allowed": _allowed_list()},
         )
-    stem, dot, ext = name.rpartition(".")
+    _stem, dot, ext = name.rpartition(".")
     ext = ext.lower() if dot else ""
     if not ext:
         name = f"{name}.{ALLOWED_TYPES[content_type][0]}"
     elif ext not in ALLOWED_TYPES[content_type]:
         raise ValidationError(
-            _("“%(name)s” is named as .%(ext)s but its content is %(type)s. "
-              "Please send the original file."),
+            _(
+                "“%(name)s” is named as .%(ext)s but its content is %(type)s. "
+                "Please send the original file."
+            ),
             code="disguised",
             params={"name": name, "ext": ext, "type": ALLOWED_TYPES[content_type][0].upper()},
         )

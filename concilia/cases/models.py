@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.core.files.storage import storages
+from django.core.signals import setting_changed
 from django.db import models
 from django.db.models import Q
+from django.dispatch import receiver
 from django.utils import timezone
-from django.utils.functional import LazyObject
+from django.utils.functional import LazyObject, empty
 from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 
@@ -72,9 +74,7 @@ class Category(models.Model):
     code = models.SlugField(_("code"), max_length=40, unique=True)
     name_es = models.CharField(_("name (Spanish)"), max_length=120)
     name_en = models.CharField(_("name (English)"), max_length=120)
-    response_days = models.PositiveSmallIntegerField(
-        _("response time (business days)"), default=10
-    )
+    response_days = models.PositiveSmallIntegerField(_("response time (business days)"), default=10)
     # {"order_number": "required", "purchase_date": "optional", "amount": "hidden"}
     field_rules = models.JSONField(_("field rules"), default=dict, blank=True)
     position = models.PositiveSmallIntegerField(_("position"), default=0)
@@ -141,7 +141,11 @@ class Case(models.Model):
     )
     currency = models.CharField(_("currency"), max_length=3, default="EUR")
     privacy_consent = models.ForeignKey(
-        Consent, on_delete=models.PROTECT, null=True, blank=True, related_name="cases",
+        Consent,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="cases",
         verbose_name=_("privacy consent"),
     )
     deadline = models.DateTimeField(_("response deadline"))
@@ -163,9 +167,8 @@ class Case(models.Model):
         ]
         constraints = [
             models.CheckConstraint(
-                condition=(
-                    Q(status=Status.CLOSED, closed_at__isnull=False) & ~Q(outcome="")
-                ) | (~Q(status=Status.CLOSED) & Q(closed_at__isnull=True, outcome="")),
+                condition=(Q(status=Status.CLOSED, closed_at__isnull=False) & ~Q(outcome=""))
+                | (~Q(status=Status.CLOSED) & Q(closed_at__isnull=True, outcome="")),
                 name="case_closed_iff_outcome",
             ),
             models.CheckConstraint(
@@ -239,11 +242,24 @@ class Message(models.Model):
 
 
 class AttachmentStorage(LazyObject):
+    """The "attachments" storage of settings.STORAGES, looked up again when the setting changes."""
+
     def _setup(self) -> None:
         self._wrapped = storages["attachments"]
 
 
 attachment_storage = AttachmentStorage()
+
+
+def get_attachment_storage() -> AttachmentStorage:
+    # A callable keeps deployment paths out of migrations.
+    return attachment_storage
+
+
+@receiver(setting_changed)
+def _forget_storage(*, setting: str, **kwargs: object) -> None:
+    if setting == "STORAGES":
+        attachment_storage._wrapped = empty
 
 
 def attachment_path(instance: Attachment, filename: str) -> str:
@@ -258,7 +274,9 @@ class Attachment(models.Model):
     message = models.ForeignKey(
         Message, on_delete=models.CASCADE, null=True, blank=True, related_name="attachments"
     )
-    file = models.FileField(storage=attachment_storage, upload_to=attachment_path, max_length=300)
+    file = models.FileField(
+        storage=get_attachment_storage, upload_to=attachment_path, max_length=300
+    )
     original_name = models.CharField(_("file name"), max_length=255)
     content_type = models.CharField(_("type"), max_length=100)
     size = models.PositiveIntegerField(_("size"))

@@ -22,7 +22,9 @@ def send_case_confirmation(*, case_id: int) -> None:
         context = {
             "case": case,
             "customer": case.customer,
-            "track_url": settings.BASE_URL + reverse("intake:track") + f"?reference={case.reference}",
+            "track_url": settings.BASE_URL
+            + reverse("intake:track")
+            + f"?reference={case.reference}",
         }
         message = EmailMultiAlternatives(
             subject=_("We have received your case %(reference)s") % {"reference": case.reference},

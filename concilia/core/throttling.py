@@ -12,8 +12,18 @@ from django.conf import settings
 from django.core.cache import cache
 from django.http import HttpRequest
 
-_UNITS = {"s": 1, "sec": 1, "second": 1, "m": 60, "min": 60, "minute": 60, "h": 3600, "hour": 3600,
-          "d": 86400, "day": 86400}
+_UNITS = {
+    "s": 1,
+    "sec": 1,
+    "second": 1,
+    "m": 60,
+    "min": 60,
+    "minute": 60,
+    "h": 3600,
+    "hour": 3600,
+    "d": 86400,
+    "day": 86400,
+}
 
 
 def parse_rate(rate: str) -> tuple[int, int] | None:
@@ -23,7 +33,7 @@ def parse_rate(rate: str) -> tuple[int, int] | None:
     count, _, period = rate.partition("/")
     period = period.strip().lower() or "s"
     digits = "".join(ch for ch in period if ch.isdigit())
-    unit = period[len(digits):]
+    unit = period[len(digits) :]
     if unit not in _UNITS:
         raise ValueError(f"Invalid rate: {rate!r}")
     return int(count), (int(digits) if digits else 1) * _UNITS[unit]

@@ -22,7 +22,9 @@ class Customer(models.Model):
     name = models.CharField(_("name"), max_length=200)
     email = models.EmailField(_("email"), unique=True)
     phone = models.CharField(_("phone"), max_length=40, blank=True)
-    language = models.CharField(_("language"), max_length=8, choices=settings.LANGUAGES, default="es")
+    language = models.CharField(
+        _("language"), max_length=8, choices=settings.LANGUAGES, default="es"
+    )
     created_at = models.DateTimeField(_("created"), default=timezone.now, editable=False)
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
 
@@ -94,9 +96,7 @@ class SignInLink(models.Model):
 
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     nonce = models.CharField(max_length=64, default=secrets.token_hex, editable=False)
-    customer = models.ForeignKey(
-        Customer, on_delete=models.CASCADE, related_name="sign_in_links"
-    )
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="sign_in_links")
     # The case the customer asked about, to land on it after signing in.
     next_reference = models.CharField(max_length=40, blank=True)
     created_at = models.DateTimeField(default=timezone.now)

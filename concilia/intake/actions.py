@@ -96,8 +96,9 @@ def keep_pending_uploads(*, submission_id: uuid.UUID, files: Sequence[CheckedFil
             size=checked.size,
             sha256=checked.sha256,
         )
-        upload.file.save(f"{uuid.uuid4().hex}.{checked.extension}", ContentFile(checked.content),
-                         save=False)
+        upload.file.save(
+            f"{uuid.uuid4().hex}.{checked.extension}", ContentFile(checked.content), save=False
+        )
         upload.save()
 
 
@@ -106,8 +107,15 @@ def pending_files(uploads: Sequence[PendingUpload]) -> list[CheckedFile]:
     for upload in uploads:
         with upload.file.open("rb") as handle:
             content = handle.read()
-        files.append(CheckedFile(name=upload.original_name, content_type=upload.content_type,
-                                 size=upload.size, sha256=upload.sha256, content=content))
+        files.append(
+            CheckedFile(
+                name=upload.original_name,
+                content_type=upload.content_type,
+                size=upload.size,
+                sha256=upload.sha256,
+                content=content,
+            )
+        )
     return files
 
 

@@ -15,7 +15,7 @@ from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
 from django.utils import translation
 from django.utils.translation import gettext as _
-from ninja import Field, Router, Schema
+from ninja import Field, Router, Schema, Status
 from ninja.errors import HttpError
 
 from concilia.accounts.auth import ANONYMOUS, OptionalTokenAuth, TokenAuth
@@ -34,8 +34,13 @@ router = Router(tags=["complaints"])
 class ApiProblem(Exception):
     """A client mistake with per-field messages, answered as JSON by the API's error handler."""
 
-    def __init__(self, status: int, detail: str, errors: list[dict[str, str]] | None = None,
-                 headers: dict[str, str] | None = None):
+    def __init__(
+        self,
+        status: int,
+        detail: str,
+        errors: list[dict[str, str]] | None = None,
+        headers: dict[str, str] | None = None,
+    ):
         super().__init__(detail)
         self.status = status
         self.detail = detail
@@ -140,33 +145,50 @@ def _language(payload_language: str | None, request: HttpRequest) -> str:
     return (getattr(request, "LANGUAGE_CODE", None) or settings.LANGUAGE_CODE)[:2]
 
 
-def _decode_attachments(items: list[AttachmentIn]) -> tuple[list[CheckedFile], list[dict[str, str]]]:
+def _decode_attachments(
+    items: list[AttachmentIn],
+) -> tuple[list[CheckedFile], list[dict[str, str]]]:
     files, errors = [], []
     if len(items) > settings.CONCILIA_MAX_ATTACHMENTS:
-        errors.append({"field": "attachments", "code": "too_many", "message": _(
-            "You can attach at most %(limit)d files.") % {"limit": settings.CONCILIA_MAX_ATTACHMENTS}})
+        errors.append(
+            {
+                "field": "attachments",
+                "code": "too_many",
+                "message": _("You can attach at most %(limit)d files.")
+                % {"limit": settings.CONCILIA_MAX_ATTACHMENTS},
+            }
+        )
         return files, errors
     for index, item in enumerate(items):
         field = f"attachments[{index}]"
         try:
             content = base64.b64decode(item.content_base64, validate=True)
         except (binascii.Error, ValueError):
-            errors.append({"field": field, "code": "invalid_base64",
-                           "message": _("The file content is not valid base64.")})
+            errors.append(
+                {
+                    "field": field,
+                    "code": "invalid_base64",
+                    "message": _("The file content is not valid base64."),
+                }
+            )
             continue
         try:
             files.append(check_file(item.filename, content))
         except ValidationError as error:
-            errors.append({"field": field, "code": error.code or "invalid",
-                           "message": error.messages[0]})
+            errors.append(
+                {"field": field, "code": error.code or "invalid", "message": error.messages[0]}
+            )
     return files, errors
 
 
 def _form_errors(form: ComplaintForm) -> list[dict[str, str]]:
     api_names = {"notice_version": "privacy_notice_version"}
     return [
-        {"field": api_names.get(field, field) if field != "__all__" else "",
-         "code": error["code"] or "invalid", "message": error["message"]}
+        {
+            "field": api_names.get(field, field) if field != "__all__" else "",
+            "code": error["code"] or "invalid",
+            "message": error["message"],
+        }
         for field, errors in form.errors.get_json_data().items()
         for error in errors
     ]
@@ -188,15 +210,26 @@ def create_complaint(request: HttpRequest, payload: ComplaintIn, response: HttpR
     if token is None:
         limiter = anonymous_submissions()
         if not limiter.hit(client_address(request)):
-            raise ApiProblem(429, _("Too many submissions from this address; try again later."),
-                             headers={"Retry-After": str(limiter.retry_after())})
+            raise ApiProblem(
+                429,
+                _("Too many submissions from this address; try again later."),
+                headers={"Retry-After": str(limiter.retry_after())},
+            )
     language = _language(payload.language, request)
     translation.activate(language)
     key = request.headers.get("Idempotency-Key", "").strip()
     if len(key) > 200:
-        raise ApiProblem(422, _("The request has errors."), [{
-            "field": "Idempotency-Key", "code": "too_long",
-            "message": _("The Idempotency-Key header may be at most 200 characters.")}])
+        raise ApiProblem(
+            422,
+            _("The request has errors."),
+            [
+                {
+                    "field": "Idempotency-Key",
+                    "code": "too_long",
+                    "message": _("The Idempotency-Key header may be at most 200 characters."),
+                }
+            ],
+        )
     notice_version = payload.privacy_notice_version or PrivacyNotice.objects.current().version
     data = payload.dict(exclude={"attachments", "language", "privacy_notice_version"})
     data = {k: ("" if v is None else v) for k, v in data.items()}
@@ -219,9 +252,17 @@ def create_complaint(request: HttpRequest, payload: ComplaintIn, response: HttpR
             actor_user=token.user if token else None,
         )
     except IdempotencyConflict as exc:
-        raise ApiProblem(409, _("This Idempotency-Key was already used for a different request."),
-                         [{"field": "Idempotency-Key", "code": "conflict", "message": _(
-                             "Use a new key for a new complaint.")}]) from exc
+        raise ApiProblem(
+            409,
+            _("This Idempotency-Key was already used for a different request."),
+            [
+                {
+                    "field": "Idempotency-Key",
+                    "code": "conflict",
+                    "message": _("Use a new key for a new complaint."),
+                }
+            ],
+        ) from exc
     case = submission.case
     if not submission.created:
         response["Idempotent-Replayed"] = "true"
@@ -232,11 +273,15 @@ def create_complaint(request: HttpRequest, payload: ComplaintIn, response: HttpR
         "created_at": case.created_at,
         "tracking_url": f"{settings.BASE_URL}{reverse('intake:track')}?reference={case.reference}",
     }
-    return (201 if submission.created else 200), body
+    return Status(201 if submission.created else 200, body)
 
 
-@router.get("/complaints/{reference}", auth=TokenAuth(), response=ComplaintOut,
-            summary="Read a complaint (staff tokens)")
+@router.get(
+    "/complaints/{reference}",
+    auth=TokenAuth(),
+    response=ComplaintOut,
+    summary="Read a complaint (staff tokens)",
+)
 def get_complaint(request: HttpRequest, reference: str) -> Any:
     token: ApiToken = request.auth  # type: ignore[assignment]
     if not token.user.has_perm("cases.view_case"):
@@ -254,37 +299,80 @@ def get_complaint(request: HttpRequest, reference: str) -> Any:
     if case is None:
         raise ApiProblem(404, _("There is no case with this reference."))
     return {
-        **{f: getattr(case, f) for f in (
-            "reference", "kind", "channel", "status", "outcome", "priority", "language",
-            "subject", "description", "desired_resolution", "order_number", "purchase_date",
-            "amount", "currency", "deadline", "created_at", "first_response_at", "resolved_at",
-            "closed_at")},
+        **{
+            f: getattr(case, f)
+            for f in (
+                "reference",
+                "kind",
+                "channel",
+                "status",
+                "outcome",
+                "priority",
+                "language",
+                "subject",
+                "description",
+                "desired_resolution",
+                "order_number",
+                "purchase_date",
+                "amount",
+                "currency",
+                "deadline",
+                "created_at",
+                "first_response_at",
+                "resolved_at",
+                "closed_at",
+            )
+        },
         "category": case.category.code,
-        "customer": {"name": case.customer.name, "email": case.customer.email,
-                     "phone": case.customer.phone},
-        "messages": [{"author": m.author_kind, "body": m.body, "created_at": m.created_at}
-                     for m in case.messages.all()],
+        "customer": {
+            "name": case.customer.name,
+            "email": case.customer.email,
+            "phone": case.customer.phone,
+        },
+        "messages": [
+            {"author": m.author_kind, "body": m.body, "created_at": m.created_at}
+            for m in case.messages.all()
+        ],
         "attachments": [
-            {"id": a.pk, "filename": a.original_name, "content_type": a.content_type,
-             "size": a.size,
-             "url": settings.BASE_URL + reverse("intake:attachment", args=[case.reference, a.pk])}
+            {
+                "id": a.pk,
+                "filename": a.original_name,
+                "content_type": a.content_type,
+                "size": a.size,
+                "url": settings.BASE_URL
+                + reverse("intake:attachment", args=[case.reference, a.pk]),
+            }
             for a in case.attachments.all()
         ],
     }
 
 
-@router.get("/categories", response=list[CategoryOut], auth=None, tags=["reference data"],
-            summary="Categories and the fields each one needs")
+@router.get(
+    "/categories",
+    response=list[CategoryOut],
+    auth=None,
+    tags=["reference data"],
+    summary="Categories and the fields each one needs",
+)
 def list_categories(request: HttpRequest) -> Any:
     return [
-        {"code": c.code, "name": c.name, "response_days": c.response_days,
-         "fields": {f: c.rule(f) for f in CATEGORY_FIELDS}}
+        {
+            "code": c.code,
+            "name": c.name,
+            "response_days": c.response_days,
+            "fields": {f: c.rule(f) for f in CATEGORY_FIELDS},
+        }
         for c in Category.objects.active()
     ]
 
 
-@router.get("/privacy-notice", response=PrivacyNoticeOut, auth=None, tags=["reference data"],
-            summary="The privacy notice customers must accept")
+@router.get(
+    "/privacy-notice",
+    response=PrivacyNoticeOut,
+    auth=None,
+    tags=["reference data"],
+    summary="The privacy notice customers must accept",
+)
 def privacy_notice(request: HttpRequest) -> Any:
     notice = PrivacyNotice.objects.current()
     return {"version": notice.version, "text": notice.body}

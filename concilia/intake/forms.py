@@ -33,35 +33,56 @@ class CategoryChoiceField(forms.ModelChoiceField):
 
 
 class ComplaintForm(forms.Form):
-    kind = forms.ChoiceField(label=_("What would you like to tell us?"), choices=Kind.choices,
-                             initial=Kind.COMPLAINT)
+    kind = forms.ChoiceField(
+        label=_("What would you like to tell us?"), choices=Kind.choices, initial=Kind.COMPLAINT
+    )
     category = CategoryChoiceField(
-        label=_("What is it about?"), queryset=Category.objects.none(), to_field_name="code",
+        label=_("What is it about?"),
+        queryset=Category.objects.none(),
+        to_field_name="code",
         empty_label=_("Choose one…"),
     )
     name = forms.CharField(label=_("Full name"), max_length=200)
     email = forms.EmailField(label=_("Email"), max_length=254)
-    phone = forms.CharField(label=_("Phone"), max_length=25, required=False,
-                            validators=[validate_phone])
-    order_number = forms.CharField(label=_("Order or invoice number"), max_length=60, required=False)
+    phone = forms.CharField(
+        label=_("Phone"), max_length=25, required=False, validators=[validate_phone]
+    )
+    order_number = forms.CharField(
+        label=_("Order or invoice number"), max_length=60, required=False
+    )
     purchase_date = forms.DateField(
-        label=_("Date of purchase or charge"), required=False,
+        label=_("Date of purchase or charge"),
+        required=False,
         widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
     )
-    amount = forms.DecimalField(label=_("Amount (€)"), required=False, max_digits=12,
-                                decimal_places=2, min_value=0, localize=True)
+    amount = forms.DecimalField(
+        label=_("Amount (€)"),
+        required=False,
+        max_digits=12,
+        decimal_places=2,
+        min_value=0,
+        localize=True,
+    )
     description = forms.CharField(
-        label=_("What happened?"), min_length=10, max_length=10000,
+        label=_("What happened?"),
+        min_length=10,
+        max_length=10000,
         widget=forms.Textarea(attrs={"rows": 6}),
     )
     desired_resolution = forms.CharField(
-        label=_("What would you like us to do?"), max_length=4000, required=False,
+        label=_("What would you like us to do?"),
+        max_length=4000,
+        required=False,
         widget=forms.Textarea(attrs={"rows": 3}),
     )
     notice_version = forms.CharField(widget=forms.HiddenInput)
     accept_privacy = forms.BooleanField(
-        label=_("I have read the privacy notice and accept that my data is used to handle this case."),
-        error_messages={"required": _("Please accept the privacy notice so that we can handle your case.")},
+        label=_(
+            "I have read the privacy notice and accept that my data is used to handle this case."
+        ),
+        error_messages={
+            "required": _("Please accept the privacy notice so that we can handle your case.")
+        },
     )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -111,8 +132,11 @@ class ComplaintForm(forms.Form):
                             params={"category": category.name},
                         ),
                     )
-        if kind == Kind.COMPLAINT and not cleaned.get("desired_resolution", "").strip() and \
-                "desired_resolution" not in self.errors:
+        if (
+            kind == Kind.COMPLAINT
+            and not cleaned.get("desired_resolution", "").strip()
+            and "desired_resolution" not in self.errors
+        ):
             self.add_error(
                 "desired_resolution",
                 ValidationError(_("Tell us what you would like us to do."), code="required"),
@@ -121,9 +145,11 @@ class ComplaintForm(forms.Form):
 
 
 class TrackForm(forms.Form):
-    reference = forms.CharField(label=_("Reference number"), max_length=40,
-                                widget=forms.TextInput(attrs={"placeholder": "RC-2026-000123-X",
-                                                              "autocomplete": "off"}))
+    reference = forms.CharField(
+        label=_("Reference number"),
+        max_length=40,
+        widget=forms.TextInput(attrs={"placeholder": "RC-2026-000123-X", "autocomplete": "off"}),
+    )
     email = forms.EmailField(label=_("Email you used"), max_length=254)
 
     def clean_reference(self) -> str:
@@ -131,12 +157,18 @@ class TrackForm(forms.Form):
             return normalize_reference(self.cleaned_data["reference"])
         except InvalidReference as exc:
             raise ValidationError(
-                _("This reference number is not valid. Please check it for typos: it looks like "
-                  "RC-2026-000123-X."),
+                _(
+                    "This reference number is not valid. Please check it for typos: it looks like "
+                    "RC-2026-000123-X."
+                ),
                 code="invalid_reference",
             ) from exc
 
 
 class ReplyForm(forms.Form):
-    body = forms.CharField(label=_("Your message"), min_length=2, max_length=10000,
-                           widget=forms.Textarea(attrs={"rows": 4}))
+    body = forms.CharField(
+        label=_("Your message"),
+        min_length=2,
+        max_length=10000,
+        widget=forms.Textarea(attrs={"rows": 4}),
+    )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.db import models
 from django.utils import timezone
 
-from concilia.cases.models import Case, attachment_storage
+from concilia.cases.models import Case, get_attachment_storage
 
 
 class IdempotencyKey(models.Model):
@@ -30,7 +30,7 @@ class PendingUpload(models.Model):
     """A checked file from a form that had errors, kept so the person need not attach it again."""
 
     submission_id = models.UUIDField(db_index=True)
-    file = models.FileField(storage=attachment_storage, upload_to="pending/", max_length=300)
+    file = models.FileField(storage=get_attachment_storage, upload_to="pending/", max_length=300)
     original_name = models.CharField(max_length=255)
     content_type = models.CharField(max_length=100)
     size = models.PositiveIntegerField()

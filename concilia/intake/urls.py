@@ -6,16 +6,22 @@ app_name = "intake"
 
 urlpatterns = [
     path("", views.home, name="home"),
-    path("complaints/new", views.complaint_new, {"language": "en"}, name="complaint-new"),
+    path("complaints/new", views.complaint_new, name="complaint-new"),
     path("reclamaciones/nueva", views.complaint_new, {"language": "es"}, name="complaint-new-es"),
-    path("complaints/submitted/<str:reference>", views.complaint_submitted,
-         name="complaint-submitted"),
-    path("track", views.track, {"language": "en"}, name="track"),
+    path(
+        "complaints/submitted/<str:reference>",
+        views.complaint_submitted,
+        name="complaint-submitted",
+    ),
+    path("track", views.track, name="track"),
     path("seguimiento", views.track, {"language": "es"}, name="track-es"),
     path("track/sign-in/<str:token>", views.sign_in, name="sign-in"),
     path("track/sign-out", views.sign_out, name="sign-out"),
     path("track/cases", views.my_cases, name="my-cases"),
     path("track/cases/<str:reference>", views.case_detail, name="case-detail"),
-    path("cases/<str:reference>/attachments/<int:attachment_id>", views.attachment_download,
-         name="attachment"),
+    path(
+        "cases/<str:reference>/attachments/<int:attachment_id>",
+        views.attachment_download,
+        name="attachment",
+    ),
 ]

@@ -42,14 +42,16 @@ SUBMITTED_KEY = "concilia_submitted"
 
 
 def _use_path_language(request: HttpRequest, language: str | None) -> None:
-    """/reclamaciones/… opens in Spanish and /complaints/… in English unless the person chose."""
+    """The Spanish paths (/reclamaciones/…) open in Spanish unless the person chose a language."""
     if language and settings.LANGUAGE_COOKIE_NAME not in request.COOKIES:
         translation.activate(language)
         request.LANGUAGE_CODE = language
 
 
 def home(request: HttpRequest) -> HttpResponse:
-    return render(request, "intake/home.html", {"customer": customer_auth.current_customer(request)})
+    return render(
+        request, "intake/home.html", {"customer": customer_auth.current_customer(request)}
+    )
 
 
 def _category_rules() -> dict[str, dict[str, str]]:
@@ -87,8 +89,13 @@ def complaint_new(request: HttpRequest, language: str | None = None) -> HttpResp
         allowed = request.user.is_staff or anonymous_submissions().hit(client_address(request))
         if not allowed:
             status = 429
-            messages.error(request, _("We have received many submissions from your connection. "
-                                      "Please try again later; what you typed is still here."))
+            messages.error(
+                request,
+                _(
+                    "We have received many submissions from your connection. "
+                    "Please try again later; what you typed is still here."
+                ),
+            )
         if allowed and form.is_valid() and not file_errors:
             submission = submit_complaint(
                 data=form.cleaned_data,
@@ -148,8 +155,9 @@ def complaint_submitted(request: HttpRequest, reference: str) -> HttpResponse:
     if reference not in request.session.get(SUBMITTED_KEY, []):
         case = _visible_case(request, reference)
     else:
-        case = get_object_or_404(Case.objects.select_related("category", "customer"),
-                                 reference=reference)
+        case = get_object_or_404(
+            Case.objects.select_related("category", "customer"), reference=reference
+        )
     return render(request, "intake/complaint_submitted.html", {"case": case})
 
 
@@ -162,21 +170,29 @@ def track(request: HttpRequest, language: str | None = None) -> HttpResponse:
         if form.is_valid():
             reference = form.cleaned_data["reference"]
             email = normalize_email(form.cleaned_data["email"])
-            if customer is not None and customer.email == email and \
-                    Case.objects.filter(reference=reference, customer=customer).exists():
+            if (
+                customer is not None
+                and customer.email == email
+                and Case.objects.filter(reference=reference, customer=customer).exists()
+            ):
                 return redirect("intake:case-detail", reference=reference)
             limiter = sign_in_requests()
             if not (limiter.hit(client_address(request)) and limiter.hit(email)):
                 messages.error(request, _("Too many requests. Please wait a while and try again."))
                 return render(request, "intake/track.html", {"form": form}, status=429)
-            case = Case.objects.select_related("customer").filter(
-                reference=reference, customer__email=email
-            ).first()
+            case = (
+                Case.objects.select_related("customer")
+                .filter(reference=reference, customer__email=email)
+                .first()
+            )
             if case is not None:
                 request_sign_in_link(customer=case.customer, next_reference=case.reference)
             # The same answer whether or not the pair matched: nobody learns whose case exists.
-            return render(request, "intake/track_sent.html", {
-                "email": email, "minutes": settings.CONCILIA_SIGN_IN_LINK_MINUTES})
+            return render(
+                request,
+                "intake/track_sent.html",
+                {"email": email, "minutes": settings.CONCILIA_SIGN_IN_LINK_MINUTES},
+            )
         return render(request, "intake/track.html", {"form": form}, status=400)
     form = TrackForm(initial={"reference": request.GET.get("reference", "")})
     return render(request, "intake/track.html", {"form": form, "customer": customer})
@@ -244,8 +260,10 @@ def case_detail(request: HttpRequest, reference: str) -> HttpResponse:
         files, errors = check_uploads(request.FILES.getlist("attachments"))
         file_errors = [message for error in errors for message in error.messages]
         if len(files) > settings.CONCILIA_MAX_ATTACHMENTS:
-            file_errors.append(_("You can attach at most %(limit)d files.")
-                               % {"limit": settings.CONCILIA_MAX_ATTACHMENTS})
+            file_errors.append(
+                _("You can attach at most %(limit)d files.")
+                % {"limit": settings.CONCILIA_MAX_ATTACHMENTS}
+            )
         if reply_form.is_valid() and not file_errors:
             add_customer_message(case=case, body=reply_form.cleaned_data["body"], files=files)
             messages.success(request, _("Your message has been added to the case."))
@@ -280,10 +298,18 @@ def attachment_download(request: HttpRequest, reference: str, attachment_id: int
         handle = attachment.file.open("rb")
     except (FileNotFoundError, ValidationError) as exc:
         raise Http404 from exc
-    inline = attachment.content_type.startswith("image/") or attachment.content_type == "application/pdf"
-    response = FileResponse(handle, content_type=attachment.content_type,
-                            as_attachment=not inline, filename=attachment.original_name)
+    inline = (
+        attachment.content_type.startswith("image/") or attachment.content_type == "application/pdf"
+    )
+    response = FileResponse(
+        handle,
+        content_type=attachment.content_type,
+        as_attachment=not inline,
+        filename=attachment.original_name,
+    )
     response["X-Content-Type-Options"] = "nosniff"
-    response["Content-Security-Policy"] = "default-src 'none'; img-src 'self'; style-src 'unsafe-inline'"
+    response["Content-Security-Policy"] = (
+        "default-src 'none'; img-src 'self'; style-src 'unsafe-inline'"
+    )
     response["Cache-Control"] = "private, no-store"
     return response

@@ -23,10 +23,17 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--host", default="127.0.0.1")
         parser.add_argument("--port", type=int, default=8000)
-        parser.add_argument("--workers", type=int, default=default_workers(),
-                            help="web processes (default: 2 × cores + 1)")
-        parser.add_argument("--no-worker", action="store_true",
-                            help="do not start the background worker (run it elsewhere)")
+        parser.add_argument(
+            "--workers",
+            type=int,
+            default=default_workers(),
+            help="web processes (default: 2 x cores + 1)",
+        )
+        parser.add_argument(
+            "--no-worker",
+            action="store_true",
+            help="do not start the background worker (run it elsewhere)",
+        )
 
     def handle(self, *args, host: str, port: int, workers: int, no_worker: bool, **options):
         settings.HOME.mkdir(parents=True, exist_ok=True)
@@ -36,17 +43,42 @@ class Command(BaseCommand):
         env = {**os.environ, "CONCILIA_HOME": str(settings.HOME)}
         # Links in emails point at this server unless the deployment says otherwise.
         env.setdefault("CONCILIA_BASE_URL", f"http://{url_host}:{port}")
-        children = [subprocess.Popen(  # noqa: S603
-            [sys.executable, "-m", "gunicorn", "concilia.wsgi:application", "--bind", bind,
-             "--workers", str(workers), "--access-logfile", "-" if options["verbosity"] > 1 else "/dev/null",
-             "--graceful-timeout", "10", "--keep-alive", "5"],
-            env=env,
-        )]
-        if not no_worker:
-            children.append(subprocess.Popen(  # noqa: S603
-                [sys.executable, "-m", "concilia", "db_worker", "--interval", "0.5", "--no-reload"],
+        children = [
+            subprocess.Popen(  # noqa: S603
+                [
+                    sys.executable,
+                    "-m",
+                    "gunicorn",
+                    "concilia.wsgi:application",
+                    "--bind",
+                    bind,
+                    "--workers",
+                    str(workers),
+                    "--access-logfile",
+                    "-" if options["verbosity"] > 1 else "/dev/null",
+                    "--graceful-timeout",
+                    "10",
+                    "--keep-alive",
+                    "5",
+                ],
                 env=env,
-            ))
+            )
+        ]
+        if not no_worker:
+            children.append(
+                subprocess.Popen(
+                    [
+                        sys.executable,
+                        "-m",
+                        "concilia",
+                        "db_worker",
+                        "--interval",
+                        "0.5",
+                        "--no-reload",
+                    ],
+                    env=env,
+                )
+            )
         self.stdout.write(
             f"Concilia is running on http://{url_host}:{port}/\n"
             f"  complaint form  http://{url_host}:{port}/complaints/new "

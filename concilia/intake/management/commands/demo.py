@@ -21,23 +21,66 @@ from concilia.intake.actions import submit_complaint
 DEMO_PASSWORD = "concilia-demo"  # noqa: S105 - printed on purpose: demo data only
 
 SAMPLES = [
-    ("Lucía Fernández", "lucia@example.com", "es", "billing_error", Kind.COMPLAINT,
-     "Me habéis cobrado dos veces la factura de octubre.", "Que me devolváis el cargo duplicado.",
-     {"purchase_date": 20, "amount": Decimal("49.90")}),
-    ("Lucía Fernández", "lucia@example.com", "es", "shipping_delay", Kind.COMPLAINT,
-     "El pedido tenía que llegar hace una semana y sigue sin aparecer.", "Que me lo enviéis ya o me devolváis el dinero.",
-     {"order_number": "PED-10482", "purchase_date": 12}),
-    ("James Carter", "james@example.com", "en", "damaged_missing", Kind.COMPLAINT,
-     "The parcel arrived with the box crushed and the lamp inside is broken.", "A replacement lamp.",
-     {"order_number": "ORD-55120", "purchase_date": 6}),
-    ("Marta Ruiz", "marta@example.com", "es", "staff_conduct", Kind.COMPLAINT,
-     "La persona que me atendió por teléfono fue muy maleducada y me colgó.", "Una disculpa y que me llamen.",
-     {}),
-    ("James Carter", "james@example.com", "en", "other", Kind.SUGGESTION,
-     "It would help to be able to choose a delivery time slot.", "", {}),
-    ("Ana López", "ana@example.com", "es", "refund", Kind.COMPLAINT,
-     "Devolví las zapatillas hace tres semanas y no he recibido el reembolso.", "El reembolso de 89,95 €.",
-     {"order_number": "PED-10377", "purchase_date": 40, "amount": Decimal("89.95")}),
+    (
+        "Lucía Fernández",
+        "lucia@example.com",
+        "es",
+        "billing_error",
+        Kind.COMPLAINT,
+        "Me habéis cobrado dos veces la factura de octubre.",
+        "Que me devolváis el cargo duplicado.",
+        {"purchase_date": 20, "amount": Decimal("49.90")},
+    ),
+    (
+        "Lucía Fernández",
+        "lucia@example.com",
+        "es",
+        "shipping_delay",
+        Kind.COMPLAINT,
+        "El pedido tenía que llegar hace una semana y sigue sin aparecer.",
+        "Que me lo enviéis ya o me devolváis el dinero.",
+        {"order_number": "PED-10482", "purchase_date": 12},
+    ),
+    (
+        "James Carter",
+        "james@example.com",
+        "en",
+        "damaged_missing",
+        Kind.COMPLAINT,
+        "The parcel arrived with the box crushed and the lamp inside is broken.",
+        "A replacement lamp.",
+        {"order_number": "ORD-55120", "purchase_date": 6},
+    ),
+    (
+        "Marta Ruiz",
+        "marta@example.com",
+        "es",
+        "staff_conduct",
+        Kind.COMPLAINT,
+        "La persona que me atendió por teléfono fue muy maleducada y me colgó.",
+        "Una disculpa y que me llamen.",
+        {},
+    ),
+    (
+        "James Carter",
+        "james@example.com",
+        "en",
+        "other",
+        Kind.SUGGESTION,
+        "It would help to be able to choose a delivery time slot.",
+        "",
+        {},
+    ),
+    (
+        "Ana López",
+        "ana@example.com",
+        "es",
+        "refund",
+        Kind.COMPLAINT,
+        "Devolví las zapatillas hace tres semanas y no he recibido el reembolso.",
+        "El reembolso de 89,95 €.",
+        {"order_number": "PED-10377", "purchase_date": 40, "amount": Decimal("89.95")},
+    ),
 ]
 
 
@@ -66,12 +109,17 @@ class Command(BaseCommand):
     def _load(self) -> str:
         if User.objects.filter(username="admin").exists():
             return ""
-        User.objects.create_superuser("admin", "admin@concilia.localhost", DEMO_PASSWORD,
-                                      first_name="Admin")
-        agent = User.objects.create_user("agent", "agent@concilia.localhost", DEMO_PASSWORD,
-                                         first_name="Agente", is_staff=True)
-        agent.user_permissions.add(*Permission.objects.filter(
-            content_type__app_label="cases", codename__in=["view_case", "change_case"]))
+        User.objects.create_superuser(
+            "admin", "admin@concilia.localhost", DEMO_PASSWORD, first_name="Admin"
+        )
+        agent = User.objects.create_user(
+            "agent", "agent@concilia.localhost", DEMO_PASSWORD, first_name="Agente", is_staff=True
+        )
+        agent.user_permissions.add(
+            *Permission.objects.filter(
+                content_type__app_label="cases", codename__in=["view_case", "change_case"]
+            )
+        )
         integration = User.objects.create_user("shop-integration", is_staff=False)
         integration.user_permissions.add(Permission.objects.get(codename="view_case"))
         _, raw = ApiToken.issue(user=integration, name="Demo shop")
@@ -80,22 +128,36 @@ class Command(BaseCommand):
         today = timezone.localdate()
         for index, (name, email, language, code, kind, text, wish, extra) in enumerate(SAMPLES):
             data = {
-                "name": name, "email": email, "category": categories[code], "kind": kind,
-                "description": text, "desired_resolution": wish, "notice_version": notice,
+                "name": name,
+                "email": email,
+                "category": categories[code],
+                "kind": kind,
+                "description": text,
+                "desired_resolution": wish,
+                "notice_version": notice,
                 "order_number": extra.get("order_number", ""),
                 "purchase_date": today - dt.timedelta(days=extra["purchase_date"])
-                if "purchase_date" in extra else None,
+                if "purchase_date" in extra
+                else None,
                 "amount": extra.get("amount"),
             }
             with translation.override(language):
                 submission = submit_complaint(
-                    data=data, channel=Channel.WEB if index % 2 == 0 else Channel.API,
+                    data=data,
+                    channel=Channel.WEB if index % 2 == 0 else Channel.API,
                     language=language,
                 )
             if index == 1:
-                add_customer_message(case=submission.case,
-                                     body="Os adjunto el número de seguimiento: 1Z999AA10123456784.")
+                add_customer_message(
+                    case=submission.case,
+                    body="Os adjunto el número de seguimiento: 1Z999AA10123456784.",
+                )
             if index == 4:
-                change_status(case=submission.case, status=Status.CLOSED, outcome="answered",
-                              actor_kind=ActorKind.STAFF, actor_user=agent)
+                change_status(
+                    case=submission.case,
+                    status=Status.CLOSED,
+                    outcome="answered",
+                    actor_kind=ActorKind.STAFF,
+                    actor_user=agent,
+                )
         return raw
