@@ -183,8 +183,9 @@ def cpu_delta(before: dict, after: dict) -> dict[str, float]:
 
 def machine_busy() -> tuple[float, float]:
     """(busy, total) jiffies of all CPUs, from /proc/stat."""
-    values = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
-    idle = values[3] + values[4]  # idle + iowait
+    # user nice system idle iowait irq softirq steal (guest time is already counted in user)
+    values = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:9]]
+    idle = values[3] + values[4]
     return sum(values) - idle, sum(values)
 
 
@@ -302,9 +303,9 @@ class Instance:
             f"The server did not answer within {self.args.start_timeout}s:\n{self.log()}"
         )
 
-    def log(self) -> str:
+    def log(self, limit: int = 4000) -> str:
         try:
-            return self.log_path.read_text(errors="replace")[-4000:]
+            return self.log_path.read_text(errors="replace")[-limit:]
         except OSError:
             return ""
 
@@ -561,6 +562,9 @@ def measure(instance: Instance, concurrency: int, run: int, args: argparse.Names
     total = busy_after[1] - busy_before[1]
     cpu["machine busy %"] = 100 * (busy_after[0] - busy_before[0]) / total if total else 0.0
     after = instance.counts()
+    if load.created != args.requests:
+        errors = [ln for ln in instance.log(1_000_000).splitlines() if "Error" in ln or "error" in ln]
+        print("server log, last errors:\n  " + "\n  ".join(errors[-10:]), file=sys.stderr)
     return Result(
         db=instance.db,
         workers=instance.workers or default_workers(),

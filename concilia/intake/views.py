@@ -86,7 +86,13 @@ def complaint_new(request: HttpRequest, language: str | None = None) -> HttpResp
         if len(kept) + len(new_files) > limit:
             file_errors.append(_("You can attach at most %(limit)d files.") % {"limit": limit})
             new_files = new_files[: max(0, limit - len(kept))]
-        allowed = request.user.is_staff or anonymous_submissions().hit(client_address(request))
+        # Only complete submissions count against the limit: correcting a form costs nothing.
+        valid = form.is_valid() and not file_errors
+        allowed = (
+            not valid
+            or request.user.is_staff
+            or anonymous_submissions().hit(client_address(request))
+        )
         if not allowed:
             status = 429
             messages.error(
@@ -96,7 +102,7 @@ def complaint_new(request: HttpRequest, language: str | None = None) -> HttpResp
                     "Please try again later; what you typed is still here."
                 ),
             )
-        if allowed and form.is_valid() and not file_errors:
+        if valid and allowed:
             submission = submit_complaint(
                 data=form.cleaned_data,
                 channel=Channel.WEB,
