@@ -8,7 +8,7 @@ SQLite and once on PostgreSQL, gets an API token from `concilia demo`, warms up,
 
     python bench/complaints.py                                  # both databases, defaults
     python bench/complaints.py --db sqlite --workers 2,3,4,5    # a sweep: one line per setting
-    python bench/complaints.py --client python                  # without wrk (httpx threads)
+    python bench/complaints.py --client hey --requests 4992     # another load generator
 
 Everything stays on 127.0.0.1; the PostgreSQL database (--pg-db, default concilia_bench) is
 created for the run and dropped afterwards.
@@ -21,6 +21,7 @@ import contextlib
 import json
 import os
 import re
+import selectors
 import shutil
 import signal
 import socket
@@ -36,8 +37,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-LUA_SCRIPT = HERE / "complaints.lua"
 HOST = "127.0.0.1"
 PATH = "/api/v1/complaints"
 BODY = (
@@ -337,7 +336,10 @@ class Instance:
             try:
                 self.drop_database()
             finally:
-                shutil.rmtree(self.home, ignore_errors=True)
+                if self.args.keep:
+                    print(f"kept {self.home} (serve.log is there)", file=sys.stderr)
+                else:
+                    shutil.rmtree(self.home, ignore_errors=True)
 
 
 @contextlib.contextmanager
@@ -363,59 +365,97 @@ def percentile(sorted_values: list[float], p: float) -> float:
     return sorted_values[rank - 1]
 
 
-def load_wrk(instance: Instance, n: int, concurrency: int, prefix: str, time_limit: float) -> Load:
-    threads = max(1, min(instance.args.wrk_threads, concurrency, n))
-    command = [
-        "wrk", "-t", str(threads), "-c", str(max(concurrency, threads)),
-        "-d", f"{int(time_limit) + 60}s", "--timeout", "30s", "-s", str(LUA_SCRIPT),
-        instance.base_url + PATH, "--", str(n), str(threads), prefix, instance.token,
-    ]  # fmt: skip
-    cpu_before = children_cpu()
-    started = time.monotonic()
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    done_threads = 0
-    lines: list[str] = []
+def load_builtin(
+    instance: Instance, n: int, concurrency: int, prefix: str, time_limit: float
+) -> Load:
+    """Exactly n requests from `concurrency` connections, with the standard library only.
 
-    def watch() -> None:
-        nonlocal done_threads
-        assert process.stdout is not None
-        for line in process.stdout:
-            lines.append(line)
-            if line.strip() == "THREAD_DONE":
-                done_threads += 1
-                if done_threads == threads:
-                    process.send_signal(signal.SIGINT)  # wrk then prints its figures
+    Non-blocking sockets and one selector: one request per connection (gunicorn's sync workers
+    close every connection after answering), every body with its own email and order number.
+    Measured here it costs the machine about as much CPU per request as wrk (see README).
+    """
+    request_timeout = 30.0
+    head = (
+        f"POST {PATH} HTTP/1.1\r\nHost: {HOST}:{instance.port}\r\n"
+        f"Authorization: Bearer {instance.token}\r\nContent-Type: application/json\r\n"
+        "Connection: close\r\nContent-Length: {length}\r\n\r\n"
+    )
+    selector = selectors.DefaultSelector()
+    load = Load()
+    latencies: list[float] = []
+    # socket -> [bytes still to send, start time, response so far]
+    open_requests: dict[socket.socket, list] = {}
+    issued = 0
+    deadline = time.monotonic() + time_limit
 
-    watcher = threading.Thread(target=watch, daemon=True)
-    watcher.start()
-    watcher.join(timeout=time_limit)
-    if process.poll() is None and done_threads < threads:
-        process.send_signal(signal.SIGINT)  # out of time: take what was done
-    watcher.join(timeout=30)
-    try:
-        process.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
-        raise BenchError("wrk did not stop") from None
-    stderr = process.stderr.read() if process.stderr else ""
-    load = Load(client_cpu_s=children_cpu() - cpu_before)
-    figures: dict[str, float] = {}
-    for line in lines:
-        parts = line.split()
-        if len(parts) < 3 or parts[0] != "BENCH":
-            continue
-        if parts[1] == "status":
-            load.statuses[int(parts[2])] += int(parts[3])
-        elif parts[1] == "error":
-            if int(parts[3]) and parts[2] != "status":
-                load.errors[parts[2]] += int(parts[3])
+    def start_next() -> None:
+        nonlocal issued
+        issued += 1
+        body = BODY.format(id=f"{prefix}-{issued}").encode()
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setblocking(False)
+        sock.connect_ex((HOST, instance.port))
+        state = [head.format(length=len(body)).encode() + body, time.perf_counter(), b""]
+        open_requests[sock] = state
+        selector.register(sock, selectors.EVENT_WRITE, state)
+
+    def finish(sock: socket.socket, error: str | None = None) -> None:
+        state = open_requests.pop(sock)
+        selector.unregister(sock)
+        sock.close()
+        response = state[2]
+        if error is None and not (response.startswith(b"HTTP/1.") and response[9:12].isdigit()):
+            error = "bad response" if response else "closed without response"
+        if error:
+            load.errors[error] += 1
         else:
-            figures[parts[1]] = float(parts[2])
-    if "duration_us" not in figures:
-        raise BenchError(f"wrk printed no figures:\n{''.join(lines)}{stderr}")
-    load.duration_s = figures["duration_us"] / 1e6 or time.monotonic() - started
-    load.latencies_ms = {p: figures.get(f"{p}_us", 0.0) / 1000 for p in ("p50", "p95", "p99")}
+            load.statuses[int(response[9:12])] += 1
+            latencies.append((time.perf_counter() - state[1]) * 1000)
+        if issued < n and time.monotonic() < deadline:
+            start_next()
+
+    cpu_before = time.process_time()
+    started = time.monotonic()
+    next_timeout_check = started + 1
+    for _ in range(min(concurrency, n)):
+        start_next()
+    try:
+        while open_requests:
+            for key, events in selector.select(timeout=1.0):
+                sock, state = key.fileobj, key.data
+                try:
+                    if events & selectors.EVENT_WRITE:
+                        sent = sock.send(state[0])
+                        state[0] = state[0][sent:]
+                        if not state[0]:
+                            selector.modify(sock, selectors.EVENT_READ, state)
+                        continue
+                    chunk = sock.recv(65536)
+                except OSError as exc:
+                    finish(sock, type(exc).__name__)
+                    continue
+                if chunk:
+                    state[2] += chunk
+                else:
+                    finish(sock)
+            now = time.monotonic()
+            if now >= next_timeout_check:
+                next_timeout_check = now + 1
+                limit = time.perf_counter() - request_timeout
+                for sock in [s for s, st in open_requests.items() if st[1] < limit]:
+                    finish(sock, "timeout")
+            if now > deadline + request_timeout:
+                for sock in list(open_requests):
+                    finish(sock, "timeout")
+    finally:
+        for sock in list(open_requests):
+            selector.unregister(sock)
+            sock.close()
+        selector.close()
+    load.duration_s = time.monotonic() - started
+    load.client_cpu_s = time.process_time() - cpu_before
+    latencies.sort()
+    load.latencies_ms = {f"p{p}": percentile(latencies, p) for p in (50, 95, 99)}
     return load
 
 
@@ -456,7 +496,7 @@ def load_hey(instance: Instance, n: int, concurrency: int, prefix: str, time_lim
     return load
 
 
-def load_python(
+def load_httpx(
     instance: Instance, n: int, concurrency: int, prefix: str, time_limit: float
 ) -> Load:
     """httpx in threads: needs no extra tool, but shares the CPU with the server."""
@@ -506,35 +546,20 @@ def load_python(
     return load
 
 
-CLIENTS = {"wrk": load_wrk, "hey": load_hey, "python": load_python}
+CLIENTS = {"builtin": load_builtin, "hey": load_hey, "httpx": load_httpx}
 
 
-def choose_client(requested: str) -> str:
-    if requested != "auto":
-        if requested in ("wrk", "hey") and not shutil.which(requested):
-            raise BenchError(
-                f"{requested} is not installed: `sudo apt-get install -y {requested}` "
-                "(Debian/Ubuntu), or use --client python"
-            )
-        if requested == "python":
-            _require_httpx()
-        return requested
-    if shutil.which("wrk"):
-        return "wrk"
-    print(
-        "wrk is not installed, so the load comes from Python threads (httpx) that take CPU "
-        "from the server on the same machine; for truer figures: `sudo apt-get install -y wrk`.",
-        file=sys.stderr,
-    )
-    _require_httpx()
-    return "python"
-
-
-def _require_httpx() -> None:
-    try:
-        import httpx  # noqa: F401
-    except ImportError:
-        raise BenchError('httpx is missing: pip install -e ".[bench]"') from None
+def check_client(client: str) -> None:
+    if client == "hey" and not shutil.which("hey"):
+        raise BenchError(
+            "hey is not installed: `sudo apt-get install -y hey` (Debian/Ubuntu), "
+            "or use the default --client builtin"
+        )
+    if client == "httpx":
+        try:
+            import httpx  # noqa: F401
+        except ImportError:
+            raise BenchError('httpx is missing: pip install -e ".[bench]"') from None
 
 
 # --------------------------------------------------------------------------------------------
@@ -563,7 +588,9 @@ def measure(instance: Instance, concurrency: int, run: int, args: argparse.Names
     cpu["machine busy %"] = 100 * (busy_after[0] - busy_before[0]) / total if total else 0.0
     after = instance.counts()
     if load.created != args.requests:
-        errors = [ln for ln in instance.log(1_000_000).splitlines() if "Error" in ln or "error" in ln]
+        errors = [
+            ln for ln in instance.log(1_000_000).splitlines() if "Error" in ln or "error" in ln
+        ]
         print("server log, last errors:\n  " + "\n  ".join(errors[-10:]), file=sys.stderr)
     return Result(
         db=instance.db,
@@ -636,9 +663,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--client",
-        choices=["auto", "wrk", "hey", "python"],
-        default="auto",
-        help="load generator (auto: wrk if installed, else httpx threads)",
+        choices=sorted(CLIENTS),
+        default="builtin",
+        help="load generator: builtin (stdlib sockets, default), hey (apt; same body every "
+        "time, --requests must be a multiple of the concurrency) or httpx (threads)",
     )
     parser.add_argument("--warmup", type=int, default=200, help="uncounted requests first")
     parser.add_argument("--repeat", type=int, default=1, help="runs per setting")
@@ -650,9 +678,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--pg-db", default="concilia_bench", help="database created and dropped for the run"
     )
-    parser.add_argument("--wrk-threads", type=int, default=1)
     parser.add_argument("--time-limit", type=float, default=300, help="seconds per batch at most")
     parser.add_argument("--start-timeout", type=float, default=90)
+    parser.add_argument(
+        "--keep", action="store_true", help="keep each CONCILIA_HOME (server log) afterwards"
+    )
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args(argv)
     if args.requests < 1 or args.warmup < 0 or args.repeat < 1:
@@ -663,7 +693,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"refusing to use {args.pg_db!r} as the throw-away benchmark database")
 
     try:
-        args.client = choose_client(args.client)
+        check_client(args.client)
     except BenchError as exc:
         print(exc, file=sys.stderr)
         return 2

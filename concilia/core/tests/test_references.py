@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 
 import pytest
-from django.db import connection, connections
+from django.db import connections
 
 from concilia.core.models import ReferenceSequence
 from concilia.core.references import (
@@ -72,10 +72,6 @@ def test_numbers_are_sequential_per_year():
 
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_writers_never_get_the_same_number():
-    if connection.vendor == "sqlite" and connection.settings_dict["NAME"].startswith(
-        ("file:memorydb", ":memory:")
-    ):
-        pytest.skip("in-memory SQLite is one connection; the server test covers SQLite files")
     taken: list[int] = []
     lock = threading.Lock()
 
