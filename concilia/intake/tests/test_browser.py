@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 import shutil
 
@@ -20,7 +21,19 @@ pytestmark = [
 
 
 @pytest.fixture
-def page():
+def seeded():
+    """Transactional tests start from a flushed database: put the migrations' seed data back."""
+    from django.apps import apps
+
+    for module in (
+        "concilia.cases.migrations.0002_seed_categories",
+        "concilia.customers.migrations.0002_first_privacy_notice",
+    ):
+        importlib.import_module(module).seed(apps, None)
+
+
+@pytest.fixture
+def page(seeded):
     playwright_api = pytest.importorskip("playwright.sync_api")
     os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
     with playwright_api.sync_playwright() as playwright:
