@@ -30,7 +30,7 @@ test: $(VENV)/.test-deps lint
 	$(BIN)/pytest -q
 
 messages: $(VENV)/.test-deps
-	cd concilia && ../$(BIN)/concilia makemessages -l es -l en --no-obsolete --add-location file
+	cd concilia && ../$(BIN)/concilia makemessages -l es -l en --no-obsolete --add-location file -i "*/tests/*"
 	cd concilia && ../$(BIN)/concilia compilemessages
 
 bench: $(BIN)/python

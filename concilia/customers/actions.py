@@ -30,8 +30,15 @@ def normalize_email(email: str) -> str:
 
 
 @transaction.atomic
-def identify_customer(*, email: str, name: str, phone: str = "", language: str = "es") -> Customer:
-    """The customer with this email, created if new; a newer name, phone or language is kept."""
+def identify_customer(
+    *, email: str, name: str, phone: str = "", language: str = "es", verified: bool = False
+) -> Customer:
+    """The customer with this email, created if new.
+
+    Only a verified source (the customer signed in, or a trusted integration) may change the
+    contact data already on file; an unverified one may only fill what is missing, so that nobody
+    can rewrite another person's name or phone by typing their email into a form.
+    """
     email = normalize_email(email)
     customer, created = Customer.objects.get_or_create(
         email=email, defaults={"name": name, "phone": phone, "language": language}
@@ -39,7 +46,8 @@ def identify_customer(*, email: str, name: str, phone: str = "", language: str =
     if not created:
         changed = []
         for field, value in (("name", name), ("phone", phone), ("language", language)):
-            if value and getattr(customer, field) != value:
+            current = getattr(customer, field)
+            if value and current != value and (verified or not current):
                 setattr(customer, field, value)
                 changed.append(field)
         if changed:

@@ -14,7 +14,7 @@ from concilia.accounts.models import User
 from concilia.cases.actions import open_case
 from concilia.cases.attachments import CheckedFile
 from concilia.cases.models import ActorKind, Case
-from concilia.customers.actions import identify_customer, record_consent
+from concilia.customers.actions import identify_customer, normalize_email, record_consent
 from concilia.intake.models import IdempotencyKey, PendingUpload
 
 
@@ -40,10 +40,12 @@ def submit_complaint(
     fingerprint: str = "",
     actor_kind: str = ActorKind.CUSTOMER,
     actor_user: User | None = None,
+    verified_email: str = "",
 ) -> Submission:
     """Turn a validated complaint into a case, once per idempotency key.
 
-    `data` is a ComplaintForm's cleaned_data. A repeated key with the same fingerprint returns the
+    `data` is a ComplaintForm's cleaned_data; `verified_email` is the address the submitter has
+    proven they own (a signed-in customer), whose contact data the submission may then update. A repeated key with the same fingerprint returns the
     case of the first submission; with another fingerprint it raises IdempotencyConflict.
     """
     key = None
@@ -61,7 +63,12 @@ def submit_complaint(
                 raise IdempotencyConflict from None
             return Submission(case=existing.case, created=False)  # type: ignore[arg-type]
     customer = identify_customer(
-        email=data["email"], name=data["name"], phone=data.get("phone") or "", language=language
+        email=data["email"],
+        name=data["name"],
+        phone=data.get("phone") or "",
+        language=language,
+        verified=actor_kind == ActorKind.INTEGRATION
+        or normalize_email(verified_email) == normalize_email(data["email"]),
     )
     consent = record_consent(customer=customer, notice=data["notice_version"], channel=channel)
     case = open_case(

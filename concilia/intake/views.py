@@ -110,6 +110,7 @@ def complaint_new(request: HttpRequest, language: str | None = None) -> HttpResp
                 files=pending_files(kept) + new_files,
                 idempotency_scope="web",
                 idempotency_key=str(submission_id),
+                verified_email=customer.email if customer else "",
             )
             if submission.created:
                 discard_pending_uploads(kept)

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import os
 import uuid
+from io import StringIO
 
 import pytest
 from django.core import mail
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.core.management import call_command
 from django.test import Client
+from django.utils import timezone
 
 from concilia.cases.models import Attachment, Case, CaseEvent, Status
 from concilia.customers.models import Consent
@@ -227,3 +232,18 @@ def test_the_confirmation_page_is_only_for_whoever_submitted(client, complaint_d
     response = post(client, complaint_data())
     assert client.get(response["Location"]).status_code == 200
     assert Client().get(response["Location"]).status_code == 404
+
+
+def test_files_of_abandoned_forms_are_purged(client, complaint_data):
+    photo = SimpleUploadedFile("caja.png", PNG_BYTES, content_type="image/png")
+    post(client, complaint_data(email="wrong"), [photo])
+    upload = PendingUpload.objects.get()
+    path = upload.file.path
+    call_command("purge_pending_uploads", stdout=StringIO())
+    assert PendingUpload.objects.count() == 1  # still fresh
+    PendingUpload.objects.update(created_at=timezone.now() - dt.timedelta(hours=25))
+    out = StringIO()
+    call_command("purge_pending_uploads", stdout=out)
+    assert "Removed 1" in out.getvalue()
+    assert PendingUpload.objects.count() == 0
+    assert not os.path.exists(path)

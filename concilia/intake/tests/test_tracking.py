@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from uuid import uuid4
 
 import pytest
 from django.core import mail
@@ -220,3 +221,27 @@ def test_signing_out_ends_the_session(client, open_case, run_tasks):
     sign_in(client, case, run_tasks)
     assert client.post("/track/sign-out").status_code == 302
     assert client.get(f"/track/cases/{case.reference}").status_code == 302
+
+
+def test_only_the_signed_in_customer_may_change_their_contact_data(
+    client, open_case, run_tasks, complaint_data
+):
+    case = open_case(phone="+34 611 222 333")
+    impostor = Client()
+    response = impostor.post(
+        "/complaints/new",
+        complaint_data(name="Someone Else", phone="+34 699 000 000", submission_id=str(uuid4())),
+    )
+    assert response.status_code == 302
+    case.customer.refresh_from_db()
+    assert (case.customer.name, case.customer.phone) == ("Lucía Fernández", "+34 611 222 333")
+
+    sign_in(client, case, run_tasks)
+    response = client.post(
+        "/complaints/new",
+        complaint_data(phone="+34 655 444 333", submission_id=str(uuid4())),
+    )
+    assert response.status_code == 302
+    case.customer.refresh_from_db()
+    assert case.customer.phone == "+34 655 444 333"
+    assert Case.objects.filter(customer=case.customer).count() == 3
