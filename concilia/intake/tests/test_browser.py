@@ -99,3 +99,24 @@ def test_the_form_asks_only_what_the_category_needs_and_files_the_case(page, liv
     assert str(case.amount) == "49.90"
     assert case.language == "es"
     assert Attachment.objects.get(case=case).original_name == "factura.pdf"
+
+
+def test_pages_work_under_the_content_security_policy(page, live_server):
+    problems: list[str] = []
+    page.on(
+        "console",
+        lambda message: problems.append(message.text) if message.type == "error" else None,
+    )
+    page.goto(f"{live_server.url}/complaints/new")
+    assert "script-src 'self'" in page.evaluate(
+        "() => fetch(location.href).then(r => r.headers.get('content-security-policy'))"
+    )
+    # The language switch submits itself from site.js, not from an inline handler.
+    page.select_option("#language-switch", "en")
+    page.wait_for_load_state()
+    assert page.locator("h1").inner_text() == "Tell us what happened"
+    page.goto(f"{live_server.url}/api/v1/docs")
+    page.wait_for_selector(".swagger-ui", timeout=10000)
+    page.goto(f"{live_server.url}/admin/login/")
+    assert page.locator("#id_username").is_visible()
+    assert problems == []
