@@ -10,6 +10,8 @@ import pytest
 from django.core.cache import cache
 from django.core.management import call_command
 
+from concilia.core.memo import forget_all
+
 # A minimal valid PDF and PNG, and the first bytes of a Windows program.
 PDF_BYTES = (
     b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n2 0 obj<</Type/Pages/Kids[]/Count 0>>"
@@ -42,8 +44,10 @@ def isolated_storage_and_cache(settings, tmp_path):
     }
     settings.BASE_URL = "http://testserver"
     cache.clear()
+    forget_all()
     yield
     cache.clear()
+    forget_all()
 
 
 @pytest.fixture

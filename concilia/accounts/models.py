@@ -11,6 +11,8 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from concilia.core.memo import remember_for
+
 TOKEN_PREFIX = "cnc_"  # noqa: S105 - a public prefix, not a secret
 
 
@@ -70,4 +72,15 @@ class ApiToken(models.Model):
     def authenticate(cls, raw: str) -> ApiToken | None:
         if not raw.startswith(TOKEN_PREFIX):
             return None
-        return cls.objects.active().select_related("user").filter(digest=digest_token(raw)).first()
+        return _active_token(digest_token(raw))
+
+    def revoke(self) -> None:
+        """Stop accepting this token (other processes stop within a few seconds)."""
+        self.revoked_at = timezone.now()
+        self.save(update_fields=["revoked_at"])
+        _active_token.forget()  # type: ignore[attr-defined]
+
+
+@remember_for(seconds=5)
+def _active_token(digest: str) -> ApiToken | None:
+    return ApiToken.objects.active().select_related("user").filter(digest=digest).first()

@@ -58,7 +58,7 @@ def _store_files(
     return stored
 
 
-@transaction.atomic
+@transaction.atomic(savepoint=False)  # part of the caller's transaction when nested
 def open_case(
     *,
     customer: Customer,
@@ -120,7 +120,7 @@ def open_case(
     return case
 
 
-@transaction.atomic
+@transaction.atomic(savepoint=False)  # part of the caller's transaction when nested
 def add_customer_message(*, case: Case, body: str, files: Sequence[CheckedFile] = ()) -> Message:
     """The customer writes in their case's thread; the case then waits for us again."""
     case = Case.objects.select_for_update().get(pk=case.pk)
@@ -143,7 +143,7 @@ def add_customer_message(*, case: Case, body: str, files: Sequence[CheckedFile] 
     return message
 
 
-@transaction.atomic
+@transaction.atomic(savepoint=False)  # part of the caller's transaction when nested
 def change_status(
     *,
     case: Case,

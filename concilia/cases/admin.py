@@ -1,5 +1,7 @@
 from django.contrib import admin
 
+from concilia.core.memo import forget_all
+
 from concilia.cases.models import Attachment, Case, CaseEvent, Category, Message
 
 
@@ -7,6 +9,10 @@ from concilia.cases.models import Attachment, Case, CaseEvent, Category, Message
 class CategoryAdmin(admin.ModelAdmin):
     list_display = ("code", "name_es", "name_en", "response_days", "position", "active")
     list_editable = ("response_days", "position", "active")
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        forget_all()  # this process sees the change at once, the others within seconds
 
 
 class MessageInline(admin.TabularInline):

@@ -29,7 +29,7 @@ def normalize_email(email: str) -> str:
     return email.strip().lower()
 
 
-@transaction.atomic
+@transaction.atomic(savepoint=False)  # part of the caller's transaction when nested
 def identify_customer(
     *, email: str, name: str, phone: str = "", language: str = "es", verified: bool = False
 ) -> Customer:
@@ -60,7 +60,7 @@ def record_consent(*, customer: Customer, notice: PrivacyNotice, channel: str) -
     return Consent.objects.create(customer=customer, notice=notice, channel=channel)
 
 
-@transaction.atomic
+@transaction.atomic(savepoint=False)  # part of the caller's transaction when nested
 def request_sign_in_link(*, customer: Customer, next_reference: str = "") -> SignInLink:
     """Create a one-time sign-in link and email it to the customer."""
     from concilia.customers.tasks import send_sign_in_link

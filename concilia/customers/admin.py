@@ -1,5 +1,7 @@
 from django.contrib import admin
 
+from concilia.core.memo import forget_all
+
 from concilia.customers.models import Consent, Customer, PrivacyNotice
 
 
@@ -12,6 +14,10 @@ class CustomerAdmin(admin.ModelAdmin):
 @admin.register(PrivacyNotice)
 class PrivacyNoticeAdmin(admin.ModelAdmin):
     list_display = ("version", "published_at")
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        forget_all()  # this process sees the change at once, the others within seconds
 
 
 @admin.register(Consent)

@@ -21,10 +21,11 @@ from ninja.errors import HttpError
 from concilia.accounts.auth import ANONYMOUS, OptionalTokenAuth, TokenAuth
 from concilia.accounts.models import ApiToken
 from concilia.cases.attachments import CheckedFile, check_file
-from concilia.cases.models import CATEGORY_FIELDS, ActorKind, Case, Category, Channel
+from concilia.cases.models import CATEGORY_FIELDS, ActorKind, Case, Channel
+from concilia.cases.queries import active_categories
 from concilia.core.references import InvalidReference, normalize_reference
 from concilia.core.throttling import anonymous_submissions, client_address
-from concilia.customers.models import PrivacyNotice
+from concilia.customers.queries import current_notice
 from concilia.intake.actions import IdempotencyConflict, submit_complaint
 from concilia.intake.forms import ComplaintForm
 
@@ -230,7 +231,7 @@ def create_complaint(request: HttpRequest, payload: ComplaintIn, response: HttpR
                 }
             ],
         )
-    notice_version = payload.privacy_notice_version or PrivacyNotice.objects.current().version
+    notice_version = payload.privacy_notice_version or current_notice().version
     data = payload.dict(exclude={"attachments", "language", "privacy_notice_version"})
     data = {k: ("" if v is None else v) for k, v in data.items()}
     data["notice_version"] = notice_version
@@ -362,7 +363,7 @@ def list_categories(request: HttpRequest) -> Any:
             "response_days": c.response_days,
             "fields": {f: c.rule(f) for f in CATEGORY_FIELDS},
         }
-        for c in Category.objects.active()
+        for c in active_categories().values()
     ]
 
 
@@ -374,5 +375,5 @@ def list_categories(request: HttpRequest) -> Any:
     summary="The privacy notice customers must accept",
 )
 def privacy_notice(request: HttpRequest) -> Any:
-    notice = PrivacyNotice.objects.current()
+    notice = current_notice()
     return {"version": notice.version, "text": notice.body}

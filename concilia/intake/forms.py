@@ -12,8 +12,10 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from concilia.cases.models import CATEGORY_FIELDS, Category, FieldRule, Kind
+from concilia.cases.queries import active_categories
 from concilia.core.references import InvalidReference, normalize_reference
 from concilia.customers.models import PrivacyNotice
+from concilia.customers.queries import notice_by_version
 
 _PHONE = re.compile(r"^\+?[\d\s().-]{6,25}$")
 
@@ -27,21 +29,27 @@ def validate_phone(value: str) -> None:
         )
 
 
-class CategoryChoiceField(forms.ModelChoiceField):
-    def label_from_instance(self, obj: Category) -> str:  # type: ignore[override]
-        return obj.name
+def _category_choices() -> list[tuple[str, str]]:
+    # Called whenever the choices are shown or checked, so names follow the active language.
+    return [("", _("Choose one…"))] + [(c.code, c.name) for c in active_categories().values()]
+
+
+class CategoryField(forms.ChoiceField):
+    """A choice among the active categories; cleans to the Category itself."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(choices=_category_choices, **kwargs)
+
+    def clean(self, value: Any) -> Category | None:
+        code = super().clean(value)
+        return active_categories().get(code) if code else None
 
 
 class ComplaintForm(forms.Form):
     kind = forms.ChoiceField(
         label=_("What would you like to tell us?"), choices=Kind.choices, initial=Kind.COMPLAINT
     )
-    category = CategoryChoiceField(
-        label=_("What is it about?"),
-        queryset=Category.objects.none(),
-        to_field_name="code",
-        empty_label=_("Choose one…"),
-    )
+    category = CategoryField(label=_("What is it about?"))
     name = forms.CharField(label=_("Full name"), max_length=200)
     email = forms.EmailField(label=_("Email"), max_length=254)
     phone = forms.CharField(
@@ -85,10 +93,6 @@ class ComplaintForm(forms.Form):
         },
     )
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.fields["category"].queryset = Category.objects.active()  # type: ignore[attr-defined]
-
     def clean_purchase_date(self) -> dt.date | None:
         value = self.cleaned_data.get("purchase_date")
         if value and value > timezone.localdate():
@@ -99,7 +103,7 @@ class ComplaintForm(forms.Form):
 
     def clean_notice_version(self) -> PrivacyNotice:
         version = self.cleaned_data.get("notice_version", "")
-        notice = PrivacyNotice.objects.filter(version=version).first()
+        notice = notice_by_version(version)
         if notice is None:
             raise ValidationError(
                 _("The privacy notice has changed; please read it and accept it again."),

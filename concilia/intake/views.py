@@ -17,7 +17,8 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from concilia.cases.actions import add_customer_message
 from concilia.cases.attachments import check_uploads
-from concilia.cases.models import CATEGORY_FIELDS, Attachment, Case, Category, Channel
+from concilia.cases.models import CATEGORY_FIELDS, Attachment, Case, Channel
+from concilia.cases.queries import active_categories
 from concilia.core.throttling import anonymous_submissions, client_address, sign_in_requests
 from concilia.customers import auth as customer_auth
 from concilia.customers.actions import (
@@ -28,7 +29,8 @@ from concilia.customers.actions import (
     redeem_sign_in_link,
     request_sign_in_link,
 )
-from concilia.customers.models import PrivacyNotice, SignInLink
+from concilia.customers.models import SignInLink
+from concilia.customers.queries import current_notice
 from concilia.intake.actions import (
     discard_pending_uploads,
     keep_pending_uploads,
@@ -55,7 +57,7 @@ def home(request: HttpRequest) -> HttpResponse:
 
 
 def _category_rules() -> dict[str, dict[str, str]]:
-    return {c.code: {f: c.rule(f) for f in CATEGORY_FIELDS} for c in Category.objects.active()}
+    return {c.code: {f: c.rule(f) for f in CATEGORY_FIELDS} for c in active_categories().values()}
 
 
 def _parse_submission_id(value: str | None) -> uuid.UUID:
@@ -69,7 +71,7 @@ def _parse_submission_id(value: str | None) -> uuid.UUID:
 def complaint_new(request: HttpRequest, language: str | None = None) -> HttpResponse:
     _use_path_language(request, language)
     customer = customer_auth.current_customer(request)
-    notice = PrivacyNotice.objects.current()
+    notice = current_notice()
     status = 200
     file_errors: list[str] = []
     if request.method == "POST":

@@ -13,6 +13,11 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
 
+def _lower_priority() -> None:
+    # Background jobs (emails, later webhooks) yield the CPU to people waiting for a page.
+    os.nice(10)
+
+
 def default_workers() -> int:
     return min(2 * (os.cpu_count() or 1) + 1, 9)
 
@@ -77,6 +82,7 @@ class Command(BaseCommand):
                         "--no-reload",
                     ],
                     env=env,
+                    preexec_fn=_lower_priority,  # no threads have started yet
                 )
             )
         self.stdout.write(
