@@ -1,8 +1,7 @@
 from django.contrib import admin
 
-from concilia.core.memo import forget_all
-
 from concilia.cases.models import Attachment, Case, CaseEvent, Category, Message
+from concilia.core.memo import forget_all
 
 
 @admin.register(Category)

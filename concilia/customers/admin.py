@@ -1,7 +1,6 @@
 from django.contrib import admin
 
 from concilia.core.memo import forget_all
-
 from concilia.customers.models import Consent, Customer, PrivacyNotice
 
 
