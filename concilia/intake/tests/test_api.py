@@ -181,3 +181,11 @@ def test_reference_data_and_schema_are_published(client):
     assert "/api/v1/complaints" in schema["paths"]
     assert client.get("/api/v1/docs").status_code == 200
     assert client.get("/api/v1/privacy-notice").json()["version"]
+
+
+def test_a_revoked_token_stops_working(client, api_payload, integration_token):
+    from concilia.accounts.models import ApiToken
+
+    assert post_json(client, api_payload(), integration_token).status_code == 201
+    ApiToken.authenticate(integration_token).revoke()
+    assert post_json(client, api_payload(), integration_token).status_code == 401
