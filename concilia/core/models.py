@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.db import connection, models
+from django.db import IntegrityError, connection, models, transaction
 from django.utils.translation import gettext_lazy as _
 
 
@@ -23,7 +23,15 @@ class ReferenceSequence(models.Model):
 
     @classmethod
     def next_number(cls, prefix: str, year: int) -> int:
-        """Take the next number atomically: one upsert, safe across processes on SQLite and PostgreSQL."""
+        """Take the next number, unique across processes and machines.
+
+        On PostgreSQL a native sequence per prefix and year: taking a number holds no lock until
+        commit, so concurrent submissions do not queue behind each other (a rolled-back
+        submission leaves a gap, which references may have). Elsewhere one atomic upsert on this
+        table (SQLite serialises writers anyway).
+        """
+        if connection.vendor == "postgresql":
+            return _next_from_sequence(prefix, year)
         table = connection.ops.quote_name(cls._meta.db_table)
         with connection.cursor() as cursor:
             cursor.execute(
@@ -33,6 +41,28 @@ class ReferenceSequence(models.Model):
                 [prefix, year],
             )
             return int(cursor.fetchone()[0])
+
+
+_known_sequences: set[tuple[str, str]] = set()
+
+
+def _next_from_sequence(prefix: str, year: int) -> int:
+    if not (prefix.isalnum() and prefix.isascii()):
+        raise ValueError(f"Invalid reference prefix: {prefix!r}")
+    name = f"concilia_reference_{prefix.lower()}_{int(year)}"
+    key = (connection.settings_dict["NAME"], name)
+    if key not in _known_sequences:
+        # Two first submissions of a year may race to create it: the loser finds it there.
+        try:
+            with transaction.atomic(), connection.cursor() as cursor:
+                cursor.execute(f"CREATE SEQUENCE IF NOT EXISTS {name}")
+        except IntegrityError:
+            pass
+        # Remembered only once committed: a rolled-back creation must be tried again.
+        transaction.on_commit(lambda: _known_sequences.add(key))
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT nextval(%s)", [name])
+        return int(cursor.fetchone()[0])
 
 
 class Holiday(models.Model):
