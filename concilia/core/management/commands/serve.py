@@ -43,7 +43,6 @@ class Command(BaseCommand):
     def handle(self, *args, host: str, port: int, workers: int, no_worker: bool, **options):
         settings.HOME.mkdir(parents=True, exist_ok=True)
         call_command("migrate", interactive=False, verbosity=0)
-        bind = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
         url_host = f"[{host}]" if ":" in host else host
         env = {**os.environ, "CONCILIA_HOME": str(settings.HOME)}
         # Links in emails point at this server unless the deployment says otherwise.
@@ -53,18 +52,25 @@ class Command(BaseCommand):
                 [
                     sys.executable,
                     "-m",
-                    "gunicorn",
-                    "concilia.wsgi:application",
-                    "--bind",
-                    bind,
+                    "granian",
+                    "--interface",
+                    "wsgi",
+                    "--host",
+                    host,
+                    "--port",
+                    str(port),
                     "--workers",
                     str(workers),
-                    "--access-logfile",
-                    "-" if options["verbosity"] > 1 else "/dev/null",
-                    "--graceful-timeout",
+                    "--blocking-threads",
+                    "1",
+                    "--respawn-failed-workers",
+                    "--workers-kill-timeout",
                     "10",
-                    "--keep-alive",
-                    "5",
+                    "--no-ws",
+                    "--log-level",
+                    "info" if options["verbosity"] > 1 else "warning",
+                    *(["--access-log"] if options["verbosity"] > 1 else []),
+                    "concilia.wsgi:application",
                 ],
                 env=env,
             )
