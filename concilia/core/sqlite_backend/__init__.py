@@ -1,0 +1,1 @@
+"""Django's SQLite backend, with writers queueing on an operating-system lock."""
