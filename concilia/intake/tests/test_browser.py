@@ -104,6 +104,12 @@ def test_the_form_asks_only_what_the_category_needs_and_files_the_case(page, liv
 def test_pages_work_under_the_content_security_policy(page, live_server):
     problems: list[str] = []
     page.on(
+        "response",
+        lambda response: (
+            problems.append(f"{response.status} {response.url}") if response.status >= 400 else None
+        ),
+    )
+    page.on(
         "console",
         lambda message: problems.append(message.text) if message.type == "error" else None,
     )
@@ -112,8 +118,8 @@ def test_pages_work_under_the_content_security_policy(page, live_server):
         "() => fetch(location.href).then(r => r.headers.get('content-security-policy'))"
     )
     # The language switch submits itself from site.js, not from an inline handler.
-    page.select_option("#language-switch", "en")
-    page.wait_for_load_state()
+    with page.expect_navigation():
+        page.select_option("#language-switch", "en")
     assert page.locator("h1").inner_text() == "Tell us what happened"
     page.goto(f"{live_server.url}/api/v1/docs")
     page.wait_for_selector(".swagger-ui", timeout=10000)
