@@ -104,8 +104,9 @@ def request_sign_in_link(*, customer: Customer, next_reference: str = "") -> Sig
     return link
 
 
-def redeem_sign_in_link(*, token: str) -> SignInLink:
-    """Use a sign-in link once; raises SignInLinkInvalid, SignInLinkExpired or SignInLinkUsed."""
+def usable_sign_in_link(token: str) -> SignInLink:
+    """The link behind a token if it can still be used; raises SignInLinkInvalid,
+    SignInLinkExpired or SignInLinkUsed otherwise. Reads only: the link is not spent."""
     public_id, _, _ = (token or "").partition(".")
     try:
         link = SignInLink.objects.select_related("customer").get(public_id=uuid.UUID(hex=public_id))
@@ -115,9 +116,15 @@ def redeem_sign_in_link(*, token: str) -> SignInLink:
         raise SignInLinkInvalid
     if link.used_at is not None:
         raise SignInLinkUsed
-    now = timezone.now()
-    if link.expires_at <= now:
+    if link.expires_at <= timezone.now():
         raise SignInLinkExpired
+    return link
+
+
+def redeem_sign_in_link(*, token: str) -> SignInLink:
+    """Use a sign-in link once; raises SignInLinkInvalid, SignInLinkExpired or SignInLinkUsed."""
+    link = usable_sign_in_link(token)
+    now = timezone.now()
     # Claim it with a conditional update so two clicks at once cannot both sign in.
     claimed = SignInLink.objects.filter(pk=link.pk, used_at__isnull=True).update(used_at=now)
     if not claimed:

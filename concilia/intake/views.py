@@ -11,7 +11,7 @@ from django.core.exceptions import ValidationError
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
-from django.utils import timezone, translation
+from django.utils import translation
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
@@ -28,8 +28,8 @@ from concilia.customers.actions import (
     normalize_email,
     redeem_sign_in_link,
     request_sign_in_link,
+    usable_sign_in_link,
 )
-from concilia.customers.models import SignInLink
 from concilia.customers.queries import current_notice
 from concilia.intake.actions import (
     discard_pending_uploads,
@@ -210,31 +210,21 @@ def track(request: HttpRequest, language: str | None = None) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def sign_in(request: HttpRequest, token: str) -> HttpResponse:
     """GET shows a button and POST uses the link, so mail scanners that follow links do not spend it."""
-    if request.method == "POST":
-        try:
-            link = redeem_sign_in_link(token=token)
-        except SignInLinkInvalid:
-            return _link_problem(request, _("This sign-in link is not valid."))
-        except SignInLinkUsed:
-            return _link_problem(request, _("This sign-in link has already been used."))
-        except SignInLinkExpired:
-            return _link_problem(request, _("This sign-in link has expired."))
-        customer_auth.sign_in(request, link.customer)
-        if link.next_reference:
-            return redirect("intake:case-detail", reference=link.next_reference)
-        return redirect("intake:my-cases")
-    public_id = token.partition(".")[0]
     try:
-        link = SignInLink.objects.filter(public_id=uuid.UUID(hex=public_id)).first()
-    except ValueError:
-        link = None
-    if link is None or not link.matches(token):
+        if request.method != "POST":
+            usable_sign_in_link(token)
+            return render(request, "intake/sign_in.html", {"token": token})
+        link = redeem_sign_in_link(token=token)
+    except SignInLinkInvalid:
         return _link_problem(request, _("This sign-in link is not valid."))
-    if link.used_at is not None:
+    except SignInLinkUsed:
         return _link_problem(request, _("This sign-in link has already been used."))
-    if link.expires_at <= timezone.now():
+    except SignInLinkExpired:
         return _link_problem(request, _("This sign-in link has expired."))
-    return render(request, "intake/sign_in.html", {"token": token})
+    customer_auth.sign_in(request, link.customer)
+    if link.next_reference:
+        return redirect("intake:case-detail", reference=link.next_reference)
+    return redirect("intake:my-cases")
 
 
 def _link_problem(request: HttpRequest, problem: str) -> HttpResponse:
