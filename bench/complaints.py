@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import math
 import os
 import re
 import selectors
@@ -48,11 +49,13 @@ BODY = (
 )
 PROTECTED_DATABASES = {"postgres", "test", "template0", "template1"}
 CLK_TCK = os.sysconf("SC_CLK_TCK")
+DISTURBED_PCT = 5.0  # other processes using more of the machine than this spoil a run
 COUNT_SNIPPET = (
     "import json; from concilia.cases.models import Case; "
     "from django_tasks_db.models import DBTaskResult as T; "
     "print('COUNTS ' + json.dumps({'cases': Case.objects.count(), "
     "'ready': T.objects.filter(status='READY').count(), "
+    "'done': T.objects.filter(status='SUCCESSFUL').count(), "
     "'failed': T.objects.filter(status='FAILED').count()}))"
 )
 
@@ -90,8 +93,13 @@ class Result:
     load: Load
     cases_added: int
     cpu: dict[str, float]  # CPU seconds used during the load, by role
+    busy_pct: float  # how busy the whole machine was during the load
+    speed_us: float  # python_speed() just before the load
     tasks_ready: int  # confirmation emails still queued when the load ended
     tasks_failed: int
+    tasks_done: int  # confirmation emails sent while the load ran
+    code: str
+    task_worker: bool = True
 
     @property
     def failed(self) -> int:
@@ -100,6 +108,16 @@ class Result:
     @property
     def rate(self) -> float:
         return self.load.created / self.load.duration_s if self.load.duration_s else 0.0
+
+    @property
+    def other_pct(self) -> float:
+        """Share of the machine used by processes other than the server, database and client."""
+        capacity = (os.cpu_count() or 1) * self.load.duration_s
+        return 100 * self.cpu.get("other", 0.0) / capacity if capacity else 0.0
+
+    @property
+    def disturbed(self) -> bool:
+        return self.other_pct > DISTURBED_PCT
 
     @property
     def verified(self) -> bool:
@@ -123,8 +141,14 @@ class Result:
             "verified": self.verified,
             "duration_s": round(self.load.duration_s, 2),
             "cpu_s": {k: round(v, 1) for k, v in self.cpu.items()},
+            "machine_busy_pct": round(self.busy_pct, 1),
+            "python_speed_us": round(self.speed_us, 2),
+            "other_processes_pct": round(self.other_pct, 1),
+            "emails_sent_during_load": self.tasks_done,
             "emails_queued_at_end": self.tasks_ready,
             "emails_failed": self.tasks_failed,
+            "task_worker": self.task_worker,
+            "code": self.code,
         }
 
 
@@ -138,46 +162,63 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _proc_stat(pid: str) -> tuple[int, float] | None:
-    """(process group, CPU seconds) of a process, from /proc/<pid>/stat."""
+def _proc_stat(pid: str) -> tuple[str, int, float] | None:
+    """(command name, process group, CPU seconds) of a process, from /proc/<pid>/stat."""
     try:
         text = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return None
     fields = text[text.rindex(")") + 2 :].split()
-    return int(fields[2]), (int(fields[11]) + int(fields[12])) / CLK_TCK
+    comm = text[text.index("(") + 1 : text.rindex(")")]
+    return comm, int(fields[2]), (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
-def _role(pid: str) -> str:
+def _role(pid: str, pgid: int) -> str:
+    if int(pid) == pgid:
+        return "serve"
     try:
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
     except OSError:
-        return "other"
-    if "db_worker" in cmdline:
-        return "task worker"
-    if "gunicorn" in cmdline:
         return "web"
-    return "serve"
+    return "task worker" if "db_worker" in cmdline else "web"
 
 
-def group_cpu(pgid: int) -> dict[str, dict[str, float]]:
-    """CPU seconds of every live process in a process group, by pid, with its role."""
-    found: dict[str, dict[str, float]] = {}
+def server_cpu(pgid: int) -> dict[str, tuple[str, float]]:
+    """pid -> (role, CPU seconds) for the server's process group and PostgreSQL's processes."""
+    found: dict[str, tuple[str, float]] = {}
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
         stat = _proc_stat(entry)
-        if stat and stat[0] == pgid:
-            found[entry] = {_role(entry): stat[1]}
+        if stat is None:
+            continue
+        comm, group, seconds = stat
+        if group == pgid:
+            found[entry] = (_role(entry, pgid), seconds)
+        elif comm == "postgres":
+            found[entry] = ("postgresql", seconds)
     return found
 
 
 def cpu_delta(before: dict, after: dict) -> dict[str, float]:
     by_role: dict[str, float] = {}
-    for pid, roles in after.items():
-        for role, seconds in roles.items():
-            by_role[role] = by_role.get(role, 0.0) + seconds - before.get(pid, {}).get(role, 0.0)
+    for pid, (role, seconds) in after.items():
+        previous = before.get(pid, (role, 0.0))[1]
+        by_role[role] = by_role.get(role, 0.0) + seconds - previous
     return by_role
+
+
+def python_speed() -> float:
+    """Microseconds one CPU takes to sum 1000 integers (best of 5), to compare machines and runs:
+    a shared virtual machine can be slower at one moment than at another."""
+    values = list(range(1000))
+    best = float("inf")
+    for _ in range(5):
+        started = time.perf_counter()
+        for _ in range(2000):
+            sum(values)
+        best = min(best, (time.perf_counter() - started) / 2000 * 1e6)
+    return best
 
 
 def machine_busy() -> tuple[float, float]:
@@ -215,6 +256,7 @@ class Instance:
         self.server: subprocess.Popen | None = None
         self.log_path = self.home / "serve.log"
         self.token = ""
+        self.code = ""
 
     # -- database ------------------------------------------------------------------------------
 
@@ -274,10 +316,13 @@ class Instance:
     # -- server --------------------------------------------------------------------------------
 
     def start(self) -> None:
+        self.code = code_version()
         command = [sys.executable, "-m", "concilia", "serve", "--host", HOST]
         command += ["--port", str(self.port)]
         if self.workers is not None:
             command += ["--workers", str(self.workers)]
+        if self.args.no_worker:
+            command.append("--no-worker")
         with open(self.log_path, "wb") as log:
             self.server = subprocess.Popen(
                 command,
@@ -326,7 +371,9 @@ class Instance:
             self.server.wait(timeout=10)
         # Give gunicorn's workers (same group) a moment to go before the folder is removed.
         deadline = time.monotonic() + 15
-        while group_cpu(self.pgid) and time.monotonic() < deadline:
+        while any(r != "postgresql" for r, _ in server_cpu(self.pgid).values()):
+            if time.monotonic() > deadline:
+                break
             time.sleep(0.2)
 
     def cleanup(self) -> None:
@@ -361,96 +408,161 @@ def running(db: str, workers: int | None, args: argparse.Namespace) -> Iterator[
 def percentile(sorted_values: list[float], p: float) -> float:
     if not sorted_values:
         return 0.0
-    rank = max(1, min(len(sorted_values), round(p / 100 * len(sorted_values) + 0.5)))
+    rank = max(1, min(len(sorted_values), math.ceil(p / 100 * len(sorted_values))))  # nearest rank
     return sorted_values[rank - 1]
+
+
+class _Exchange:
+    """One connection of the built-in client and the request it is working on."""
+
+    def __init__(self, sock: socket.socket):
+        self.sock = sock
+        self.out = b""  # request bytes not yet sent
+        self.buffer = b""  # response bytes so far
+        self.started = 0.0
+        self.header_end = -1
+        self.status = 0
+        self.length: int | None = None  # Content-Length, when given
+        self.chunked = False
+        self.closing = False  # the server will close the connection after this response
+
+    def begin(self, request: bytes) -> None:
+        self.out, self.buffer, self.started = request, b"", time.perf_counter()
+        self.header_end, self.status, self.length = -1, 0, None
+        self.chunked = self.closing = False
+
+    def feed(self, data: bytes) -> bool:
+        """Take received bytes; True once the response is complete."""
+        self.buffer += data
+        if self.header_end < 0:
+            self.header_end = self.buffer.find(b"\r\n\r\n")
+            if self.header_end < 0:
+                return False
+            head = self.buffer[: self.header_end].decode("latin-1").split("\r\n")
+            version, _, rest = head[0].partition(" ")
+            self.status = int(rest[:3]) if rest[:3].isdigit() else -1
+            headers = {
+                name.strip().lower(): value.strip()
+                for name, _, value in (line.partition(":") for line in head[1:])
+            }
+            if "content-length" in headers:
+                self.length = int(headers["content-length"])
+            self.chunked = "chunked" in headers.get("transfer-encoding", "").lower()
+            connection = headers.get("connection", "").lower()
+            self.closing = connection == "close" or (
+                version == "HTTP/1.0" and connection != "keep-alive"
+            )
+            if self.length is None and not self.chunked:
+                self.closing = True  # the body ends when the connection does
+        body = len(self.buffer) - self.header_end - 4
+        if self.length is not None:
+            return body >= self.length
+        if self.chunked:
+            return self.buffer.endswith(b"\r\n0\r\n\r\n")
+        return False
 
 
 def load_builtin(
     instance: Instance, n: int, concurrency: int, prefix: str, time_limit: float
 ) -> Load:
-    """Exactly n requests from `concurrency` connections, with the standard library only.
+    """Exactly n requests over `concurrency` connections, with the standard library only.
 
-    Non-blocking sockets and one selector: one request per connection (gunicorn's sync workers
-    close every connection after answering), every body with its own email and order number.
-    Measured here it costs the machine about as much CPU per request as wrk (see README).
+    Non-blocking sockets and one selector; connections are kept alive unless the server closes
+    them (or --new-connections asks for one per request); every body has its own email and order
+    number. Measured here it costs about as little CPU per request as wrk (see README).
     """
     request_timeout = 30.0
+    keep_alive = not instance.args.new_connections
     head = (
         f"POST {PATH} HTTP/1.1\r\nHost: {HOST}:{instance.port}\r\n"
         f"Authorization: Bearer {instance.token}\r\nContent-Type: application/json\r\n"
-        "Connection: close\r\nContent-Length: {length}\r\n\r\n"
-    )
+        + ("" if keep_alive else "Connection: close\r\n")
+        + "Content-Length: "
+    ).encode()
     selector = selectors.DefaultSelector()
     load = Load()
     latencies: list[float] = []
-    # socket -> [bytes still to send, start time, response so far]
-    open_requests: dict[socket.socket, list] = {}
+    exchanges: set[_Exchange] = set()
     issued = 0
     deadline = time.monotonic() + time_limit
 
-    def start_next() -> None:
+    def next_request() -> bytes | None:
         nonlocal issued
+        if issued >= n or time.monotonic() > deadline:
+            return None
         issued += 1
         body = BODY.format(id=f"{prefix}-{issued}").encode()
+        return head + str(len(body)).encode() + b"\r\n\r\n" + body
+
+    def open_with(request: bytes) -> None:
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setblocking(False)
         sock.connect_ex((HOST, instance.port))
-        state = [head.format(length=len(body)).encode() + body, time.perf_counter(), b""]
-        open_requests[sock] = state
-        selector.register(sock, selectors.EVENT_WRITE, state)
+        exchange = _Exchange(sock)
+        exchange.begin(request)
+        exchanges.add(exchange)
+        selector.register(sock, selectors.EVENT_WRITE, exchange)
 
-    def finish(sock: socket.socket, error: str | None = None) -> None:
-        state = open_requests.pop(sock)
-        selector.unregister(sock)
-        sock.close()
-        response = state[2]
-        if error is None and not (response.startswith(b"HTTP/1.") and response[9:12].isdigit()):
-            error = "bad response" if response else "closed without response"
+    def close(exchange: _Exchange) -> None:
+        exchanges.discard(exchange)
+        selector.unregister(exchange.sock)
+        exchange.sock.close()
+
+    def done(exchange: _Exchange, error: str | None = None) -> None:
+        if error is None and exchange.status < 0:
+            error = "bad response"
         if error:
             load.errors[error] += 1
         else:
-            load.statuses[int(response[9:12])] += 1
-            latencies.append((time.perf_counter() - state[1]) * 1000)
-        if issued < n and time.monotonic() < deadline:
-            start_next()
+            load.statuses[exchange.status] += 1
+            latencies.append((time.perf_counter() - exchange.started) * 1000)
+        request = next_request()
+        if error or exchange.closing or not keep_alive or request is None:
+            close(exchange)
+            if request is not None:
+                open_with(request)
+        else:
+            exchange.begin(request)
+            selector.modify(exchange.sock, selectors.EVENT_WRITE, exchange)
 
     cpu_before = time.process_time()
     started = time.monotonic()
     next_timeout_check = started + 1
     for _ in range(min(concurrency, n)):
-        start_next()
+        first = next_request()
+        if first is not None:
+            open_with(first)
     try:
-        while open_requests:
+        while exchanges:
             for key, events in selector.select(timeout=1.0):
-                sock, state = key.fileobj, key.data
+                exchange: _Exchange = key.data
                 try:
                     if events & selectors.EVENT_WRITE:
-                        sent = sock.send(state[0])
-                        state[0] = state[0][sent:]
-                        if not state[0]:
-                            selector.modify(sock, selectors.EVENT_READ, state)
+                        sent = exchange.sock.send(exchange.out)
+                        exchange.out = exchange.out[sent:]
+                        if not exchange.out:
+                            selector.modify(exchange.sock, selectors.EVENT_READ, exchange)
                         continue
-                    chunk = sock.recv(65536)
+                    chunk = exchange.sock.recv(65536)
                 except OSError as exc:
-                    finish(sock, type(exc).__name__)
+                    done(exchange, type(exc).__name__)
                     continue
                 if chunk:
-                    state[2] += chunk
+                    if exchange.feed(chunk):
+                        done(exchange)
+                elif exchange.header_end >= 0 and exchange.length is None and not exchange.chunked:
+                    done(exchange)  # a body delimited by the end of the connection
                 else:
-                    finish(sock)
+                    done(exchange, "closed before the response")
             now = time.monotonic()
             if now >= next_timeout_check:
                 next_timeout_check = now + 1
                 limit = time.perf_counter() - request_timeout
-                for sock in [s for s, st in open_requests.items() if st[1] < limit]:
-                    finish(sock, "timeout")
-            if now > deadline + request_timeout:
-                for sock in list(open_requests):
-                    finish(sock, "timeout")
+                for exchange in [e for e in exchanges if e.started < limit]:
+                    done(exchange, "timeout")
     finally:
-        for sock in list(open_requests):
-            selector.unregister(sock)
-            sock.close()
+        for exchange in list(exchanges):
+            close(exchange)
         selector.close()
     load.duration_s = time.monotonic() - started
     load.client_cpu_s = time.process_time() - cpu_before
@@ -569,23 +681,29 @@ def check_client(client: str) -> None:
 def measure(instance: Instance, concurrency: int, run: int, args: argparse.Namespace) -> Result:
     generate = CLIENTS[args.client]
     limit = args.time_limit
-    if args.warmup:
-        warm = generate(instance, args.warmup, min(concurrency, args.warmup), f"w{run}", limit)
-        if warm.created != args.warmup:
+    warmup = args.warmup
+    if warmup and args.client == "hey":  # hey needs a multiple of the concurrency
+        warmup = max(1, round(warmup / concurrency)) * concurrency
+    if warmup:
+        warm = generate(instance, warmup, min(concurrency, warmup), f"w{run}", limit)
+        if warm.created != warmup:
             print(
-                f"  warm-up: {args.warmup - warm.created} of {args.warmup} requests failed "
+                f"  warm-up: {warmup - warm.created} of {warmup} requests failed "
                 f"({dict(warm.statuses)} {dict(warm.errors)})",
                 file=sys.stderr,
             )
+    speed = python_speed()
     before = instance.counts()
-    cpu_before = group_cpu(instance.pgid)
+    cpu_before = server_cpu(instance.pgid)
     busy_before = machine_busy()
     load = generate(instance, args.requests, concurrency, f"m{run}", limit)
     busy_after = machine_busy()
-    cpu = cpu_delta(cpu_before, group_cpu(instance.pgid))
+    cpu = cpu_delta(cpu_before, server_cpu(instance.pgid))
     cpu["client"] = load.client_cpu_s
+    # Whatever else ran meanwhile (kernel work not charged to a process, other programs).
+    busy = busy_after[0] - busy_before[0]
+    cpu["other"] = max(0.0, busy / CLK_TCK - sum(cpu.values()))
     total = busy_after[1] - busy_before[1]
-    cpu["machine busy %"] = 100 * (busy_after[0] - busy_before[0]) / total if total else 0.0
     after = instance.counts()
     if load.created != args.requests:
         errors = [
@@ -597,12 +715,17 @@ def measure(instance: Instance, concurrency: int, run: int, args: argparse.Names
         workers=instance.workers or default_workers(),
         concurrency=concurrency,
         requests=args.requests,
-        client=args.client,
+        client=args.client + (" (new connections)" if args.new_connections else ""),
         load=load,
         cases_added=after["cases"] - before["cases"],
         cpu=cpu,
+        busy_pct=100 * busy / total if total else 0.0,
+        speed_us=speed,
         tasks_ready=after["ready"],
         tasks_failed=after["failed"],
+        tasks_done=after["done"] - before["done"],
+        code=instance.code,
+        task_worker=not args.no_worker,
     )
 
 
@@ -611,15 +734,26 @@ def default_workers() -> int:
     return min(2 * (os.cpu_count() or 1) + 1, 9)
 
 
+def per_complaint(result: Result) -> str:
+    """Milliseconds of CPU per complaint filed: web processes, and PostgreSQL if used."""
+    created = max(result.load.created, 1)
+    parts = [f"web {result.cpu.get('web', 0.0) / created * 1000:.2f} ms"]
+    if result.cpu.get("postgresql", 0.0) >= 0.05:
+        parts.append(f"postgresql {result.cpu['postgresql'] / created * 1000:.2f} ms")
+    return ", ".join(parts)
+
+
 def describe(result: Result) -> str:
     load = result.load
     cpu = result.cpu
     lines = [
         f"database             {result.db}",
-        f"server workers       {result.workers}",
+        f"server workers       {result.workers}"
+        + ("" if result.task_worker else " (no background task worker)"),
         f"requests             {result.requests}",
         f"concurrency          {result.concurrency}",
         f"client               {result.client}",
+        f"code                 {result.code}",
         f"complaints/s         {result.rate:.1f}",
         f"latency p50/p95/p99  {load.latencies_ms.get('p50', 0):.1f} / "
         f"{load.latencies_ms.get('p95', 0):.1f} / {load.latencies_ms.get('p99', 0):.1f} ms",
@@ -629,11 +763,76 @@ def describe(result: Result) -> str:
         f"cases added          {result.cases_added} "
         + ("(= 201 responses)" if result.verified else f"(≠ {load.created} 201 responses!)"),
         "CPU seconds          "
-        + ", ".join(f"{k} {v:.1f}" for k, v in cpu.items() if k != "machine busy %")
-        + f" (machine {cpu.get('machine busy %', 0):.0f}% busy over {load.duration_s:.1f}s)",
-        f"emails still queued  {result.tasks_ready}"
+        + ", ".join(f"{k} {v:.1f}" for k, v in cpu.items() if v >= 0.05 or k in ("web", "client"))
+        + f" (machine {result.busy_pct:.0f}% busy over {load.duration_s:.1f}s)",
+        f"CPU per complaint    {per_complaint(result)}",
+        f"machine speed        {result.speed_us:.2f} µs to sum 1000 integers before the load",
+        f"emails               {result.tasks_done} sent during the load, "
+        f"{result.tasks_ready} still queued at its end"
         + (f" ({result.tasks_failed} failed)" if result.tasks_failed else ""),
     ]
+    if result.disturbed:
+        lines.append(
+            f"WARNING              other processes used {result.other_pct:.0f}% of the machine "
+            "during this run: its figures are disturbed, run it again on a quiet machine"
+        )
+    return "\n".join(lines)
+
+
+def code_version() -> str:
+    """The commit the server runs, "+changes" if the application differs from it."""
+    repo = ["git", "-C", str(Path(__file__).resolve().parent.parent)]
+    head = subprocess.run([*repo, "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
+    if head.returncode != 0:
+        return "unknown"
+    changed = subprocess.run(
+        [*repo, "status", "--porcelain", "--", "concilia", "pyproject.toml"],
+        capture_output=True,
+        text=True,
+    )
+    return head.stdout.strip() + ("+changes" if changed.stdout.strip() else "")
+
+
+def environment(args: argparse.Namespace, databases: list[str]) -> str:
+    """What the figures were measured on (for the README's results table)."""
+    import platform
+    import sqlite3
+
+    import django
+
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor(),
+    )
+    mem_kb = next(
+        (
+            int(line.split()[1])
+            for line in Path("/proc/meminfo").read_text().splitlines()
+            if line.startswith("MemTotal:")
+        ),
+        0,
+    )
+    lines = [
+        f"date                 {time.strftime('%Y-%m-%d %H:%M %Z')}",
+        f"machine              {os.cpu_count()} CPUs ({cpu}), {mem_kb / 1024 / 1024:.1f} GiB RAM",
+        f"python / django      {platform.python_version()} / {django.get_version()}",
+        f"sqlite               {sqlite3.sqlite_version}",
+    ]
+    if "postgres" in databases:
+        try:
+            import psycopg
+
+            with psycopg.connect(f"{args.pg_url.rstrip('/')}/postgres") as conn:
+                row = conn.execute("SHOW server_version").fetchone()
+            lines.append(f"postgresql           {row[0] if row else '?'}")
+        except Exception as exc:
+            raise BenchError(f"PostgreSQL at {args.pg_url} is not reachable: {exc}") from exc
+    lines.append(f"code                 {code_version()}")
+    lines.append(f"client               {args.client}")
     return "\n".join(lines)
 
 
@@ -668,8 +867,26 @@ def main(argv: list[str] | None = None) -> int:
         help="load generator: builtin (stdlib sockets, default), hey (apt; same body every "
         "time, --requests must be a multiple of the concurrency) or httpx (threads)",
     )
+    parser.add_argument(
+        "--new-connections",
+        action="store_true",
+        help="built-in client: a new connection for every request instead of keep-alive",
+    )
+    parser.add_argument(
+        "--no-worker",
+        action="store_true",
+        help="`concilia serve --no-worker`: the web processes alone, confirmation emails queue up",
+    )
     parser.add_argument("--warmup", type=int, default=200, help="uncounted requests first")
     parser.add_argument("--repeat", type=int, default=1, help="runs per setting")
+    parser.add_argument(
+        "--retry-disturbed",
+        type=int,
+        default=0,
+        metavar="N",
+        help=f"measure a run again (up to N times) when other processes used more than "
+        f"{DISTURBED_PCT:.0f}%% of the machine during it",
+    )
     parser.add_argument(
         "--pg-url",
         default="postgres://postgres@127.0.0.1:5432",
@@ -685,19 +902,20 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args(argv)
-    if args.requests < 1 or args.warmup < 0 or args.repeat < 1:
+    if args.requests < 1 or args.warmup < 0 or args.repeat < 1 or args.retry_disturbed < 0:
         parser.error("--requests and --repeat must be positive, --warmup not negative")
     if args.pg_db.lower() in PROTECTED_DATABASES or not re.fullmatch(
         r"[a-z_][a-z0-9_]*", args.pg_db
     ):
         parser.error(f"refusing to use {args.pg_db!r} as the throw-away benchmark database")
 
+    databases = ["sqlite", "postgres"] if args.db == "both" else [args.db]
     try:
         check_client(args.client)
+        print(environment(args, databases), end="\n\n", flush=True)
     except BenchError as exc:
         print(exc, file=sys.stderr)
         return 2
-    databases = ["sqlite", "postgres"] if args.db == "both" else [args.db]
     results: list[Result] = []
     try:
         for db in databases:
@@ -705,9 +923,14 @@ def main(argv: list[str] | None = None) -> int:
                 with running(db, workers, args) as instance:
                     for concurrency in args.concurrency:
                         for run in range(args.repeat):
-                            result = measure(instance, concurrency, run, args)
+                            for attempt in range(args.retry_disturbed + 1):
+                                result = measure(instance, concurrency, run, args)
+                                print(describe(result), end="\n\n", flush=True)
+                                if not result.disturbed:
+                                    break
+                                if attempt < args.retry_disturbed:
+                                    print("measuring this setting again\n", flush=True)
                             results.append(result)
-                            print(describe(result), end="\n\n", flush=True)
     except BenchError as exc:
         print(f"benchmark error: {exc}", file=sys.stderr)
         return 2
@@ -719,13 +942,16 @@ def main(argv: list[str] | None = None) -> int:
             args.json.write_text(json.dumps([r.row() for r in results], indent=2) + "\n")
 
     if len(results) > 1:
-        print("| db | workers | concurrency | complaints/s | p50 ms | p95 ms | p99 ms | failed |")
-        print("|---|---|---|---|---|---|---|---|")
+        print(
+            "| db | workers | concurrency | complaints/s | p50 ms | p95 ms | p99 ms | failed | note |"
+        )
+        print("|---|---|---|---|---|---|---|---|---|")
         for r in results:
             row = r.row()
             print(
                 f"| {r.db} | {r.workers} | {r.concurrency} | {row['complaints_per_s']} | "
-                f"{row['p50_ms']} | {row['p95_ms']} | {row['p99_ms']} | {r.failed} |"
+                f"{row['p50_ms']} | {row['p95_ms']} | {row['p99_ms']} | {r.failed} | "
+                + (f"disturbed ({r.other_pct:.0f}% other) |" if r.disturbed else " |")
             )
     bad = [r for r in results if r.failed or not r.verified]
     if bad:
