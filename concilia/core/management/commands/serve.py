@@ -19,7 +19,8 @@ def _lower_priority() -> None:
 
 
 def default_workers() -> int:
-    return min(2 * (os.cpu_count() or 1) + 1, 9)
+    # Measured best on 2 cores (bench/README.md): more processes only queue on the database.
+    return min((os.cpu_count() or 1) + 1, 9)
 
 
 class Command(BaseCommand):
@@ -32,7 +33,7 @@ class Command(BaseCommand):
             "--workers",
             type=int,
             default=default_workers(),
-            help="web processes (default: 2 x cores + 1)",
+            help="web processes (default: cores + 1)",
         )
         parser.add_argument(
             "--no-worker",
