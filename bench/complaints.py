@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import datetime
+import itertools
 import json
 import math
 import os
@@ -45,7 +47,9 @@ BODY = (
     '"email":"bench+{id}@example.com",'
     '"description":"My refund has not arrived after three weeks",'
     '"desired_resolution":"Refund please","order_number":"A-{id}",'
-    '"purchase_date":"2026-10-01","amount":"12.50","accept_privacy":true}}'
+    '"purchase_date":"{date}","amount":"12.50","accept_privacy":true}}'
+).replace(
+    "{date}", (datetime.datetime.now(datetime.UTC) - datetime.timedelta(days=30)).date().isoformat()
 )
 PROTECTED_DATABASES = {"postgres", "test", "template0", "template1"}
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -678,14 +682,17 @@ def check_client(client: str) -> None:
 # One measurement
 
 
-def measure(instance: Instance, concurrency: int, run: int, args: argparse.Namespace) -> Result:
+_batches = itertools.count(1)  # every batch gets its own emails and order numbers
+
+
+def measure(instance: Instance, concurrency: int, args: argparse.Namespace) -> Result:
     generate = CLIENTS[args.client]
     limit = args.time_limit
     warmup = args.warmup
     if warmup and args.client == "hey":  # hey needs a multiple of the concurrency
         warmup = max(1, round(warmup / concurrency)) * concurrency
     if warmup:
-        warm = generate(instance, warmup, min(concurrency, warmup), f"w{run}", limit)
+        warm = generate(instance, warmup, min(concurrency, warmup), f"w{next(_batches)}", limit)
         if warm.created != warmup:
             print(
                 f"  warm-up: {warmup - warm.created} of {warmup} requests failed "
@@ -696,7 +703,7 @@ def measure(instance: Instance, concurrency: int, run: int, args: argparse.Names
     before = instance.counts()
     cpu_before = server_cpu(instance.pgid)
     busy_before = machine_busy()
-    load = generate(instance, args.requests, concurrency, f"m{run}", limit)
+    load = generate(instance, args.requests, concurrency, f"m{next(_batches)}", limit)
     busy_after = machine_busy()
     cpu = cpu_delta(cpu_before, server_cpu(instance.pgid))
     cpu["client"] = load.client_cpu_s
@@ -715,7 +722,8 @@ def measure(instance: Instance, concurrency: int, run: int, args: argparse.Names
         workers=instance.workers or default_workers(),
         concurrency=concurrency,
         requests=args.requests,
-        client=args.client + (" (new connections)" if args.new_connections else ""),
+        client=args.client
+        + (" (new connections)" if args.new_connections and args.client == "builtin" else ""),
         load=load,
         cases_added=after["cases"] - before["cases"],
         cpu=cpu,
@@ -730,8 +738,10 @@ def measure(instance: Instance, concurrency: int, run: int, args: argparse.Names
 
 
 def default_workers() -> int:
-    # The same default as `concilia serve`.
-    return min(2 * (os.cpu_count() or 1) + 1, 9)
+    """The number of web processes `concilia serve` starts when not told."""
+    from concilia.core.management.commands.serve import default_workers as serve_default
+
+    return serve_default()
 
 
 def per_complaint(result: Result) -> str:
@@ -922,9 +932,9 @@ def main(argv: list[str] | None = None) -> int:
             for workers in args.workers or [None]:
                 with running(db, workers, args) as instance:
                     for concurrency in args.concurrency:
-                        for run in range(args.repeat):
+                        for _run in range(args.repeat):
                             for attempt in range(args.retry_disturbed + 1):
-                                result = measure(instance, concurrency, run, args)
+                                result = measure(instance, concurrency, args)
                                 print(describe(result), end="\n\n", flush=True)
                                 if not result.disturbed:
                                     break
