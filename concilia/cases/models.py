@@ -6,7 +6,7 @@ from django.conf import settings
 from django.core.files.storage import storages
 from django.core.signals import setting_changed
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
 from django.dispatch import receiver
 from django.utils import timezone
 from django.utils.functional import LazyObject, empty
@@ -75,6 +75,17 @@ class Category(models.Model):
     name_es = models.CharField(_("name (Spanish)"), max_length=120)
     name_en = models.CharField(_("name (English)"), max_length=120)
     response_days = models.PositiveSmallIntegerField(_("response time (business days)"), default=10)
+    first_response_days = models.PositiveSmallIntegerField(
+        _("first response within (business days)"), default=1
+    )
+    reopen_days = models.PositiveSmallIntegerField(
+        _("reopen window (days)"),
+        default=14,
+        help_text=_(
+            "A customer reply within this many days of closing reopens the case; "
+            "a later one opens a new, linked case."
+        ),
+    )
     # {"order_number": "required", "purchase_date": "optional", "amount": "hidden"}
     field_rules = models.JSONField(_("field rules"), default=dict, blank=True)
     position = models.PositiveSmallIntegerField(_("position"), default=0)
@@ -148,7 +159,45 @@ class Case(models.Model):
         related_name="cases",
         verbose_name=_("privacy consent"),
     )
+    team = models.ForeignKey(
+        "accounts.Team",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="cases",
+        verbose_name=_("team"),
+    )
+    assignee = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="assigned_cases",
+        verbose_name=_("assignee"),
+    )
     deadline = models.DateTimeField(_("response deadline"))
+    first_response_due = models.DateTimeField(_("first response due"), null=True, blank=True)
+    # While the case waits for the customer its clocks stop; they move on by the paused time.
+    sla_paused_at = models.DateTimeField(_("clock paused since"), null=True, blank=True)
+    # The last SLA warning sent ("" none, "at_risk", "breached"), so each goes out once.
+    sla_alerted = models.CharField(max_length=10, blank=True, editable=False)
+    next_alert_at = models.DateTimeField(_("next alert"), null=True, blank=True, editable=False)
+    last_customer_message_at = models.DateTimeField(
+        _("last customer message"), null=True, blank=True, editable=False
+    )
+    last_activity_at = models.DateTimeField(
+        _("last activity"), default=timezone.now, editable=False
+    )
+    merged_into = models.ForeignKey(
+        "self",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="merged_cases",
+        verbose_name=_("merged into"),
+    )
+    # Raised by every change made through the helpdesk: a save based on an older version is refused.
+    version = models.PositiveIntegerField(default=1, editable=False)
     created_at = models.DateTimeField(_("created"), default=timezone.now, editable=False)
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
     first_response_at = models.DateTimeField(_("first response"), null=True, blank=True)
@@ -158,12 +207,30 @@ class Case(models.Model):
     objects = CaseQuerySet.as_manager()
 
     class Meta:
-        ordering = ["-created_at"]
+        ordering = ["-created_at", "-id"]
         verbose_name = _("case")
         verbose_name_plural = _("cases")
         indexes = [
             models.Index(fields=["status", "deadline"], name="case_status_deadline"),
             models.Index(fields=["customer", "-created_at"], name="case_customer_created"),
+            # The helpdesk queue: open cases by owner, by team and overall, in deadline order.
+            models.Index(
+                fields=["assignee", "deadline", "id"],
+                condition=~Q(status="closed"),
+                name="case_open_assignee_deadline",
+            ),
+            models.Index(
+                fields=["team", "deadline", "id"],
+                condition=~Q(status="closed"),
+                name="case_open_team_deadline",
+            ),
+            models.Index(
+                fields=["deadline", "id"],
+                condition=~Q(status="closed"),
+                name="case_open_deadline",
+            ),
+            models.Index(fields=["-last_activity_at", "-id"], name="case_last_activity"),
+            models.Index(fields=["-created_at", "-id"], name="case_created"),
         ]
         constraints = [
             models.CheckConstraint(
@@ -183,6 +250,10 @@ class Case(models.Model):
     def is_overdue(self) -> bool:
         return self.status != Status.CLOSED and self.deadline < timezone.now()
 
+    @property
+    def is_open(self) -> bool:
+        return self.status != Status.CLOSED
+
 
 class ActorKind(models.TextChoices):
     CUSTOMER = "customer", _("Customer")
@@ -197,6 +268,19 @@ class EventKind(models.TextChoices):
     ATTACHMENT_ADDED = "attachment_added", _("Attachment added")
     STATUS_CHANGED = "status_changed", _("Status changed")
     CUSTOMER_VIEWED = "customer_viewed", _("Customer viewed the case")
+    REPLY_SENT = "reply_sent", _("Reply sent to the customer")
+    NOTE_ADDED = "note_added", _("Internal note added")
+    ASSIGNED = "assigned", _("Assigned")
+    TRANSFERRED = "transferred", _("Transferred")
+    PRIORITY_CHANGED = "priority_changed", _("Priority changed")
+    CONTACT_CHANGED = "contact_changed", _("Contact data changed")
+    REMINDER_SET = "reminder_set", _("Alert set")
+    REMINDER_DUE = "reminder_due", _("Alert due")
+    SLA_AT_RISK = "sla_at_risk", _("Deadline at risk")
+    SLA_BREACHED = "sla_breached", _("Deadline missed")
+    MERGED = "merged", _("Merged")
+    LINKED = "linked", _("Linked")
+    REOPENED = "reopened", _("Reopened")
 
 
 class CaseEvent(models.Model):
@@ -291,3 +375,189 @@ class Attachment(models.Model):
 
     def __str__(self) -> str:
         return self.original_name
+
+
+class Reminder(models.Model):
+    """An alert an agent sets on a case for a date, with a note of what to do then."""
+
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="reminders")
+    due_at = models.DateTimeField(_("due"))
+    note = models.CharField(_("note"), max_length=300)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    notified_at = models.DateTimeField(null=True, blank=True)
+    done_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["due_at", "pk"]
+        verbose_name = _("alert")
+        verbose_name_plural = _("alerts")
+        indexes = [
+            models.Index(
+                fields=["due_at"], condition=Q(notified_at__isnull=True), name="reminder_pending"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.case_id} {self.due_at:%Y-%m-%d %H:%M} {self.note}"
+
+
+class LinkKind(models.TextChoices):
+    RELATED = "related", _("Related")
+    FOLLOW_UP = "follow_up", _("Follow-up")
+    MERGED = "merged", _("Merged")
+
+
+class CaseLink(models.Model):
+    """Two cases that belong together; stored once in each direction."""
+
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="links")
+    other = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="+")
+    kind = models.CharField(max_length=20, choices=LinkKind.choices, default=LinkKind.RELATED)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["case", "other"], name="case_link_once"),
+            models.CheckConstraint(condition=~Q(case=F("other")), name="case_link_not_self"),
+        ]
+        verbose_name = _("case link")
+        verbose_name_plural = _("case links")
+
+    def __str__(self) -> str:
+        return f"{self.case_id} {self.kind} {self.other_id}"
+
+
+class ReplyTemplate(models.Model):
+    """A reply agents start from, in both languages, with variables such as {{ customer_name }}."""
+
+    code = models.SlugField(_("code"), max_length=40, unique=True)
+    name_es = models.CharField(_("name (Spanish)"), max_length=120)
+    name_en = models.CharField(_("name (English)"), max_length=120)
+    body_es = models.TextField(_("text (Spanish)"))
+    body_en = models.TextField(_("text (English)"))
+    position = models.PositiveSmallIntegerField(_("position"), default=0)
+    active = models.BooleanField(_("active"), default=True)
+
+    class Meta:
+        ordering = ["position", "code"]
+        verbose_name = _("reply template")
+        verbose_name_plural = _("reply templates")
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def name(self) -> str:
+        return self.name_en if (get_language() or "es").startswith("en") else self.name_es
+
+    def body(self, language: str) -> str:
+        return self.body_en if language.startswith("en") else self.body_es
+
+    def clean(self) -> None:
+        from django.core.exceptions import ValidationError
+
+        from concilia.cases.templating import unknown_variables
+
+        errors = {}
+        for field in ("body_es", "body_en"):
+            unknown = unknown_variables(getattr(self, field))
+            if unknown:
+                errors[field] = _("Unknown variables: %(names)s.") % {"names": ", ".join(unknown)}
+        if errors:
+            raise ValidationError(errors)
+
+
+class Strategy(models.TextChoices):
+    ROUND_ROBIN = "round_robin", _("Round robin")
+    LEAST_LOADED = "least_loaded", _("Least loaded (fewest open cases)")
+    TEAM_QUEUE = "team_queue", _("Leave in the team's queue")
+
+
+class AssignmentRule(models.Model):
+    """Which team (and then which agent) gets a new case; the first matching rule wins."""
+
+    name = models.CharField(_("name"), max_length=120)
+    position = models.PositiveSmallIntegerField(_("position"), default=0)
+    active = models.BooleanField(_("active"), default=True)
+    category = models.ForeignKey(
+        Category,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("category"),
+    )
+    kind = models.CharField(_("kind"), max_length=20, choices=Kind.choices, blank=True)
+    language = models.CharField(_("language"), max_length=8, choices=settings.LANGUAGES, blank=True)
+    channel = models.CharField(_("channel"), max_length=20, choices=Channel.choices, blank=True)
+    customer_email_domain = models.CharField(
+        _("customer email domain"),
+        max_length=120,
+        blank=True,
+        help_text=_("For example bigclient.com: the customer's address ends with @bigclient.com."),
+    )
+    team = models.ForeignKey(
+        "accounts.Team", on_delete=models.CASCADE, related_name="+", verbose_name=_("team")
+    )
+    strategy = models.CharField(
+        _("then"), max_length=20, choices=Strategy.choices, default=Strategy.ROUND_ROBIN
+    )
+
+    class Meta:
+        ordering = ["position", "pk"]
+        verbose_name = _("assignment rule")
+        verbose_name_plural = _("assignment rules")
+
+    def __str__(self) -> str:
+        return self.name
+
+    def matches(self, case: Case) -> bool:
+        domain = self.customer_email_domain.strip().lstrip("@").lower()
+        return (
+            (self.category_id is None or self.category_id == case.category_id)
+            and (not self.kind or self.kind == case.kind)
+            and (not self.language or self.language == case.language)
+            and (not self.channel or self.channel == case.channel)
+            and (not domain or case.customer.email.lower().endswith("@" + domain))
+        )
+
+
+class NotificationKind(models.TextChoices):
+    ASSIGNED = "assigned", _("A case was assigned to you")
+    CUSTOMER_REPLIED = "customer_replied", _("The customer replied")
+    TRANSFERRED = "transferred", _("A case was transferred to you")
+    ALERT_DUE = "alert_due", _("An alert is due")
+    SLA_AT_RISK = "sla_at_risk", _("A deadline is at risk")
+    SLA_BREACHED = "sla_breached", _("A deadline was missed")
+
+
+class Notification(models.Model):
+    """Something an agent should know about a case, in the app and by email."""
+
+    recipient = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notifications"
+    )
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="+")
+    kind = models.CharField(max_length=30, choices=NotificationKind.choices)
+    note = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    read_at = models.DateTimeField(null=True, blank=True)
+    emailed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        verbose_name = _("notification")
+        verbose_name_plural = _("notifications")
+        indexes = [
+            models.Index(
+                fields=["recipient", "-created_at"],
+                condition=Q(read_at__isnull=True),
+                name="notification_unread",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.recipient_id} {self.kind} {self.case_id}"

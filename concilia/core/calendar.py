@@ -1,9 +1,11 @@
-"""Business-day arithmetic for deadlines: weekends and the holidays in the Holiday table do not count."""
+"""Business time for deadlines and SLA clocks: working days and hours of a calendar, without its
+holidays (the Holiday table: holidays of every calendar plus the calendar's own)."""
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable
+from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
@@ -11,33 +13,131 @@ from django.utils import timezone
 
 from concilia.core.memo import remember_for
 
+# A clock never walks further than this (a case open for ten years is simply "very late").
+_MAX_DAYS = 3700
+_END_OF_DAY = dt.time(23, 59, 59)
 
-def add_business_days(start: dt.date, days: int, holidays: Iterable[dt.date] = ()) -> dt.date:
+
+def add_business_days(
+    start: dt.date, days: int, holidays: Iterable[dt.date] = (), workdays: Iterable[int] = range(5)
+) -> dt.date:
     """The date `days` business days after `start` (a day received counts from the next business day)."""
     closed = set(holidays)
+    open_days = set(workdays)
     current = start
     remaining = days
     while remaining > 0:
         current += dt.timedelta(days=1)
-        if current.weekday() < 5 and current not in closed:
+        if current.weekday() in open_days and current not in closed:
             remaining -= 1
     return current
 
 
 @remember_for(seconds=10)
-def holidays_between(start: dt.date, end: dt.date) -> frozenset[dt.date]:
+def holidays_between(
+    start: dt.date, end: dt.date, calendar_id: int | None = None
+) -> frozenset[dt.date]:
+    """Holidays after `start` up to `end`: those of every calendar, plus `calendar_id`'s own."""
+    from django.db.models import Q
+
     from concilia.core.models import Holiday
 
+    which = Q(calendar__isnull=True)
+    if calendar_id is not None:
+        which |= Q(calendar_id=calendar_id)
     return frozenset(
-        Holiday.objects.filter(date__gt=start, date__lte=end).values_list("date", flat=True)
+        Holiday.objects.filter(which, date__gt=start, date__lte=end).values_list("date", flat=True)
     )
 
 
-def business_deadline(received: dt.datetime, days: int, tz_name: str | None = None) -> dt.datetime:
+@dataclass(frozen=True)
+class WorkingCalendar:
+    """When a team works: weekdays (0 = Monday), opening hours (None: the whole day), time zone."""
+
+    time_zone: str
+    workdays: frozenset[int] = frozenset(range(5))
+    opens: dt.time | None = None
+    closes: dt.time | None = None
+    calendar_id: int | None = None
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.time_zone)
+
+    def _holidays(self, start: dt.date, end: dt.date) -> frozenset[dt.date]:
+        return holidays_between(start, end, self.calendar_id)
+
+    def _hours(self, day: dt.date) -> tuple[dt.datetime, dt.datetime]:
+        opens = dt.datetime.combine(day, self.opens or dt.time(0), tzinfo=self.tz)
+        if self.closes is None:
+            closes = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(0), tzinfo=self.tz)
+        else:
+            closes = dt.datetime.combine(day, self.closes, tzinfo=self.tz)
+        return opens.astimezone(dt.UTC), closes.astimezone(dt.UTC)
+
+    def _working_days(self, first: dt.date, last: dt.date) -> Iterable[dt.date]:
+        closed = self._holidays(first - dt.timedelta(days=1), last)
+        day = first
+        while day <= last:
+            if day.weekday() in self.workdays and day not in closed:
+                yield day
+            day += dt.timedelta(days=1)
+
+    def deadline(self, received: dt.datetime, days: int) -> dt.datetime:
+        """The close of the business day that falls `days` business days after `received`."""
+        local = timezone.localtime(received, self.tz)
+        horizon = local.date() + dt.timedelta(days=days * 2 + 30)
+        due = add_business_days(
+            local.date(), days, self._holidays(local.date(), horizon), self.workdays
+        )
+        end = dt.datetime.combine(due, self.closes or _END_OF_DAY, tzinfo=self.tz)
+        return end.astimezone(dt.UTC)
+
+    def seconds_between(self, start: dt.datetime, end: dt.datetime) -> float:
+        """Business seconds between two instants (0 when `end` is not after `start`)."""
+        if end <= start:
+            return 0.0
+        first = timezone.localtime(start, self.tz).date()
+        last = min(timezone.localtime(end, self.tz).date(), first + dt.timedelta(days=_MAX_DAYS))
+        total = 0.0
+        for day in self._working_days(first, last):
+            opens, closes = self._hours(day)
+            overlap = (min(closes, end) - max(opens, start)).total_seconds()
+            if overlap > 0:
+                total += overlap
+        return total
+
+    def add_seconds(self, start: dt.datetime, seconds: float) -> dt.datetime:
+        """The instant `seconds` of business time after `start`."""
+        remaining = seconds
+        day = timezone.localtime(start, self.tz).date()
+        last = day + dt.timedelta(days=_MAX_DAYS)
+        while day <= last:
+            chunk_end = min(day + dt.timedelta(days=60), last)
+            for working in self._working_days(day, chunk_end):
+                opens, closes = self._hours(working)
+                begin = max(opens, start)
+                available = (closes - begin).total_seconds()
+                if available <= 0:
+                    continue
+                if remaining <= available:
+                    return begin + dt.timedelta(seconds=remaining)
+                remaining -= available
+            day = chunk_end + dt.timedelta(days=1)
+        return start + dt.timedelta(seconds=seconds)
+
+
+def default_calendar() -> WorkingCalendar:
+    """Monday to Friday, all day, in the site's time zone, with the holidays of every calendar."""
+    return WorkingCalendar(time_zone=settings.TIME_ZONE)
+
+
+def business_deadline(
+    received: dt.datetime,
+    days: int,
+    tz_name: str | None = None,
+    calendar: WorkingCalendar | None = None,
+) -> dt.datetime:
     """The end of the business day that falls `days` business days after `received`, in UTC."""
-    tz = ZoneInfo(tz_name or settings.TIME_ZONE)
-    local = timezone.localtime(received, tz)
-    horizon = local.date() + dt.timedelta(days=days * 2 + 30)
-    due_date = add_business_days(local.date(), days, holidays_between(local.date(), horizon))
-    end_of_day = dt.datetime.combine(due_date, dt.time(23, 59, 59), tzinfo=tz)
-    return end_of_day.astimezone(dt.UTC)
+    calendar = calendar or WorkingCalendar(time_zone=tz_name or settings.TIME_ZONE)
+    return calendar.deadline(received, days)

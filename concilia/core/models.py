@@ -1,9 +1,12 @@
-"""Kernel tables: the counters behind reference numbers and the public-holiday calendar."""
+"""Kernel tables: the counters behind reference numbers, business calendars and holidays."""
 
 from __future__ import annotations
 
 from django.db import IntegrityError, connection, models, transaction
+from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
+
+from concilia.core.calendar import WorkingCalendar
 
 
 class ReferenceSequence(models.Model):
@@ -65,16 +68,94 @@ def _next_from_sequence(prefix: str, year: int) -> int:
         return int(cursor.fetchone()[0])
 
 
-class Holiday(models.Model):
-    """A day on which no business-day deadline runs."""
+def _workdays_valid(value: str) -> None:
+    from django.core.exceptions import ValidationError
 
-    date = models.DateField(_("date"), unique=True)
+    if not value or any(ch not in "1234567" for ch in value) or len(set(value)) != len(value):
+        raise ValidationError(
+            _("Write the working days as ISO weekday digits, 1 (Monday) to 7 (Sunday): 12345.")
+        )
+
+
+class BusinessCalendar(models.Model):
+    """When a team works: the days and hours its deadlines and SLA clocks count."""
+
+    name = models.CharField(_("name"), max_length=120, unique=True)
+    time_zone = models.CharField(_("time zone"), max_length=64, default="Europe/Madrid")
+    workdays = models.CharField(
+        _("working days"),
+        max_length=7,
+        default="12345",
+        validators=[_workdays_valid],
+        help_text=_("ISO weekday digits, 1 (Monday) to 7 (Sunday)."),
+    )
+    opens = models.TimeField(
+        _("opens"), null=True, blank=True, help_text=_("Empty: the whole day counts.")
+    )
+    closes = models.TimeField(_("closes"), null=True, blank=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = _("business calendar")
+        verbose_name_plural = _("business calendars")
+        constraints = [
+            models.CheckConstraint(
+                condition=(Q(opens__isnull=True) & Q(closes__isnull=True))
+                | (Q(opens__isnull=False) & Q(closes__isnull=False) & Q(opens__lt=F("closes"))),
+                name="calendar_hours_in_order",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self) -> None:
+        from zoneinfo import available_timezones
+
+        from django.core.exceptions import ValidationError
+
+        if self.time_zone not in available_timezones():
+            raise ValidationError({"time_zone": _("Unknown time zone.")})
+        if (self.opens is None) != (self.closes is None):
+            raise ValidationError(_("Give both the opening and the closing time, or neither."))
+        if self.opens is not None and self.closes is not None and self.opens >= self.closes:
+            raise ValidationError({"closes": _("The closing time must be after the opening time.")})
+
+    def working(self) -> WorkingCalendar:
+        return WorkingCalendar(
+            time_zone=self.time_zone,
+            workdays=frozenset(int(d) - 1 for d in self.workdays),
+            opens=self.opens,
+            closes=self.closes,
+            calendar_id=self.pk,
+        )
+
+
+class Holiday(models.Model):
+    """A day on which no business-day deadline runs: for every calendar, or for one."""
+
+    date = models.DateField(_("date"))
     name = models.CharField(_("name"), max_length=120)
+    calendar = models.ForeignKey(
+        BusinessCalendar,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="holidays",
+        verbose_name=_("calendar"),
+        help_text=_("Empty: a holiday for every calendar."),
+    )
 
     class Meta:
         ordering = ["date"]
         verbose_name = _("holiday")
         verbose_name_plural = _("holidays")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["date"], condition=Q(calendar__isnull=True), name="holiday_everywhere_once"
+            ),
+            models.UniqueConstraint(fields=["calendar", "date"], name="holiday_once_per_calendar"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.date:%Y-%m-%d} {self.name}"
