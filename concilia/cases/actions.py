@@ -6,29 +6,40 @@ import datetime as dt
 import uuid
 from collections.abc import Sequence
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 from django.core.files.base import ContentFile
 from django.db import transaction
 from django.utils import timezone
 
 from concilia.accounts.models import User
+from concilia.cases import assignment, sla
 from concilia.cases.attachments import CheckedFile
 from concilia.cases.models import (
     ActorKind,
     Attachment,
     Case,
     CaseEvent,
+    CaseLink,
     Category,
     EventKind,
     Kind,
+    LinkKind,
     Message,
+    Notification,
+    NotificationKind,
+    Outcome,
+    Priority,
+    Reminder,
     Status,
 )
-from concilia.core.calendar import business_deadline
 from concilia.core.models import ReferenceSequence
 from concilia.core.references import PREFIX, format_reference
 from concilia.core.tasks import enqueue_with_change
 from concilia.customers.models import Consent, Customer
+
+if TYPE_CHECKING:
+    from concilia.accounts.models import Team
 
 
 def _subject_from(description: str) -> str:
@@ -81,9 +92,7 @@ def open_case(
     """Open a case with a new reference number and deadline, record it, and confirm it by email."""
     now = timezone.now()
     year = timezone.localtime(now).year
-    number = ReferenceSequence.next_number(PREFIX, year)
-    case = Case.objects.create(
-        reference=format_reference(year, number),
+    case = Case(
         kind=kind,
         category=category,
         channel=channel,
@@ -97,9 +106,14 @@ def open_case(
         amount=amount,
         currency=currency,
         privacy_consent=consent,
-        deadline=business_deadline(now, category.response_days),
         created_at=now,
+        last_activity_at=now,
+        last_customer_message_at=now if actor_kind == ActorKind.CUSTOMER else None,
     )
+    rule = assignment.route(case)
+    sla.set_deadlines(case, category, now)
+    case.reference = format_reference(year, ReferenceSequence.next_number(PREFIX, year))
+    case.save(force_insert=True)
     attachments = _store_files(case=case, files=files, message=None, uploaded_by=actor_kind)
     CaseEvent.objects.create(
         case=case,
@@ -114,33 +128,182 @@ def open_case(
         },
         created_at=now,
     )
+    if rule is not None:
+        _event(
+            case,
+            EventKind.ASSIGNED,
+            actor_kind=ActorKind.SYSTEM,
+            data={
+                "rule": rule.name,
+                "team": case.team.code if case.team else None,
+                "assignee": case.assignee_id,
+            },
+            now=now,
+        )
+    if case.assignee_id is not None:
+        _notify(case.assignee, case, NotificationKind.ASSIGNED, note=rule.name if rule else "")
     from concilia.cases.tasks import send_case_confirmation
 
     enqueue_with_change(send_case_confirmation, case_id=case.pk)
     return case
 
 
+class CaseChanged(Exception):
+    """Someone else changed the case after the person loaded it; nothing was saved."""
+
+    def __init__(self, case: Case):
+        super().__init__(case.reference)
+        self.case = case
+
+
+def _event(
+    case: Case,
+    kind: str,
+    *,
+    actor_kind: str,
+    actor_user: User | None = None,
+    data: dict | None = None,
+    now: dt.datetime | None = None,
+) -> CaseEvent:
+    return CaseEvent.objects.create(
+        case=case,
+        kind=kind,
+        actor_kind=actor_kind,
+        actor_user=actor_user,
+        data=data or {},
+        created_at=now or timezone.now(),
+    )
+
+
+def _notify(
+    recipient: User | None, case: Case, kind: str, *, note: str = "", actor: User | None = None
+) -> None:
+    """Tell a person in the app and by email, unless they caused it themselves."""
+    if recipient is None or (actor is not None and recipient.pk == actor.pk):
+        return
+    if not recipient.is_active:
+        return
+    notification = Notification.objects.create(
+        recipient=recipient, case=case, kind=kind, note=note[:300]
+    )
+    from concilia.cases.tasks import send_notification_email
+
+    enqueue_with_change(send_notification_email, notification_id=notification.pk)
+
+
+def _lock(case: Case, expected_version: int | None) -> Case:
+    """The case's current row, locked until commit; refused if it moved on since it was read."""
+    current = Case.objects.select_for_update().select_related("team__calendar").get(pk=case.pk)
+    if expected_version is not None and current.version != expected_version:
+        raise CaseChanged(current)
+    return current
+
+
+def _save(case: Case, fields: Sequence[str], now: dt.datetime) -> None:
+    case.version += 1
+    case.last_activity_at = now
+    case.save(update_fields=[*dict.fromkeys(fields), "version", "last_activity_at", "updated_at"])
+
+
 @transaction.atomic(savepoint=False)  # part of the caller's transaction when nested
 def add_customer_message(*, case: Case, body: str, files: Sequence[CheckedFile] = ()) -> Message:
-    """The customer writes in their case's thread; the case then waits for us again."""
-    case = Case.objects.select_for_update().get(pk=case.pk)
+    """The customer writes in their case's thread; the case then waits for us again.
+
+    On a closed case within its category's reopen window the case reopens; after the window the
+    message starts a new case, linked to the old one, and that is where it is stored.
+    """
+    case = (
+        Case.objects.select_for_update()
+        .select_related("category", "team__calendar")
+        .get(pk=case.pk)
+    )
     now = timezone.now()
+    if case.status == Status.CLOSED and case.closed_at is not None:
+        window = dt.timedelta(days=case.category.reopen_days)
+        if now - case.closed_at > window:
+            follow_up = open_case(
+                customer=case.customer,
+                category=case.category,
+                channel=case.channel,
+                language=case.language,
+                kind=case.kind,
+                subject=case.subject,
+                description=body,
+                order_number=case.order_number,
+                purchase_date=case.purchase_date,
+                amount=case.amount,
+                currency=case.currency,
+                consent=case.privacy_consent,
+                files=files,
+            )
+            _link(case, follow_up, LinkKind.FOLLOW_UP, actor_kind=ActorKind.CUSTOMER, now=now)
+            return Message.objects.create(
+                case=follow_up, author_kind=ActorKind.CUSTOMER, body=body, created_at=now
+            )
     message = Message.objects.create(
         case=case, author_kind=ActorKind.CUSTOMER, body=body, created_at=now
     )
     attachments = _store_files(
         case=case, files=files, message=message, uploaded_by=ActorKind.CUSTOMER
     )
-    CaseEvent.objects.create(
-        case=case,
-        kind=EventKind.MESSAGE_ADDED,
+    _event(
+        case,
+        EventKind.MESSAGE_ADDED,
         actor_kind=ActorKind.CUSTOMER,
         data={"message": message.pk, "attachments": [a.original_name for a in attachments]},
-        created_at=now,
+        now=now,
     )
+    case.last_customer_message_at = now
+    fields = ["last_customer_message_at"]
     if case.status in (Status.PENDING_CUSTOMER, Status.CLOSED):
-        change_status(case=case, status=Status.PENDING_AGENT, actor_kind=ActorKind.CUSTOMER)
+        fields += _set_status(case, Status.PENDING_AGENT, "", ActorKind.CUSTOMER, None, now)
+    _save(case, fields, now)
+    _notify(case.assignee, case, NotificationKind.CUSTOMER_REPLIED, note=body[:300])
     return message
+
+
+def _set_status(
+    case: Case,
+    status: str,
+    outcome: str,
+    actor_kind: str,
+    actor_user: User | None,
+    now: dt.datetime,
+) -> list[str]:
+    """Change the status in memory (clocks, closing fields) and record it; returns changed fields."""
+    previous = case.status
+    case.status = status
+    fields = ["status", "outcome", "closed_at", "deadline", "first_response_due", "sla_paused_at"]
+    if status == Status.CLOSED:
+        if not outcome:
+            raise ValueError("Closing a case needs an outcome")
+        case.outcome = outcome
+        case.closed_at = now
+        case.sla_paused_at = None
+        if case.resolved_at is None:
+            case.resolved_at = now
+            fields.append("resolved_at")
+    else:
+        case.outcome = ""
+        case.closed_at = None
+        if previous == Status.CLOSED:
+            # A reopened case gets its full response time again, from now.
+            sla.set_deadlines(case, case.category, now)
+            fields.append("sla_alerted")
+            _event(case, EventKind.REOPENED, actor_kind=actor_kind, actor_user=actor_user, now=now)
+        elif status == Status.PENDING_CUSTOMER:
+            sla.pause(case, now)
+        else:
+            sla.resume(case, now)
+    _event(
+        case,
+        EventKind.STATUS_CHANGED,
+        actor_kind=actor_kind,
+        actor_user=actor_user,
+        data={"from": previous, "to": status, "outcome": case.outcome},
+        now=now,
+    )
+    return fields
 
 
 @transaction.atomic(savepoint=False)  # part of the caller's transaction when nested
@@ -151,32 +314,339 @@ def change_status(
     outcome: str = "",
     actor_kind: str = ActorKind.STAFF,
     actor_user: User | None = None,
+    expected_version: int | None = None,
 ) -> Case:
-    """Move a case to another status; closing needs an outcome, any other status clears it."""
-    previous = case.status
-    if previous == status:
-        return case
+    """Move a case to another status; closing needs an outcome, any other status clears it.
+
+    Waiting for the customer pauses the SLA clocks; leaving that status moves the deadlines on by
+    the business time paused. Reopening a closed case starts its clocks again.
+    """
+    if status == Status.CLOSED and not outcome:
+        raise ValueError("Closing a case needs an outcome")
+    current = _lock(case, expected_version)
+    if current.status == status and current.outcome == (outcome if status == Status.CLOSED else ""):
+        return current
     now = timezone.now()
-    case.status = status
-    fields = ["status", "outcome", "closed_at", "updated_at"]
-    if status == Status.CLOSED:
-        if not outcome:
-            raise ValueError("Closing a case needs an outcome")
-        case.outcome = outcome
-        case.closed_at = now
-        if case.resolved_at is None:
-            case.resolved_at = now
-            fields.append("resolved_at")
-    else:
-        case.outcome = ""
-        case.closed_at = None
-    case.save(update_fields=fields)
-    CaseEvent.objects.create(
+    fields = _set_status(current, status, outcome, actor_kind, actor_user, now)
+    _save(current, fields, now)
+    return current
+
+
+@transaction.atomic(savepoint=False)
+def close_case(
+    *, case: Case, outcome: str, actor_user: User, expected_version: int | None = None
+) -> Case:
+    if outcome not in Outcome.values:
+        raise ValueError(f"Unknown outcome {outcome!r}")
+    return change_status(
         case=case,
-        kind=EventKind.STATUS_CHANGED,
-        actor_kind=actor_kind,
+        status=Status.CLOSED,
+        outcome=outcome,
         actor_user=actor_user,
-        data={"from": previous, "to": status, "outcome": case.outcome},
+        expected_version=expected_version,
+    )
+
+
+@transaction.atomic(savepoint=False)
+def reply_to_customer(
+    *,
+    case: Case,
+    body: str,
+    author: User,
+    status: str | None = Status.PENDING_CUSTOMER,
+    outcome: str = "",
+    template_code: str = "",
+    expected_version: int | None = None,
+) -> Message:
+    """An agent answers the customer: on the tracking page and by email, in the case's thread.
+
+    The first reply stops the first-response clock. By default the case then waits for the
+    customer (which pauses the resolution clock); `status` may instead close it (with `outcome`)
+    or leave it as it is (None).
+    """
+    current = _lock(case, expected_version)
+    now = timezone.now()
+    message = Message.objects.create(
+        case=current, author_kind=ActorKind.STAFF, author_user=author, body=body, created_at=now
+    )
+    fields: list[str] = []
+    if current.first_response_at is None:
+        current.first_response_at = now
+        current.first_response_due = None
+        fields += ["first_response_at", "first_response_due"]
+    _event(
+        current,
+        EventKind.REPLY_SENT,
+        actor_kind=ActorKind.STAFF,
+        actor_user=author,
+        data={"message": message.pk, "template": template_code},
+        now=now,
+    )
+    if status is not None and status != current.status:
+        fields += _set_status(current, status, outcome, ActorKind.STAFF, author, now)
+    _save(current, fields, now)
+    from concilia.cases.tasks import send_agent_reply
+
+    enqueue_with_change(send_agent_reply, message_id=message.pk)
+    return message
+
+
+@transaction.atomic(savepoint=False)
+def add_internal_note(
+    *, case: Case, body: str, author: User, expected_version: int | None = None
+) -> Message:
+    """A note for colleagues; never shown to the customer."""
+    current = _lock(case, expected_version)
+    now = timezone.now()
+    message = Message.objects.create(
+        case=current,
+        author_kind=ActorKind.STAFF,
+        author_user=author,
+        body=body,
+        internal=True,
         created_at=now,
     )
-    return case
+    _event(
+        current,
+        EventKind.NOTE_ADDED,
+        actor_kind=ActorKind.STAFF,
+        actor_user=author,
+        data={"message": message.pk},
+        now=now,
+    )
+    _save(current, [], now)
+    return message
+
+
+@transaction.atomic(savepoint=False)
+def assign_case(
+    *,
+    case: Case,
+    assignee: User | None,
+    actor: User,
+    team: Team | None = None,
+    note: str = "",
+    expected_version: int | None = None,
+) -> Case:
+    """Give the case to a person (and, when given, a team); the new owner is told.
+
+    Moving it to another team is a transfer: the note is kept as an internal note and the
+    event says so.
+    """
+    current = _lock(case, expected_version)
+    now = timezone.now()
+    previous_team, previous_assignee = current.team_id, current.assignee_id
+    new_team_id = team.pk if team is not None else current.team_id
+    if new_team_id == previous_team and (assignee.pk if assignee else None) == previous_assignee:
+        return current
+    transfer = new_team_id != previous_team
+    if team is not None:
+        current.team = team
+    current.assignee = assignee
+    if note.strip():
+        Message.objects.create(
+            case=current,
+            author_kind=ActorKind.STAFF,
+            author_user=actor,
+            body=note.strip(),
+            internal=True,
+            created_at=now,
+        )
+    _event(
+        current,
+        EventKind.TRANSFERRED if transfer else EventKind.ASSIGNED,
+        actor_kind=ActorKind.STAFF,
+        actor_user=actor,
+        data={
+            "from_team": previous_team,
+            "to_team": new_team_id,
+            "from": previous_assignee,
+            "to": assignee.pk if assignee else None,
+            "note": note.strip()[:300],
+        },
+        now=now,
+    )
+    _save(current, ["team", "assignee"], now)
+    kind = NotificationKind.TRANSFERRED if transfer else NotificationKind.ASSIGNED
+    _notify(assignee, current, kind, note=note.strip(), actor=actor)
+    return current
+
+
+def transfer_case(
+    *,
+    case: Case,
+    team: Team,
+    actor: User,
+    note: str,
+    assignee: User | None = None,
+    expected_version: int | None = None,
+) -> Case:
+    return assign_case(
+        case=case,
+        team=team,
+        assignee=assignee,
+        actor=actor,
+        note=note,
+        expected_version=expected_version,
+    )
+
+
+@transaction.atomic(savepoint=False)
+def set_priority(
+    *, case: Case, priority: str, actor: User, expected_version: int | None = None
+) -> Case:
+    if priority not in Priority.values:
+        raise ValueError(f"Unknown priority {priority!r}")
+    current = _lock(case, expected_version)
+    if current.priority == priority:
+        return current
+    now = timezone.now()
+    _event(
+        current,
+        EventKind.PRIORITY_CHANGED,
+        actor_kind=ActorKind.STAFF,
+        actor_user=actor,
+        data={"from": current.priority, "to": priority},
+        now=now,
+    )
+    current.priority = priority
+    _save(current, ["priority"], now)
+    return current
+
+
+@transaction.atomic(savepoint=False)
+def update_contact(
+    *,
+    case: Case,
+    name: str,
+    phone: str,
+    actor: User,
+    expected_version: int | None = None,
+) -> Case:
+    """Correct the customer's name or phone; the old and new values stay in the case history."""
+    current = _lock(case, expected_version)
+    customer = Customer.objects.select_for_update().get(pk=current.customer_id)
+    changes = {
+        field: {"from": getattr(customer, field), "to": value}
+        for field, value in (("name", name.strip()), ("phone", phone.strip()))
+        if getattr(customer, field) != value
+    }
+    if not changes:
+        return current
+    now = timezone.now()
+    for field, change in changes.items():
+        setattr(customer, field, change["to"])
+    customer.save(update_fields=[*changes, "updated_at"])
+    _event(
+        current,
+        EventKind.CONTACT_CHANGED,
+        actor_kind=ActorKind.STAFF,
+        actor_user=actor,
+        data=changes,
+        now=now,
+    )
+    _save(current, [], now)
+    return current
+
+
+def _refresh_next_alert(case: Case) -> None:
+    case.next_alert_at = (
+        Reminder.objects.filter(case=case, done_at__isnull=True)
+        .order_by("due_at")
+        .values_list("due_at", flat=True)
+        .first()
+    )
+
+
+@transaction.atomic(savepoint=False)
+def set_reminder(*, case: Case, due_at: dt.datetime, note: str, actor: User) -> Reminder:
+    """An alert on a date: on that date the case's owner (or whoever set it) is told."""
+    current = _lock(case, None)
+    now = timezone.now()
+    reminder = Reminder.objects.create(
+        case=current, due_at=due_at, note=note.strip()[:300], created_by=actor, created_at=now
+    )
+    _event(
+        current,
+        EventKind.REMINDER_SET,
+        actor_kind=ActorKind.STAFF,
+        actor_user=actor,
+        data={"due_at": due_at.isoformat(), "note": reminder.note},
+        now=now,
+    )
+    _refresh_next_alert(current)
+    _save(current, ["next_alert_at"], now)
+    return reminder
+
+
+@transaction.atomic(savepoint=False)
+def complete_reminder(*, reminder: Reminder, actor: User) -> None:
+    current = _lock(reminder.case, None)
+    Reminder.objects.filter(pk=reminder.pk, done_at__isnull=True).update(done_at=timezone.now())
+    _refresh_next_alert(current)
+    _save(current, ["next_alert_at"], timezone.now())
+
+
+def _link(
+    a: Case,
+    b: Case,
+    kind: str,
+    *,
+    actor_kind: str,
+    actor_user: User | None = None,
+    now: dt.datetime,
+) -> None:
+    for case, other in ((a, b), (b, a)):
+        CaseLink.objects.get_or_create(case=case, other=other, defaults={"kind": kind})
+        _event(
+            case,
+            EventKind.MERGED if kind == LinkKind.MERGED else EventKind.LINKED,
+            actor_kind=actor_kind,
+            actor_user=actor_user,
+            data={"other": other.reference, "kind": kind},
+            now=now,
+        )
+
+
+@transaction.atomic(savepoint=False)
+def link_cases(*, case: Case, other: Case, actor: User) -> None:
+    if case.pk == other.pk:
+        raise ValueError("A case cannot be linked to itself")
+    now = timezone.now()
+    first, second = sorted((case, other), key=lambda c: c.pk)
+    _lock(first, None), _lock(second, None)
+    _link(case, other, LinkKind.RELATED, actor_kind=ActorKind.STAFF, actor_user=actor, now=now)
+
+
+class CannotMerge(Exception):
+    """Only open duplicate cases of the same customer can be merged."""
+
+
+@transaction.atomic(savepoint=False)
+def merge_cases(*, duplicate: Case, into: Case, actor: User) -> Case:
+    """Close `duplicate` as a duplicate of `into`; its text and thread move there, nothing is lost."""
+    if duplicate.pk == into.pk:
+        raise CannotMerge("same case")
+    first, second = sorted((duplicate, into), key=lambda c: c.pk)
+    locked = {c.pk: _lock(c, None) for c in (first, second)}
+    duplicate, into = locked[duplicate.pk], locked[into.pk]
+    if duplicate.customer_id != into.customer_id:
+        raise CannotMerge("different customers")
+    if duplicate.status == Status.CLOSED or into.status == Status.CLOSED:
+        raise CannotMerge("closed")
+    now = timezone.now()
+    # The duplicate's own text becomes a message of the case it joins; its thread moves there.
+    Message.objects.create(
+        case=into,
+        author_kind=ActorKind.CUSTOMER,
+        body=f"[{duplicate.reference}] {duplicate.subject}\n\n{duplicate.description}",
+        created_at=duplicate.created_at,
+    )
+    duplicate.messages.update(case=into)
+    duplicate.attachments.update(case=into)
+    duplicate.merged_into = into
+    fields = _set_status(duplicate, Status.CLOSED, Outcome.DUPLICATE, ActorKind.STAFF, actor, now)
+    _save(duplicate, [*fields, "merged_into"], now)
+    _link(duplicate, into, LinkKind.MERGED, actor_kind=ActorKind.STAFF, actor_user=actor, now=now)
+    _save(into, [], now)
+    return into

@@ -1,4 +1,4 @@
-"""Background jobs of the cases app: telling the customer their case was received."""
+"""Background jobs of the cases app: emails to customers (confirmation, replies) and to staff."""
 
 from __future__ import annotations
 
@@ -6,11 +6,11 @@ from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from django.template.loader import render_to_string
 from django.urls import reverse
-from django.utils import translation
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from django_tasks import task
 
-from concilia.cases.models import Case
+from concilia.cases.models import Case, Message, Notification, NotificationKind
 
 
 @task()
@@ -36,3 +36,68 @@ def send_case_confirmation(*, case_id: int) -> None:
             render_to_string("cases/email/confirmation.html", context), "text/html"
         )
         message.send()
+
+
+def _track_url(case: Case) -> str:
+    return settings.BASE_URL + reverse("intake:track") + f"?reference={case.reference}"
+
+
+@task()
+def send_agent_reply(*, message_id: int) -> None:
+    """Email an agent's reply to the customer, in the case's language and thread."""
+    message = (
+        Message.objects.select_related("case__customer", "case__category")
+        .filter(pk=message_id, internal=False)
+        .first()
+    )
+    if message is None:
+        return
+    case = message.case
+    with translation.override(case.language):
+        context = {"case": case, "message": message, "track_url": _track_url(case)}
+        email = EmailMultiAlternatives(
+            subject=_("[%(reference)s] Answer to your case") % {"reference": case.reference},
+            body=render_to_string("cases/email/reply.txt", context),
+            to=[case.customer.email],
+            headers={
+                "X-Concilia-Reference": case.reference,
+                "Message-ID": f"<message-{message.pk}.{case.reference}@concilia>",
+                "In-Reply-To": f"<case.{case.reference}@concilia>",
+                "References": f"<case.{case.reference}@concilia>",
+            },
+        )
+        email.attach_alternative(render_to_string("cases/email/reply.html", context), "text/html")
+        email.send()
+
+
+@task()
+def send_notification_email(*, notification_id: int) -> None:
+    """Email a staff member one notification, in their language; sent once."""
+    notification = (
+        Notification.objects.select_related("recipient", "case")
+        .filter(pk=notification_id, emailed_at__isnull=True)
+        .first()
+    )
+    if notification is None or not notification.recipient.email:
+        return
+    recipient, case = notification.recipient, notification.case
+    with translation.override(recipient.language):
+        headline = str(NotificationKind(notification.kind).label)
+        context = {
+            "notification": notification,
+            "case": case,
+            "headline": headline,
+            "language": recipient.language,
+            "case_url": settings.BASE_URL + reverse("helpdesk:case", args=[case.reference]),
+        }
+        email = EmailMultiAlternatives(
+            subject=f"[{case.reference}] {headline}",
+            body=render_to_string("cases/email/notification.txt", context),
+            to=[recipient.email],
+            headers={"X-Concilia-Reference": case.reference},
+        )
+        email.attach_alternative(
+            render_to_string("cases/email/notification.html", context), "text/html"
+        )
+        email.send()
+    Notification.objects.filter(pk=notification.pk).update(emailed_at=timezone.now())
