@@ -10,6 +10,7 @@ from concilia.api import api
 urlpatterns = [
     path("", include("concilia.intake.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
+    path("helpdesk/", include("concilia.cases.urls")),
     path("admin/", admin.site.urls),
     path("api/v1/", api.urls),
     # Browsers ask for /favicon.ico on pages that name no icon (the admin, the API docs).

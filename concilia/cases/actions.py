@@ -306,7 +306,7 @@ def _set_status(
     return fields
 
 
-@transaction.atomic(savepoint=False)  # part of the caller's transaction when nested
+@transaction.atomic  # a savepoint when nested: a refused change leaves the caller's transaction usable
 def change_status(
     *,
     case: Case,
@@ -332,7 +332,7 @@ def change_status(
     return current
 
 
-@transaction.atomic(savepoint=False)
+@transaction.atomic
 def close_case(
     *, case: Case, outcome: str, actor_user: User, expected_version: int | None = None
 ) -> Case:
@@ -347,7 +347,7 @@ def close_case(
     )
 
 
-@transaction.atomic(savepoint=False)
+@transaction.atomic
 def reply_to_customer(
     *,
     case: Case,
@@ -391,7 +391,7 @@ def reply_to_customer(
     return message
 
 
-@transaction.atomic(savepoint=False)
+@transaction.atomic
 def add_internal_note(
     *, case: Case, body: str, author: User, expected_version: int | None = None
 ) -> Message:
@@ -418,7 +418,7 @@ def add_internal_note(
     return message
 
 
-@transaction.atomic(savepoint=False)
+@transaction.atomic
 def assign_case(
     *,
     case: Case,
@@ -491,7 +491,7 @@ def transfer_case(
     )
 
 
-@transaction.atomic(savepoint=False)
+@transaction.atomic
 def set_priority(
     *, case: Case, priority: str, actor: User, expected_version: int | None = None
 ) -> Case:
@@ -514,7 +514,7 @@ def set_priority(
     return current
 
 
-@transaction.atomic(savepoint=False)
+@transaction.atomic
 def update_contact(
     *,
     case: Case,
@@ -558,7 +558,7 @@ def _refresh_next_alert(case: Case) -> None:
     )
 
 
-@transaction.atomic(savepoint=False)
+@transaction.atomic
 def set_reminder(*, case: Case, due_at: dt.datetime, note: str, actor: User) -> Reminder:
     """An alert on a date: on that date the case's owner (or whoever set it) is told."""
     current = _lock(case, None)
@@ -579,7 +579,7 @@ def set_reminder(*, case: Case, due_at: dt.datetime, note: str, actor: User) -> 
     return reminder
 
 
-@transaction.atomic(savepoint=False)
+@transaction.atomic
 def complete_reminder(*, reminder: Reminder, actor: User) -> None:
     current = _lock(reminder.case, None)
     Reminder.objects.filter(pk=reminder.pk, done_at__isnull=True).update(done_at=timezone.now())
@@ -608,7 +608,7 @@ def _link(
         )
 
 
-@transaction.atomic(savepoint=False)
+@transaction.atomic
 def link_cases(*, case: Case, other: Case, actor: User) -> None:
     if case.pk == other.pk:
         raise ValueError("A case cannot be linked to itself")
@@ -622,7 +622,7 @@ class CannotMerge(Exception):
     """Only open duplicate cases of the same customer can be merged."""
 
 
-@transaction.atomic(savepoint=False)
+@transaction.atomic
 def merge_cases(*, duplicate: Case, into: Case, actor: User) -> Case:
     """Close `duplicate` as a duplicate of `into`; its text and thread move there, nothing is lost."""
     if duplicate.pk == into.pk:

@@ -1,17 +1,85 @@
 from django.contrib import admin
+from django.utils.text import format_lazy
+from django.utils.translation import gettext_lazy as _
 
-from concilia.cases.models import Attachment, Case, CaseEvent, Category, Message
-from concilia.core.memo import forget_all
+from concilia.cases.models import (
+    AssignmentRule,
+    Attachment,
+    Case,
+    CaseEvent,
+    Category,
+    Message,
+    ReplyTemplate,
+)
+from concilia.cases.templating import VARIABLES
+from concilia.core.admin import RememberedConfigAdmin
 
 
 @admin.register(Category)
-class CategoryAdmin(admin.ModelAdmin):
-    list_display = ("code", "name_es", "name_en", "response_days", "position", "active")
-    list_editable = ("response_days", "position", "active")
+class CategoryAdmin(RememberedConfigAdmin):
+    list_display = (
+        "code",
+        "name_es",
+        "name_en",
+        "first_response_days",
+        "response_days",
+        "reopen_days",
+        "position",
+        "active",
+    )
+    list_editable = ("first_response_days", "response_days", "reopen_days", "position", "active")
 
-    def save_model(self, request, obj, form, change):
-        super().save_model(request, obj, form, change)
-        forget_all()  # this process sees the change at once, the others within seconds
+
+@admin.register(ReplyTemplate)
+class ReplyTemplateAdmin(RememberedConfigAdmin):
+    list_display = ("code", "name_es", "name_en", "position", "active")
+    list_editable = ("position", "active")
+    list_filter = ("active",)
+    search_fields = ("code", "name_es", "name_en", "body_es", "body_en")
+    fieldsets = (
+        (None, {"fields": ("code", "name_es", "name_en", "position", "active")}),
+        (
+            _("Text"),
+            {
+                "fields": ("body_es", "body_en"),
+                "description": format_lazy(
+                    "{} {}",
+                    _("Variables filled in from the case:"),
+                    ", ".join("{{ %s }}" % name for name in VARIABLES),  # noqa: UP031
+                ),
+            },
+        ),
+    )
+
+
+@admin.register(AssignmentRule)
+class AssignmentRuleAdmin(RememberedConfigAdmin):
+    list_display = (
+        "position",
+        "name",
+        "category",
+        "kind",
+        "language",
+        "channel",
+        "customer_email_domain",
+        "team",
+        "strategy",
+        "active",
+    )
+    list_display_links = ("name",)
+    list_editable = ("position", "active")
+    list_filter = ("active", "team", "strategy", "category")
+    list_select_related = ("category", "team")
+    search_fields = ("name", "customer_email_domain")
+    ordering = ("position", "pk")
+    fieldsets = (
+        (None, {"fields": ("name", "position", "active")}),
+        (
+            _("When the new case matches (empty: any)"),
+            {"fields": ("category", "kind", "language", "channel", "customer_email_domain")},
+        ),
+        (_("Then"), {"fields": ("team", "strategy")}),
+    )
 
 
 class MessageInline(admin.TabularInline):
@@ -46,12 +114,14 @@ class CaseAdmin(admin.ModelAdmin):
         "status",
         "priority",
         "customer",
+        "team",
+        "assignee",
         "deadline",
         "created_at",
     )
-    list_filter = ("status", "kind", "category", "channel", "priority")
+    list_filter = ("status", "kind", "category", "channel", "priority", "team")
     search_fields = ("reference", "customer__email", "customer__name", "subject", "order_number")
-    list_select_related = ("category", "customer")
+    list_select_related = ("category", "customer", "team", "assignee")
     readonly_fields = (
         "reference",
         "created_at",
@@ -59,6 +129,14 @@ class CaseAdmin(admin.ModelAdmin):
         "privacy_consent",
         "channel",
         "customer",
+        # Ownership and SLA clocks change through the helpdesk's actions (events, notifications).
+        "team",
+        "assignee",
+        "first_response_due",
+        "sla_paused_at",
+        "last_customer_message_at",
+        "last_activity_at",
+        "merged_into",
     )
     inlines = [MessageInline, AttachmentInline, EventInline]
 

@@ -34,10 +34,8 @@ def add_business_days(
 
 
 @remember_for(seconds=10)
-def holidays_between(
-    start: dt.date, end: dt.date, calendar_id: int | None = None
-) -> frozenset[dt.date]:
-    """Holidays after `start` up to `end`: those of every calendar, plus `calendar_id`'s own."""
+def _holidays_of(calendar_id: int | None) -> frozenset[dt.date]:
+    """Every holiday of one calendar (and of all calendars): a small table, read once a while."""
     from django.db.models import Q
 
     from concilia.core.models import Holiday
@@ -45,9 +43,14 @@ def holidays_between(
     which = Q(calendar__isnull=True)
     if calendar_id is not None:
         which |= Q(calendar_id=calendar_id)
-    return frozenset(
-        Holiday.objects.filter(which, date__gt=start, date__lte=end).values_list("date", flat=True)
-    )
+    return frozenset(Holiday.objects.filter(which).values_list("date", flat=True))
+
+
+def holidays_between(
+    start: dt.date, end: dt.date, calendar_id: int | None = None
+) -> frozenset[dt.date]:
+    """Holidays after `start` up to `end`: those of every calendar, plus `calendar_id`'s own."""
+    return frozenset(day for day in _holidays_of(calendar_id) if start < day <= end)
 
 
 @dataclass(frozen=True)
@@ -85,11 +88,16 @@ class WorkingCalendar:
 
     def deadline(self, received: dt.datetime, days: int) -> dt.datetime:
         """The close of the business day that falls `days` business days after `received`."""
-        local = timezone.localtime(received, self.tz)
-        horizon = local.date() + dt.timedelta(days=days * 2 + 30)
-        due = add_business_days(
-            local.date(), days, self._holidays(local.date(), horizon), self.workdays
-        )
+        start = timezone.localtime(received, self.tz).date()
+        margin = dt.timedelta(days=days * 2 + 30)
+        horizon = start + margin
+        # Holidays are read up to a horizon; a calendar with few working days per week (or many
+        # holidays) can land beyond it, so read further until the due day is inside.
+        while True:
+            due = add_business_days(start, days, self._holidays(start, horizon), self.workdays)
+            if due <= horizon:
+                break
+            horizon = due + margin
         end = dt.datetime.combine(due, self.closes or _END_OF_DAY, tzinfo=self.tz)
         return end.astimezone(dt.UTC)
 

@@ -1,0 +1,116 @@
+"""Forms of the agents' helpdesk: each validates one action's input."""
+
+from __future__ import annotations
+
+from django import forms
+from django.utils.translation import gettext_lazy as _
+
+from concilia.accounts.models import Team, User
+from concilia.cases.models import Outcome, Priority, ReplyTemplate, Status
+
+
+class VersionedForm(forms.Form):
+    """Carries the case version the agent saw, so a stale save is refused (optimistic locking)."""
+
+    version = forms.IntegerField(widget=forms.HiddenInput, min_value=1)
+
+
+class ReplyForm(VersionedForm):
+    template = forms.ModelChoiceField(
+        label=_("Template"),
+        queryset=ReplyTemplate.objects.filter(active=True),
+        to_field_name="code",
+        required=False,
+    )
+    body = forms.CharField(
+        label=_("Reply to the customer"), widget=forms.Textarea, max_length=20000
+    )
+    then = forms.ChoiceField(
+        label=_("Then"),
+        choices=[
+            (Status.PENDING_CUSTOMER, _("Wait for the customer")),
+            (Status.PENDING_AGENT, _("Keep waiting for us")),
+            (Status.CLOSED, _("Close the case")),
+        ],
+        initial=Status.PENDING_CUSTOMER,
+    )
+    outcome = forms.ChoiceField(
+        label=_("Outcome"), choices=[("", "—"), *Outcome.choices], required=False
+    )
+
+    def clean(self):
+        data = super().clean()
+        if data.get("then") == Status.CLOSED and not data.get("outcome"):
+            self.add_error("outcome", _("Say how the case ends before closing it."))
+        return data
+
+
+class NoteForm(VersionedForm):
+    body = forms.CharField(label=_("Internal note"), widget=forms.Textarea, max_length=20000)
+
+
+class StatusForm(VersionedForm):
+    status = forms.ChoiceField(label=_("Status"), choices=Status.choices)
+    outcome = forms.ChoiceField(
+        label=_("Outcome"), choices=[("", "—"), *Outcome.choices], required=False
+    )
+
+    def clean(self):
+        data = super().clean()
+        if data.get("status") == Status.CLOSED and not data.get("outcome"):
+            self.add_error("outcome", _("Say how the case ends before closing it."))
+        return data
+
+
+class PriorityForm(VersionedForm):
+    priority = forms.ChoiceField(label=_("Priority"), choices=Priority.choices)
+
+
+class AssignForm(VersionedForm):
+    team = forms.ModelChoiceField(
+        label=_("Team"),
+        queryset=Team.objects.filter(active=True),
+        to_field_name="code",
+        required=False,
+    )
+    assignee = forms.ModelChoiceField(
+        label=_("Assignee"), queryset=User.objects.filter(is_active=True), required=False
+    )
+    note = forms.CharField(
+        label=_("Note for the new owner"), widget=forms.Textarea, max_length=2000, required=False
+    )
+
+    def __init__(self, *args, assignable=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        # Any active person who works cases can be chosen; clean() checks they fit the team.
+        self.fields["assignee"].queryset = (
+            User.objects.filter(is_active=True, groups__permissions__codename="work_cases")
+            .distinct()
+            .order_by("first_name", "username")
+        )
+        self.assignable = {user.pk for user in assignable} if assignable is not None else None
+
+    def clean(self):
+        data = super().clean()
+        team, assignee = data.get("team"), data.get("assignee")
+        if team is not None and not (data.get("note") or "").strip():
+            self.add_error("note", _("Leave a note for the team that takes the case over."))
+        if assignee is not None:
+            if team is not None:
+                if not team.members().filter(pk=assignee.pk).exists():
+                    self.add_error("assignee", _("This person is not in the chosen team."))
+            elif self.assignable is not None and assignee.pk not in self.assignable:
+                self.add_error("assignee", _("Choose someone from your teams, or pick a team."))
+        return data
+
+
+class ContactForm(VersionedForm):
+    name = forms.CharField(label=_("Name"), max_length=200)
+    phone = forms.CharField(label=_("Phone"), max_length=40, required=False)
+
+
+class ReminderForm(forms.Form):
+    due_at = forms.DateTimeField(
+        label=_("Alert on"), widget=forms.DateTimeInput(attrs={"type": "datetime-local"})
+    )
+    note = forms.CharField(label=_("What to do then"), max_length=300)

@@ -1,0 +1,232 @@
+"""The agents' queue: saved views, combinable filters kept in the URL, sorting and keyset pages.
+
+Pages are cut with a keyset (the last row's sort value and id), never OFFSET, so a page costs the
+same at row ten and at row a million; the total is not counted for the same reason.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from django import forms
+from django.db.models import Case as When_
+from django.db.models import Exists, IntegerField, OuterRef, Q, Value, When
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from concilia.accounts.models import Team, User
+from concilia.cases.access import team_ids, visible_cases
+from concilia.cases.models import Case, Category, Kind, Message, Priority, Status
+from concilia.customers.actions import normalize_email
+
+PAGE_SIZE = 50
+
+VIEWS = {
+    "mine": _("Mine"),
+    "team_unassigned": _("My teams' unassigned"),
+    "waiting_us": _("Waiting for us"),
+    "waiting_customer": _("Waiting for the customer"),
+    "overdue": _("Overdue"),
+    "closed": _("Closed"),
+    "all": _("All I can see"),
+}
+
+SORTS = {
+    "deadline": _("Deadline"),
+    "priority": _("Priority"),
+    "age": _("Oldest first"),
+    "activity": _("Last activity"),
+}
+
+ALERTS = {"overdue": _("Overdue"), "due_today": _("Due today"), "future": _("Due later")}
+
+PRIORITY_RANK = When_(
+    *(When(priority=p, then=Value(rank)) for rank, p in enumerate(reversed(Priority.values))),
+    output_field=IntegerField(),
+)
+
+
+class QueueForm(forms.Form):
+    view = forms.ChoiceField(label=_("View"), choices=list(VIEWS.items()), required=False)
+    q = forms.CharField(label=_("Text"), max_length=200, required=False)
+    reference = forms.CharField(label=_("Reference"), max_length=40, required=False)
+    email = forms.CharField(label=_("Customer email"), max_length=254, required=False)
+    name = forms.CharField(label=_("Customer name"), max_length=200, required=False)
+    status = forms.MultipleChoiceField(label=_("Status"), choices=Status.choices, required=False)
+    category = forms.ModelChoiceField(
+        label=_("Category"), queryset=Category.objects.all(), to_field_name="code", required=False
+    )
+    kind = forms.ChoiceField(label=_("Kind"), choices=[("", "—"), *Kind.choices], required=False)
+    priority = forms.ChoiceField(
+        label=_("Priority"), choices=[("", "—"), *Priority.choices], required=False
+    )
+    assignee = forms.CharField(label=_("Assignee"), required=False)  # a user id, "me" or "none"
+    team = forms.ModelChoiceField(
+        label=_("Team"),
+        queryset=Team.objects.filter(active=True),
+        to_field_name="code",
+        required=False,
+    )
+    waiting_days = forms.IntegerField(
+        label=_("Waiting at least (days)"), min_value=0, max_value=3650, required=False
+    )
+    alert = forms.ChoiceField(
+        label=_("Deadline"), choices=[("", "—"), *ALERTS.items()], required=False
+    )
+    created_from = forms.DateField(label=_("Created from"), required=False)
+    created_to = forms.DateField(label=_("Created until"), required=False)
+    sort = forms.ChoiceField(label=_("Sort by"), choices=list(SORTS.items()), required=False)
+    after = forms.CharField(required=False, widget=forms.HiddenInput)
+
+    def clean_assignee(self) -> str:
+        value = self.cleaned_data["assignee"].strip()
+        if value in ("", "me", "none") or value.isdigit():
+            return value
+        raise forms.ValidationError(_("Choose a person from the list."))
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        start, end = data.get("created_from"), data.get("created_to")
+        if start and end and start > end:
+            self.add_error("created_to", _("The end of the range is before its start."))
+        return data
+
+
+@dataclass
+class Page:
+    cases: list[Case]
+    next_after: str  # "" on the last page
+    sort: str
+
+
+def _encode(value: Any, pk: int) -> str:
+    if isinstance(value, dt.datetime):
+        value = value.isoformat()
+    raw = json.dumps([value, pk]).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode(token: str) -> tuple[Any, int] | None:
+    try:
+        value, pk = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+    except (ValueError, binascii.Error, TypeError):
+        return None
+    if not isinstance(pk, int):
+        return None
+    return value, pk
+
+
+def filtered(user: User, data: dict[str, Any]) -> Any:
+    """The cases `user` may see that match the form's cleaned data."""
+    cases = visible_cases(user)
+    now = timezone.now()
+    view = data.get("view") or "mine"
+    if view == "mine":
+        cases = cases.filter(assignee=user).exclude(status=Status.CLOSED)
+    elif view == "team_unassigned":
+        cases = cases.filter(assignee__isnull=True, team__in=team_ids(user)).exclude(
+            status=Status.CLOSED
+        )
+    elif view == "waiting_us":
+        cases = cases.filter(status__in=[Status.NOT_STARTED, Status.PENDING_AGENT])
+    elif view == "waiting_customer":
+        cases = cases.filter(status=Status.PENDING_CUSTOMER)
+    elif view == "overdue":
+        cases = cases.exclude(status=Status.CLOSED).filter(deadline__lt=now)
+    elif view == "closed":
+        cases = cases.filter(status=Status.CLOSED)
+    if data.get("reference"):
+        cases = cases.filter(reference__istartswith=data["reference"].strip())
+    if email := (data.get("email") or "").strip():
+        if "@" in email:
+            cases = cases.filter(customer__email=normalize_email(email))
+        else:
+            cases = cases.filter(customer__email__icontains=email)
+    if data.get("name"):
+        cases = cases.filter(customer__name__icontains=data["name"].strip())
+    if data.get("status"):
+        cases = cases.filter(status__in=data["status"])
+    if data.get("category"):
+        cases = cases.filter(category=data["category"])
+    if data.get("kind"):
+        cases = cases.filter(kind=data["kind"])
+    if data.get("priority"):
+        cases = cases.filter(priority=data["priority"])
+    assignee = data.get("assignee") or ""
+    if assignee == "me":
+        cases = cases.filter(assignee=user)
+    elif assignee == "none":
+        cases = cases.filter(assignee__isnull=True)
+    elif assignee:
+        cases = cases.filter(assignee_id=int(assignee))
+    if data.get("team"):
+        cases = cases.filter(team=data["team"])
+    if data.get("waiting_days") is not None:
+        since = now - dt.timedelta(days=data["waiting_days"])
+        cases = cases.exclude(status=Status.CLOSED).filter(last_customer_message_at__lte=since)
+    alert = data.get("alert")
+    if alert:
+        local_today = timezone.localdate()
+        end_of_today = timezone.make_aware(
+            dt.datetime.combine(local_today + dt.timedelta(days=1), dt.time(0))
+        )
+        cases = cases.exclude(status=Status.CLOSED)
+        if alert == "overdue":
+            cases = cases.filter(deadline__lt=now)
+        elif alert == "due_today":
+            cases = cases.filter(deadline__gte=now, deadline__lt=end_of_today)
+        else:
+            cases = cases.filter(deadline__gte=end_of_today)
+    if data.get("created_from"):
+        start = timezone.make_aware(dt.datetime.combine(data["created_from"], dt.time(0)))
+        cases = cases.filter(created_at__gte=start)
+    if data.get("created_to"):
+        end = timezone.make_aware(
+            dt.datetime.combine(data["created_to"] + dt.timedelta(days=1), dt.time(0))
+        )
+        cases = cases.filter(created_at__lt=end)
+    if text := (data.get("q") or "").strip():
+        in_messages = Message.objects.filter(case=OuterRef("pk"), body__icontains=text)
+        cases = cases.filter(
+            Q(subject__icontains=text) | Q(description__icontains=text) | Exists(in_messages)
+        )
+    return cases
+
+
+# sort name -> (field or annotation, ascending?)
+_ORDER = {
+    "deadline": ("deadline", True),
+    "priority": ("priority_rank", False),
+    "age": ("created_at", True),
+    "activity": ("last_activity_at", False),
+}
+
+
+def page(user: User, data: dict[str, Any], size: int = PAGE_SIZE) -> Page:
+    sort = data.get("sort") or "deadline"
+    field, ascending = _ORDER[sort]
+    cases = filtered(user, data)
+    if field == "priority_rank":
+        cases = cases.annotate(priority_rank=PRIORITY_RANK)
+    cursor = _decode(data.get("after") or "")
+    if cursor is not None:
+        value, pk = cursor
+        if field != "priority_rank" and value is not None:
+            value = dt.datetime.fromisoformat(value)
+        op = "gt" if ascending else "lt"
+        cases = cases.filter(Q(**{f"{field}__{op}": value}) | Q(**{field: value, f"pk__{op}": pk}))
+    order = [field, "pk"] if ascending else [f"-{field}", "-pk"]
+    rows = list(
+        cases.select_related("customer", "category", "assignee", "team__calendar").order_by(*order)[
+            : size + 1
+        ]
+    )
+    more = len(rows) > size
+    rows = rows[:size]
+    next_after = _encode(getattr(rows[-1], field), rows[-1].pk) if more and rows else ""
+    return Page(cases=rows, next_after=next_after, sort=sort)

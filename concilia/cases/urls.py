@@ -1,0 +1,19 @@
+from django.contrib.auth import views as auth_views
+from django.urls import path
+
+from concilia.cases import views
+
+app_name = "helpdesk"
+
+urlpatterns = [
+    path(
+        "login/",
+        auth_views.LoginView.as_view(template_name="cases/helpdesk/login.html"),
+        name="login",
+    ),
+    path("logout/", auth_views.LogoutView.as_view(next_page="helpdesk:login"), name="logout"),
+    path("", views.queue_view, name="queue"),
+    path("notifications/", views.notifications, name="notifications"),
+    path("cases/<str:reference>", views.case_detail, name="case"),
+    path("cases/<str:reference>/<str:action>", views.case_action, name="case-action"),
+]

@@ -1,0 +1,273 @@
+"""The agents' helpdesk: the queue, a case with its whole thread, and the actions on it."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth.views import redirect_to_login
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET, require_POST
+
+from concilia.cases import actions, queue, sla
+from concilia.cases.access import assignable_users, can_work, may_change, visible_cases
+from concilia.cases.forms import (
+    AssignForm,
+    ContactForm,
+    NoteForm,
+    PriorityForm,
+    ReminderForm,
+    ReplyForm,
+    StatusForm,
+)
+from concilia.cases.models import Case, Kind, Notification, ReplyTemplate, Status
+from concilia.cases.templating import render as render_template
+from concilia.cases.templating import variables_for
+
+
+def helpdesk_view(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """Signed-in staff who work cases only; everyone else goes to the helpdesk sign-in."""
+
+    @functools.wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if not request.user.is_authenticated:
+            return redirect_to_login(request.get_full_path(), "helpdesk:login")
+        if not can_work(request.user):
+            raise PermissionDenied
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
+@require_GET
+@helpdesk_view
+def queue_view(request: HttpRequest) -> HttpResponse:
+    form = queue.QueueForm(request.GET or None)
+    data = form.cleaned_data if form.is_valid() else {"view": "mine"}
+    result = queue.page(request.user, data)
+    now = timezone.now()
+    rows = [
+        {
+            "case": case,
+            "clock": sla.clock(case, now),
+            "days": (now - case.created_at).days,
+        }
+        for case in result.cases
+    ]
+    params = request.GET.copy()
+    params.pop("after", None)
+    next_params = params.copy()
+    next_params["after"] = result.next_after
+    view = data.get("view") or "mine"
+    return render(
+        request,
+        "cases/helpdesk/queue.html",
+        {
+            "form": form,
+            "rows": rows,
+            "views": queue.VIEWS,
+            "current_view": view,
+            "next_url": "?" + next_params.urlencode() if result.next_after else "",
+            "first_url": "?" + params.urlencode() if data.get("after") else "",
+            "unread": Notification.objects.filter(
+                recipient=request.user, read_at__isnull=True
+            ).count(),
+        },
+    )
+
+
+def _visible_case(request: HttpRequest, reference: str) -> Case:
+    case = (
+        visible_cases(request.user)
+        .select_related("customer", "category", "team__calendar", "assignee", "merged_into")
+        .filter(reference=reference.strip().upper())
+        .first()
+    )
+    if case is None:
+        raise Http404
+    return case
+
+
+def _relation(case: Case, user: Any) -> str:
+    """Seed 004's distinction: one of the agent's own customers, a new complainant, a question."""
+    if case.kind == Kind.QUESTION:
+        return "information_request"
+    earlier = Case.objects.filter(customer=case.customer_id, created_at__lt=case.created_at)
+    if earlier.filter(assignee=user).exists():
+        return "yours"
+    if not earlier.exists():
+        return "new"
+    return "returning"
+
+
+def _case_page(
+    request: HttpRequest, case: Case, forms: dict[str, Any] | None = None, status: int = 200
+) -> HttpResponse:
+    version = {"version": case.version}
+    templates = list(ReplyTemplate.objects.filter(active=True))
+    chosen = request.GET.get("template", "")
+    values = variables_for(case, agent_name=str(request.user))
+    initial_body = ""
+    for template in templates:
+        if template.code == chosen:
+            initial_body = render_template(template.body(case.language), values)
+    forms = forms or {}
+    thread = sorted(
+        [*case.messages.select_related("author_user").prefetch_related("attachments")],
+        key=lambda m: (m.created_at, m.pk),
+    )
+    events = list(case.events.select_related("actor_user"))
+    return render(
+        request,
+        "cases/helpdesk/case.html",
+        {
+            "case": case,
+            "clock": sla.clock(case),
+            "thread": thread,
+            "events": events,
+            "case_attachments": case.attachments.filter(message__isnull=True),
+            "reminders": case.reminders.filter(done_at__isnull=True),
+            "links": case.links.select_related("other"),
+            "relation": _relation(case, request.user),
+            "templates": templates,
+            "may_change": may_change(request.user, case),
+            "reply_form": forms.get("reply")
+            or ReplyForm(initial={**version, "body": initial_body, "template": chosen or None}),
+            "note_form": forms.get("note") or NoteForm(initial=version),
+            "status_form": forms.get("status")
+            or StatusForm(initial={**version, "status": case.status}),
+            "priority_form": forms.get("priority")
+            or PriorityForm(initial={**version, "priority": case.priority}),
+            "assign_form": forms.get("assign")
+            or AssignForm(
+                initial={**version, "assignee": case.assignee_id},
+                assignable=assignable_users(request.user),
+            ),
+            "contact_form": forms.get("contact")
+            or ContactForm(
+                initial={**version, "name": case.customer.name, "phone": case.customer.phone}
+            ),
+            "reminder_form": forms.get("reminder") or ReminderForm(),
+            "Status": Status,
+        },
+        status=status,
+    )
+
+
+@require_GET
+@helpdesk_view
+def case_detail(request: HttpRequest, reference: str) -> HttpResponse:
+    return _case_page(request, _visible_case(request, reference))
+
+
+FORMS = {
+    "reply": ReplyForm,
+    "note": NoteForm,
+    "status": StatusForm,
+    "priority": PriorityForm,
+    "assign": AssignForm,
+    "contact": ContactForm,
+    "reminder": ReminderForm,
+}
+
+
+def _run(action: str, case: Case, data: dict[str, Any], user: Any) -> str:
+    version = data.get("version")
+    if action == "reply":
+        then = data["then"]
+        actions.reply_to_customer(
+            case=case,
+            body=data["body"],
+            author=user,
+            status=then,
+            outcome=data.get("outcome") or "",
+            template_code=data["template"].code if data.get("template") else "",
+            expected_version=version,
+        )
+        return _("Your reply was sent to the customer.")
+    if action == "note":
+        actions.add_internal_note(
+            case=case, body=data["body"], author=user, expected_version=version
+        )
+        return _("Note added.")
+    if action == "status":
+        actions.change_status(
+            case=case,
+            status=data["status"],
+            outcome=data.get("outcome") or "",
+            actor_user=user,
+            expected_version=version,
+        )
+        return _("Status changed.")
+    if action == "priority":
+        actions.set_priority(
+            case=case, priority=data["priority"], actor=user, expected_version=version
+        )
+        return _("Priority changed.")
+    if action == "assign":
+        actions.assign_case(
+            case=case,
+            assignee=data.get("assignee"),
+            team=data.get("team"),
+            note=data.get("note") or "",
+            actor=user,
+            expected_version=version,
+        )
+        return _("Owner changed.") if data.get("team") is None else _("Case transferred.")
+    if action == "contact":
+        actions.update_contact(
+            case=case,
+            name=data["name"],
+            phone=data.get("phone") or "",
+            actor=user,
+            expected_version=version,
+        )
+        return _("Contact data saved.")
+    actions.set_reminder(case=case, due_at=data["due_at"], note=data["note"], actor=user)
+    return _("Alert set.")
+
+
+@require_POST
+@helpdesk_view
+def case_action(request: HttpRequest, reference: str, action: str) -> HttpResponse:
+    if action not in FORMS:
+        raise Http404
+    case = _visible_case(request, reference)
+    if not may_change(request.user, case):
+        raise PermissionDenied
+    kwargs = {"assignable": assignable_users(request.user)} if action == "assign" else {}
+    form = FORMS[action](request.POST, **kwargs)
+    if not form.is_valid():
+        messages.error(request, _("Please correct the errors below."))
+        return _case_page(request, case, {action: form}, status=400)
+    try:
+        done = _run(action, case, form.cleaned_data, request.user)
+    except actions.CaseChanged as changed:
+        messages.error(
+            request,
+            _(
+                "Someone else changed this case while you were working on it. Nothing was "
+                "saved: review their changes below, then send yours again."
+            ),
+        )
+        fresh = _visible_case(request, changed.case.reference)
+        data = request.POST.copy()
+        data["version"] = str(fresh.version)
+        return _case_page(request, fresh, {action: FORMS[action](data, **kwargs)}, status=409)
+    messages.success(request, done)
+    return redirect("helpdesk:case", reference=case.reference)
+
+
+@helpdesk_view
+def notifications(request: HttpRequest) -> HttpResponse:
+    mine = Notification.objects.filter(recipient=request.user).select_related("case")
+    if request.method == "POST":
+        mine.filter(read_at__isnull=True).update(read_at=timezone.now())
+        return redirect("helpdesk:notifications")
+    return render(request, "cases/helpdesk/notifications.html", {"notifications": mine[:100]})
