@@ -193,7 +193,11 @@ def _notify(
 
 def _lock(case: Case, expected_version: int | None) -> Case:
     """The case's current row, locked until commit; refused if it moved on since it was read."""
-    current = Case.objects.select_for_update().select_related("team__calendar").get(pk=case.pk)
+    current = (
+        Case.objects.select_for_update(of=("self",))
+        .select_related("team__calendar")
+        .get(pk=case.pk)
+    )
     if expected_version is not None and current.version != expected_version:
         raise CaseChanged(current)
     return current
@@ -213,7 +217,7 @@ def add_customer_message(*, case: Case, body: str, files: Sequence[CheckedFile] 
     message starts a new case, linked to the old one, and that is where it is stored.
     """
     case = (
-        Case.objects.select_for_update()
+        Case.objects.select_for_update(of=("self",))
         .select_related("category", "team__calendar")
         .get(pk=case.pk)
     )
