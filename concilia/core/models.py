@@ -114,12 +114,17 @@ class BusinessCalendar(models.Model):
 
         from django.core.exceptions import ValidationError
 
-        if self.time_zone not in available_timezones():
-            raise ValidationError({"time_zone": _("Unknown time zone.")})
+        errors = {}
+        if self.time_zone and self.time_zone not in available_timezones():  # empty: required
+            errors["time_zone"] = _("Unknown time zone.")
+        # Errors are tied to a field, so the hours' check constraint is not reported again.
         if (self.opens is None) != (self.closes is None):
-            raise ValidationError(_("Give both the opening and the closing time, or neither."))
-        if self.opens is not None and self.closes is not None and self.opens >= self.closes:
-            raise ValidationError({"closes": _("The closing time must be after the opening time.")})
+            missing = "opens" if self.opens is None else "closes"
+            errors[missing] = _("Give both the opening and the closing time, or neither.")
+        elif self.opens is not None and self.closes is not None and self.opens >= self.closes:
+            errors["closes"] = _("The closing time must be after the opening time.")
+        if errors:
+            raise ValidationError(errors)
 
     def working(self) -> WorkingCalendar:
         return WorkingCalendar(

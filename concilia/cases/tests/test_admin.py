@@ -8,7 +8,7 @@ import pytest
 from django.contrib.auth.models import Group
 from django.urls import reverse
 
-from concilia.accounts.models import Team, User
+from concilia.accounts.models import Role, Team, User
 from concilia.cases import assignment
 from concilia.cases.models import AssignmentRule, Category, ReplyTemplate, Strategy
 from concilia.core.calendar import holidays_between
@@ -174,7 +174,7 @@ def test_user_list_shows_role_and_absence(admin_client):
     agent.groups.add(Group.objects.get(name="Role: agent"))
     response = admin_client.get(reverse("admin:accounts_user_changelist"), {"q": "agent"})
     assert response.status_code == 200
-    assert response.context["cl"].model_admin.role_label(agent) == "Agent"
+    assert response.context["cl"].model_admin.role_label(agent) == Role.AGENT.label
     change = admin_client.get(reverse("admin:accounts_user_change", args=[agent.pk]))
     assert "away_until" in change.context["adminform"].form.fields
 

@@ -1,4 +1,9 @@
-"""`concilia demo`: a demo company with staff logins, an API token and sample cases."""
+"""`concilia demo`: a demo company with staff logins, an API token and sample cases.
+
+The helpdesk is set up before the sample complaints arrive (a business calendar with holidays,
+two teams, role groups, assignment rules and reply templates), so the samples are routed as any
+new case would be.
+"""
 
 from __future__ import annotations
 
@@ -6,15 +11,26 @@ import datetime as dt
 from decimal import Decimal
 
 from django.conf import settings
-from django.contrib.auth.models import Permission
+from django.contrib.auth.models import Group, Permission
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.utils import timezone, translation
 
-from concilia.accounts.models import ApiToken, User
+from concilia.accounts.models import ROLE_GROUPS, ApiToken, Role, Team, User
 from concilia.cases.actions import add_customer_message, change_status
-from concilia.cases.models import ActorKind, Category, Channel, Kind, Status
+from concilia.cases.models import (
+    ActorKind,
+    AssignmentRule,
+    Category,
+    Channel,
+    Kind,
+    ReplyTemplate,
+    Status,
+    Strategy,
+)
+from concilia.core.memo import forget_all
+from concilia.core.models import BusinessCalendar, Holiday
 from concilia.customers.models import PrivacyNotice
 from concilia.intake.actions import submit_complaint
 
@@ -84,6 +100,107 @@ SAMPLES = [
 ]
 
 
+# Spanish national holidays (the calendar's own; holidays without a calendar apply to every one).
+HOLIDAYS = [
+    (dt.date(2026, 12, 8), "Inmaculada Concepción"),
+    (dt.date(2026, 12, 25), "Natividad del Señor"),
+    (dt.date(2027, 1, 1), "Año Nuevo"),
+    (dt.date(2027, 1, 6), "Epifanía del Señor"),
+]
+
+TEAMS = [
+    # code, Spanish, English
+    ("customer-care", "Atención al cliente", "Customer care"),
+    ("logistics", "Logística", "Logistics"),
+]
+
+# Staff besides the administrator: username, first name, role, teams (agents first: routing
+# breaks ties by the order people were created).
+STAFF = [
+    ("agent", "Agente", Role.AGENT, ["customer-care"]),
+    ("agent2", "Agente 2", Role.AGENT, ["logistics"]),
+    ("supervisor", "Supervisora", Role.SUPERVISOR, ["customer-care", "logistics"]),
+]
+
+# Delivery problems go to logistics in turn; everything else to the least loaded carer.
+RULES = [
+    # name, category code (None: any), team code, strategy
+    ("Retrasos en la entrega → Logística", "shipping_delay", "logistics", Strategy.ROUND_ROBIN),
+    (
+        "Envíos dañados o incompletos → Logística",
+        "damaged_missing",
+        "logistics",
+        Strategy.ROUND_ROBIN,
+    ),
+    ("Todo lo demás → Atención al cliente", None, "customer-care", Strategy.LEAST_LOADED),
+]
+
+REPLY_TEMPLATES = [
+    (
+        "acknowledgement",
+        "Acuse de recibo",
+        "Acknowledgement",
+        "Hola, {{ customer_name }}:\n\n"
+        "Gracias por escribirnos. Hemos recibido tu caso {{ reference }} y ya lo estamos "
+        "revisando. Te responderemos como muy tarde el {{ deadline }}.\n\n"
+        "Un saludo,\n{{ agent_name }}",
+        "Hello {{ customer_name }},\n\n"
+        "Thank you for getting in touch. We have received your case {{ reference }} and are "
+        "looking into it. We will answer by {{ deadline }} at the latest.\n\n"
+        "Kind regards,\n{{ agent_name }}",
+    ),
+    (
+        "more-information",
+        "Solicitud de más información",
+        "Request for more information",
+        "Hola, {{ customer_name }}:\n\n"
+        "Para resolver tu caso {{ reference }} necesitamos un poco más de información. "
+        "¿Puedes responder a este mensaje adjuntando una foto del producto y de su embalaje, "
+        "y la factura del pedido {{ order_number }}?\n\n"
+        "En cuanto la recibamos seguiremos con tu caso.\n\n"
+        "Un saludo,\n{{ agent_name }}",
+        "Hello {{ customer_name }},\n\n"
+        "To resolve your case {{ reference }} we need a little more information. Could you "
+        "reply to this message with a photo of the product and its packaging, and the invoice "
+        "for order {{ order_number }}?\n\n"
+        "As soon as we receive it we will carry on with your case.\n\n"
+        "Kind regards,\n{{ agent_name }}",
+    ),
+    (
+        "resolution-refund",
+        "Resolución con reembolso",
+        "Resolution with a refund",
+        "Hola, {{ customer_name }}:\n\n"
+        "Hemos revisado tu caso {{ reference }} y tienes razón. Hemos ordenado el reembolso "
+        "del pedido {{ order_number }} al mismo medio de pago que usaste en la compra; lo "
+        "verás en un plazo de 5 a 10 días hábiles, según tu banco.\n\n"
+        "Sentimos las molestias.\n\n"
+        "Un saludo,\n{{ agent_name }}",
+        "Hello {{ customer_name }},\n\n"
+        "We have reviewed your case {{ reference }} and you are right. We have issued a "
+        "refund for order {{ order_number }} to the payment method you used for the purchase; "
+        "it should reach you within 5 to 10 business days, depending on your bank.\n\n"
+        "We are sorry for the trouble.\n\n"
+        "Kind regards,\n{{ agent_name }}",
+    ),
+    (
+        "closing",
+        "Cierre del caso",
+        "Closing the case",
+        "Hola, {{ customer_name }}:\n\n"
+        "Damos por resuelto tu caso {{ reference }}. Si algo no ha quedado bien, responde a "
+        "este mensaje y lo retomaremos.\n\n"
+        "Gracias por tu paciencia.\n\n"
+        "Un saludo,\n{{ agent_name }}",
+        "Hello {{ customer_name }},\n\n"
+        "We consider your case {{ reference }} resolved. If anything is still not right, just "
+        "reply to this message and we will pick it up again.\n\n"
+        "Thank you for your patience.\n\n"
+        "Kind regards,\n{{ agent_name }}",
+    ),
+]
+
+
 class Command(BaseCommand):
     help = "Load a demo company: staff logins, an API token and sample cases (safe to run twice)."
 
@@ -99,7 +216,9 @@ class Command(BaseCommand):
         self.stdout.write(
             "Demo logins (staff admin at /admin/):\n"
             f"  administrator  admin / {DEMO_PASSWORD}\n"
-            f"  agent          agent / {DEMO_PASSWORD}\n"
+            f"  supervisor     supervisor / {DEMO_PASSWORD}  (customer care and logistics)\n"
+            f"  agent          agent / {DEMO_PASSWORD}  (customer care)\n"
+            f"  agent          agent2 / {DEMO_PASSWORD}  (logistics)\n"
             f"Customer emails go to files in {settings.EMAIL_FILE_PATH}\n"
             "  (open the newest one to find a tracking sign-in link)."
         )
@@ -109,17 +228,12 @@ class Command(BaseCommand):
     def _load(self) -> str:
         if User.objects.filter(username="admin").exists():
             return ""
-        User.objects.create_superuser(
+        admin = User.objects.create_superuser(
             "admin", "admin@concilia.localhost", DEMO_PASSWORD, first_name="Admin"
         )
-        agent = User.objects.create_user(
-            "agent", "agent@concilia.localhost", DEMO_PASSWORD, first_name="Agente", is_staff=True
-        )
-        agent.user_permissions.add(
-            *Permission.objects.filter(
-                content_type__app_label="cases", codename__in=["view_case", "change_case"]
-            )
-        )
+        admin.groups.add(_role_group(Role.ADMINISTRATOR))
+        staff = self._load_helpdesk()
+        agent = staff["agent"]
         integration = User.objects.create_user("shop-integration", is_staff=False)
         integration.user_permissions.add(Permission.objects.get(codename="view_case"))
         _, raw = ApiToken.issue(user=integration, name="Demo shop")
@@ -161,3 +275,73 @@ class Command(BaseCommand):
                     actor_user=agent,
                 )
         return raw
+
+    def _load_helpdesk(self) -> dict[str, User]:
+        """Calendar, teams, staff in their role groups and teams, routing rules, reply templates."""
+        calendar = BusinessCalendar(
+            name="Oficina Madrid",
+            time_zone="Europe/Madrid",
+            workdays="12345",
+            opens=dt.time(9),
+            closes=dt.time(18),
+        )
+        _save_valid(calendar)
+        for date, name in HOLIDAYS:
+            _save_valid(Holiday(date=date, name=name, calendar=calendar))
+        teams = {}
+        for code, name_es, name_en in TEAMS:
+            teams[code] = _save_valid(
+                Team(code=code, name_es=name_es, name_en=name_en, calendar=calendar)
+            )
+        case_permissions = Permission.objects.filter(
+            content_type__app_label="cases", codename__in=["view_case", "change_case"]
+        )
+        staff = {}
+        for username, first_name, role, team_codes in STAFF:
+            user = User.objects.create_user(
+                username,
+                f"{username}@concilia.localhost",
+                DEMO_PASSWORD,
+                first_name=first_name,
+                is_staff=True,
+            )
+            user.user_permissions.add(*case_permissions)
+            user.groups.add(_role_group(role), *(teams[code].group for code in team_codes))
+            staff[username] = user
+        categories = {c.code: c for c in Category.objects.all()}
+        for position, (name, category, team, strategy) in enumerate(RULES, start=1):
+            _save_valid(
+                AssignmentRule(
+                    name=name,
+                    position=position * 10,
+                    category=categories[category] if category else None,
+                    team=teams[team],
+                    strategy=strategy,
+                )
+            )
+        for position, (code, name_es, name_en, body_es, body_en) in enumerate(
+            REPLY_TEMPLATES, start=1
+        ):
+            _save_valid(
+                ReplyTemplate(
+                    code=code,
+                    name_es=name_es,
+                    name_en=name_en,
+                    body_es=body_es,
+                    body_en=body_en,
+                    position=position * 10,
+                )
+            )
+        forget_all()  # rules and holidays read in this process before are re-read now
+        return staff
+
+
+def _role_group(role: Role) -> Group:
+    return Group.objects.get(name=ROLE_GROUPS[role][0])
+
+
+def _save_valid(obj):
+    """Save demo configuration as the admin would: validated first (templates' variables...)."""
+    obj.full_clean()
+    obj.save()
+    return obj
