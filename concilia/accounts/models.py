@@ -10,10 +10,10 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractUser, Group
 from django.db import models
 from django.utils import timezone
-from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 
 from concilia.core.calendar import WorkingCalendar, default_calendar
+from concilia.core.i18n import in_language
 from concilia.core.memo import remember_for
 
 TOKEN_PREFIX = "cnc_"  # noqa: S105 - a public prefix, not a secret
@@ -128,7 +128,7 @@ class Team(models.Model):
 
     @property
     def name(self) -> str:
-        return self.name_en if (get_language() or "es").startswith("en") else self.name_es
+        return in_language(self.name_es, self.name_en)
 
     def members(self) -> models.QuerySet[User]:
         return User.objects.filter(groups=self.group_id, is_active=True)

@@ -10,9 +10,9 @@ from django.db.models import F, Q
 from django.dispatch import receiver
 from django.utils import timezone
 from django.utils.functional import LazyObject, empty
-from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 
+from concilia.core.i18n import in_language
 from concilia.customers.models import Consent, Customer
 
 
@@ -103,7 +103,7 @@ class Category(models.Model):
 
     @property
     def name(self) -> str:
-        return self.name_en if (get_language() or "es").startswith("en") else self.name_es
+        return in_language(self.name_es, self.name_en)
 
     def rule(self, field: str) -> str:
         return self.field_rules.get(field, FieldRule.OPTIONAL)
@@ -451,10 +451,10 @@ class ReplyTemplate(models.Model):
 
     @property
     def name(self) -> str:
-        return self.name_en if (get_language() or "es").startswith("en") else self.name_es
+        return in_language(self.name_es, self.name_en)
 
     def body(self, language: str) -> str:
-        return self.body_en if language.startswith("en") else self.body_es
+        return in_language(self.body_es, self.body_en, language)
 
     def clean(self) -> None:
         from django.core.exceptions import ValidationError

@@ -9,8 +9,9 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare, salted_hmac
-from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
+
+from concilia.core.i18n import in_language
 
 
 class Customer(models.Model):
@@ -64,7 +65,7 @@ class PrivacyNotice(models.Model):
 
     @property
     def body(self) -> str:
-        return self.body_en if (get_language() or "es").startswith("en") else self.body_es
+        return in_language(self.body_es, self.body_en)
 
 
 class Consent(models.Model):
