@@ -114,3 +114,88 @@ class ReminderForm(forms.Form):
         label=_("Alert on"), widget=forms.DateTimeInput(attrs={"type": "datetime-local"})
     )
     note = forms.CharField(label=_("What to do then"), max_length=300)
+
+
+BULK_ACTIONS = {
+    "assign": _("Assign to"),
+    "status": _("Change status to"),
+    "priority": _("Change priority to"),
+    "close": _("Close with outcome"),
+}
+
+
+class BulkForm(forms.Form):
+    """One change applied to the cases ticked in the queue."""
+
+    action = forms.ChoiceField(label=_("With the selected cases"), choices=BULK_ACTIONS.items())
+    assignee = forms.ModelChoiceField(
+        label=_("Assignee"), queryset=User.objects.none(), required=False
+    )
+    status = forms.ChoiceField(
+        label=_("Status"),
+        choices=[("", "—"), *[c for c in Status.choices if c[0] != Status.CLOSED]],
+        required=False,
+    )
+    priority = forms.ChoiceField(
+        label=_("Priority"), choices=[("", "—"), *Priority.choices], required=False
+    )
+    outcome = forms.ChoiceField(
+        label=_("Outcome"), choices=[("", "—"), *Outcome.choices], required=False
+    )
+
+    def __init__(self, *args, assignable=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["assignee"].queryset = User.objects.filter(
+            pk__in=[user.pk for user in assignable]
+        ).order_by("first_name", "username")
+
+    def clean(self):
+        data = super().clean()
+        needed = {
+            "assign": ("assignee", _("Choose who takes the cases.")),
+            "status": ("status", _("Choose the new status.")),
+            "priority": ("priority", _("Choose the new priority.")),
+            "close": ("outcome", _("Say how the cases end before closing them.")),
+        }.get(data.get("action", ""))
+        if needed and not data.get(needed[0]):
+            self.add_error(needed[0], needed[1])
+        return data
+
+
+class LinkForm(forms.Form):
+    """Link this case to another, or merge it into another as a duplicate of the same customer."""
+
+    other = forms.CharField(label=_("Other case (reference)"), max_length=40)
+    how = forms.ChoiceField(
+        label=_("How"),
+        choices=[
+            ("related", _("Link as related")),
+            ("merge", _("Merge this case into the other (duplicate)")),
+        ],
+        initial="related",
+    )
+
+    def __init__(self, *args, case=None, visible=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.case, self.visible = case, visible
+
+    def clean_other(self):
+        reference = self.cleaned_data["other"].strip().upper()
+        other = (
+            self.visible.filter(reference=reference).first() if self.visible is not None else None
+        )
+        if other is None:
+            raise forms.ValidationError(_("There is no case with this reference that you can see."))
+        if self.case is not None and other.pk == self.case.pk:
+            raise forms.ValidationError(_("Choose a different case."))
+        return other
+
+    def clean(self):
+        data = super().clean()
+        other, case = data.get("other"), self.case
+        if data.get("how") == "merge" and other is not None and case is not None:
+            if other.customer_id != case.customer_id:
+                self.add_error("other", _("Only cases of the same customer can be merged."))
+            elif Status.CLOSED in (other.status, case.status):
+                self.add_error("other", _("Closed cases cannot be merged; link them instead."))
+        return data

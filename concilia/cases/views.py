@@ -12,14 +12,18 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views.decorators.http import require_GET, require_POST
 
 from concilia.cases import actions, queue, sla
 from concilia.cases.access import assignable_users, can_work, may_change, visible_cases
 from concilia.cases.forms import (
     AssignForm,
+    BulkForm,
     ContactForm,
+    LinkForm,
     NoteForm,
     PriorityForm,
     ReminderForm,
@@ -73,6 +77,8 @@ def queue_view(request: HttpRequest) -> HttpResponse:
             "rows": rows,
             "views": queue.VIEWS,
             "current_view": view,
+            "bulk_form": BulkForm(assignable=assignable_users(request.user)),
+            "here": request.get_full_path(),
             "next_url": "?" + next_params.urlencode() if result.next_after else "",
             "first_url": "?" + params.urlencode() if data.get("after") else "",
             "unread": Notification.objects.filter(
@@ -154,6 +160,11 @@ def _case_page(
                 initial={**version, "name": case.customer.name, "phone": case.customer.phone}
             ),
             "reminder_form": forms.get("reminder") or ReminderForm(),
+            "link_form": forms.get("link") or LinkForm(),
+            "same_customer": visible_cases(request.user)
+            .filter(customer=case.customer_id)
+            .exclude(pk=case.pk)
+            .order_by("-created_at")[:10],
             "Status": Status,
         },
         status=status,
@@ -174,7 +185,16 @@ FORMS = {
     "assign": AssignForm,
     "contact": ContactForm,
     "reminder": ReminderForm,
+    "link": LinkForm,
 }
+
+
+def _form_kwargs(action: str, request: HttpRequest, case: Case) -> dict[str, Any]:
+    if action == "assign":
+        return {"assignable": assignable_users(request.user)}
+    if action == "link":
+        return {"case": case, "visible": visible_cases(request.user)}
+    return {}
 
 
 def _run(action: str, case: Case, data: dict[str, Any], user: Any) -> str:
@@ -229,6 +249,12 @@ def _run(action: str, case: Case, data: dict[str, Any], user: Any) -> str:
             expected_version=version,
         )
         return _("Contact data saved.")
+    if action == "link":
+        if data["how"] == "merge":
+            into = actions.merge_cases(duplicate=case, into=data["other"], actor=user)
+            return _("Merged into %(reference)s.") % {"reference": into.reference}
+        actions.link_cases(case=case, other=data["other"], actor=user)
+        return _("Cases linked.")
     actions.set_reminder(case=case, due_at=data["due_at"], note=data["note"], actor=user)
     return _("Alert set.")
 
@@ -241,13 +267,17 @@ def case_action(request: HttpRequest, reference: str, action: str) -> HttpRespon
     case = _visible_case(request, reference)
     if not may_change(request.user, case):
         raise PermissionDenied
-    kwargs = {"assignable": assignable_users(request.user)} if action == "assign" else {}
+    kwargs = _form_kwargs(action, request, case)
     form = FORMS[action](request.POST, **kwargs)
     if not form.is_valid():
         messages.error(request, _("Please correct the errors below."))
         return _case_page(request, case, {action: form}, status=400)
     try:
         done = _run(action, case, form.cleaned_data, request.user)
+    except actions.CannotMerge:
+        # Checked by the form already; only a change in between (e.g. the other case was closed)
+        form.add_error(None, _("These cases can no longer be merged; reload the page."))
+        return _case_page(request, case, {action: form}, status=409)
     except actions.CaseChanged as changed:
         messages.error(
             request,
@@ -259,9 +289,96 @@ def case_action(request: HttpRequest, reference: str, action: str) -> HttpRespon
         fresh = _visible_case(request, changed.case.reference)
         data = request.POST.copy()
         data["version"] = str(fresh.version)
+        kwargs = _form_kwargs(action, request, fresh)
         return _case_page(request, fresh, {action: FORMS[action](data, **kwargs)}, status=409)
     messages.success(request, done)
+    if action == "link" and form.cleaned_data["how"] == "merge":
+        return redirect("helpdesk:case", reference=form.cleaned_data["other"].reference)
     return redirect("helpdesk:case", reference=case.reference)
+
+
+BULK_LIMIT = 200
+
+
+def _ticked(values: list[str]) -> dict[str, int]:
+    """`REFERENCE@version` values of the ticked rows → {reference: version seen}."""
+    ticked = {}
+    for value in values[:BULK_LIMIT]:
+        reference, _sep, version = value.partition("@")
+        if reference and version.isdigit():
+            ticked[reference.strip().upper()] = int(version)
+    return ticked
+
+
+def _bulk_one(case: Case, data: dict[str, Any], user: Any, version: int) -> None:
+    action = data["action"]
+    if action == "assign":
+        actions.assign_case(
+            case=case, assignee=data["assignee"], actor=user, expected_version=version
+        )
+    elif action == "status":
+        actions.change_status(
+            case=case, status=data["status"], actor_user=user, expected_version=version
+        )
+    elif action == "priority":
+        actions.set_priority(
+            case=case, priority=data["priority"], actor=user, expected_version=version
+        )
+    else:
+        actions.close_case(
+            case=case, outcome=data["outcome"], actor_user=user, expected_version=version
+        )
+
+
+@require_POST
+@helpdesk_view
+def bulk_action(request: HttpRequest) -> HttpResponse:
+    """Apply one change to the ticked cases; each case is saved on its own and reported."""
+    back = request.POST.get("next", "")
+    if not url_has_allowed_host_and_scheme(back, {request.get_host()}, request.is_secure()):
+        back = ""
+    back = back or redirect("helpdesk:queue").url
+    ticked = _ticked(request.POST.getlist("cases"))
+    form = BulkForm(request.POST, assignable=assignable_users(request.user))
+    if not ticked:
+        messages.error(request, _("Tick at least one case first."))
+        return redirect(back)
+    if not form.is_valid():
+        problems = [str(e) for errors in form.errors.values() for e in errors]
+        messages.error(request, _("Nothing was changed: %s") % " ".join(problems))
+        return redirect(back)
+    found = {
+        case.reference: case
+        for case in visible_cases(request.user)
+        .select_related("category", "team__calendar")
+        .filter(reference__in=list(ticked))
+    }
+    done, changed, refused = 0, [], []
+    for reference, version in ticked.items():
+        case = found.get(reference)
+        if case is None or not may_change(request.user, case):
+            refused.append(reference)
+            continue
+        try:
+            _bulk_one(case, form.cleaned_data, request.user, version)
+        except actions.CaseChanged:
+            changed.append(reference)
+        else:
+            done += 1
+    if done:
+        messages.success(request, ngettext("%d case changed.", "%d cases changed.", done) % done)
+    if changed:
+        messages.error(
+            request,
+            _(
+                "Someone else changed these cases after you loaded the list, so they were left "
+                "as they are: %s"
+            )
+            % ", ".join(changed),
+        )
+    if refused:
+        messages.error(request, _("You may not change these cases: %s") % ", ".join(refused))
+    return redirect(back)
 
 
 @helpdesk_view

@@ -1,0 +1,198 @@
+"""Helpdesk pages beyond a single action: bulk changes from the queue, merging and linking cases,
+the supervisors' load page, attachments shown to agents, and similar past cases.
+
+The people come from conftest.py: Ana is an agent of Customer care, Bruno of Logistics, Sara
+supervises Customer care.
+"""
+
+from __future__ import annotations
+
+from concilia.cases.models import (
+    CaseLink,
+    EventKind,
+    Notification,
+    NotificationKind,
+    Outcome,
+    Priority,
+    Status,
+)
+from concilia.cases.tests.conftest import shipping
+
+
+def ticked(*cases):
+    return [f"{case.reference}@{case.version}" for case in cases]
+
+
+def messages_of(response) -> str:
+    return " ".join(str(m) for m in response.context["messages"])
+
+
+# --- bulk actions ------------------------------------------------------------------------
+
+
+def test_bulk_close_with_an_outcome_closes_every_ticked_case(client, open_case, teams, ana):
+    cases = [open_case(email=f"b{i}@example.com") for i in range(3)]
+    client.force_login(ana)
+    response = client.post(
+        "/helpdesk/bulk",
+        {
+            "cases": ticked(*cases[:2]),
+            "action": "close",
+            "outcome": Outcome.RESOLVED,
+            "next": "/helpdesk/?view=all",
+        },
+        follow=True,
+    )
+    assert response.redirect_chain[-1][0] == "/helpdesk/?view=all"
+    assert "2 cases changed." in messages_of(response)
+    for case in cases:
+        case.refresh_from_db()
+    assert [c.status for c in cases] == [Status.CLOSED, Status.CLOSED, cases[2].status]
+    assert cases[2].status != Status.CLOSED
+    assert cases[0].outcome == Outcome.RESOLVED
+
+
+def test_bulk_close_without_an_outcome_changes_nothing(client, open_case, teams, ana):
+    case = open_case()
+    client.force_login(ana)
+    response = client.post(
+        "/helpdesk/bulk", {"cases": ticked(case), "action": "close"}, follow=True
+    )
+    assert "Nothing was changed" in messages_of(response)
+    case.refresh_from_db()
+    assert case.status != Status.CLOSED
+
+
+def test_bulk_assign_priority_and_status(client, open_case, teams, ana, sara):
+    cases = [open_case(email=f"p{i}@example.com") for i in range(2)]
+    client.force_login(sara)
+    client.post("/helpdesk/bulk", {"cases": ticked(*cases), "action": "assign", "assignee": ana.pk})
+    for case in cases:
+        case.refresh_from_db()
+        assert case.assignee == ana
+    assert Notification.objects.filter(recipient=ana, kind=NotificationKind.ASSIGNED).count() >= 2
+    client.post(
+        "/helpdesk/bulk", {"cases": ticked(*cases), "action": "priority", "priority": Priority.HIGH}
+    )
+    for case in cases:
+        case.refresh_from_db()
+    client.post(
+        "/helpdesk/bulk",
+        {"cases": ticked(*cases), "action": "status", "status": Status.PENDING_CUSTOMER},
+    )
+    for case in cases:
+        case.refresh_from_db()
+        assert (case.priority, case.status) == (Priority.HIGH, Status.PENDING_CUSTOMER)
+        assert case.sla_paused_at is not None
+
+
+def test_bulk_skips_cases_changed_since_the_list_was_loaded(client, open_case, teams, ana):
+    fresh, stale = open_case(email="f@example.com"), open_case(email="s@example.com")
+    seen = ticked(fresh, stale)
+    # Someone else raises the priority of one case after Ana loaded her list.
+    from concilia.cases import actions
+
+    actions.set_priority(case=stale, priority=Priority.URGENT, actor=ana)
+    client.force_login(ana)
+    response = client.post(
+        "/helpdesk/bulk",
+        {"cases": seen, "action": "priority", "priority": Priority.LOW},
+        follow=True,
+    )
+    text = messages_of(response)
+    assert "1 case changed." in text and stale.reference in text
+    fresh.refresh_from_db(), stale.refresh_from_db()
+    assert (fresh.priority, stale.priority) == (Priority.LOW, Priority.URGENT)
+
+
+def test_bulk_never_touches_another_teams_case(client, open_case, teams, ana, bruno):
+    theirs = shipping(open_case)  # routed to Logistics
+    client.force_login(ana)
+    response = client.post(
+        "/helpdesk/bulk",
+        {"cases": ticked(theirs), "action": "close", "outcome": Outcome.RESOLVED},
+        follow=True,
+    )
+    assert f"You may not change these cases: {theirs.reference}" in messages_of(response)
+    theirs.refresh_from_db()
+    assert theirs.status != Status.CLOSED
+
+
+def test_bulk_redirect_stays_on_this_site(client, open_case, teams, ana):
+    case = open_case()
+    client.force_login(ana)
+    response = client.post(
+        "/helpdesk/bulk",
+        {
+            "cases": ticked(case),
+            "action": "priority",
+            "priority": Priority.LOW,
+            "next": "https://evil.example/",
+        },
+    )
+    assert response["Location"] == "/helpdesk/"
+
+
+def test_the_queue_offers_a_tick_box_per_case(client, open_case, teams, ana):
+    case = open_case()
+    client.force_login(ana)
+    page = client.get("/helpdesk/?view=all").content.decode()
+    assert f'value="{case.reference}@{case.version}"' in page
+    assert 'action="/helpdesk/bulk"' in page
+
+
+# --- merge and link ----------------------------------------------------------------------
+
+
+def test_merging_a_duplicate_moves_its_text_and_closes_it(client, open_case, teams, ana):
+    first = open_case(description="Me cobraron dos veces el pedido A-1 en noviembre.")
+    duplicate = open_case(description="Sigo sin respuesta del doble cargo del pedido A-1.")
+    client.force_login(ana)
+    page = client.get(f"/helpdesk/cases/{duplicate.reference}").content.decode()
+    assert first.reference in page  # listed among the customer's other cases
+    response = client.post(
+        f"/helpdesk/cases/{duplicate.reference}/link",
+        {"other": first.reference.lower(), "how": "merge"},
+        follow=True,
+    )
+    assert response.redirect_chain[-1][0] == f"/helpdesk/cases/{first.reference}"
+    page = response.content.decode()
+    assert "Sigo sin respuesta del doble cargo" in page
+    duplicate.refresh_from_db()
+    assert (duplicate.status, duplicate.outcome, duplicate.merged_into) == (
+        Status.CLOSED,
+        Outcome.DUPLICATE,
+        first,
+    )
+
+
+def test_cases_of_different_customers_are_linked_but_not_merged(client, open_case, teams, ana):
+    mine = open_case(email="uno@example.com")
+    other = open_case(email="dos@example.com")
+    client.force_login(ana)
+    response = client.post(
+        f"/helpdesk/cases/{mine.reference}/link", {"other": other.reference, "how": "merge"}
+    )
+    assert response.status_code == 400
+    assert "Only cases of the same customer can be merged." in response.content.decode()
+    mine.refresh_from_db()
+    assert mine.status != Status.CLOSED
+    client.post(
+        f"/helpdesk/cases/{mine.reference}/link", {"other": other.reference, "how": "related"}
+    )
+    assert CaseLink.objects.filter(case=mine, other=other).exists()
+    assert CaseLink.objects.filter(case=other, other=mine).exists()
+    assert other.events.filter(kind=EventKind.LINKED).exists()
+    page = client.get(f"/helpdesk/cases/{mine.reference}").content.decode()
+    assert f'href="/helpdesk/cases/{other.reference}"' in page
+
+
+def test_a_case_the_agent_cannot_see_cannot_be_linked(client, open_case, teams, ana, bruno):
+    mine, theirs = open_case(), shipping(open_case, email="x@example.com")
+    client.force_login(ana)
+    response = client.post(
+        f"/helpdesk/cases/{mine.reference}/link", {"other": theirs.reference, "how": "related"}
+    )
+    assert response.status_code == 400
+    assert "There is no case with this reference that you can see." in response.content.decode()
+    assert not CaseLink.objects.exists()
