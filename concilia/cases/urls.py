@@ -14,6 +14,7 @@ urlpatterns = [
     path("logout/", auth_views.LogoutView.as_view(next_page="helpdesk:login"), name="logout"),
     path("", views.queue_view, name="queue"),
     path("bulk", views.bulk_action, name="bulk"),
+    path("load", views.load_view, name="load"),
     path("notifications/", views.notifications, name="notifications"),
     path("cases/<str:reference>", views.case_detail, name="case"),
     path("cases/<str:reference>/<str:action>", views.case_action, name="case-action"),

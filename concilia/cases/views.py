@@ -18,7 +18,13 @@ from django.utils.translation import ngettext
 from django.views.decorators.http import require_GET, require_POST
 
 from concilia.cases import actions, queue, sla
-from concilia.cases.access import assignable_users, can_work, may_change, visible_cases
+from concilia.cases.access import (
+    assignable_users,
+    can_supervise,
+    can_work,
+    may_change,
+    visible_cases,
+)
 from concilia.cases.forms import (
     AssignForm,
     BulkForm,
@@ -30,6 +36,7 @@ from concilia.cases.forms import (
     ReplyForm,
     StatusForm,
 )
+from concilia.cases.load import team_load
 from concilia.cases.models import Case, Kind, Notification, ReplyTemplate, Status
 from concilia.cases.templating import render as render_template
 from concilia.cases.templating import variables_for
@@ -379,6 +386,15 @@ def bulk_action(request: HttpRequest) -> HttpResponse:
     if refused:
         messages.error(request, _("You may not change these cases: %s") % ", ".join(refused))
     return redirect(back)
+
+
+@require_GET
+@helpdesk_view
+def load_view(request: HttpRequest) -> HttpResponse:
+    """Supervisors: each agent's open work and each team's unassigned cases, linked to the queue."""
+    if not can_supervise(request.user):
+        raise PermissionDenied
+    return render(request, "cases/helpdesk/load.html", {"teams": team_load(request.user)})
 
 
 @helpdesk_view

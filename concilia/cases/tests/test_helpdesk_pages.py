@@ -7,7 +7,16 @@ supervises Customer care.
 
 from __future__ import annotations
 
+import datetime as dt
+import re
+
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from concilia.cases import actions
 from concilia.cases.models import (
+    Case,
     CaseLink,
     EventKind,
     Notification,
@@ -90,8 +99,6 @@ def test_bulk_skips_cases_changed_since_the_list_was_loaded(client, open_case, t
     fresh, stale = open_case(email="f@example.com"), open_case(email="s@example.com")
     seen = ticked(fresh, stale)
     # Someone else raises the priority of one case after Ana loaded her list.
-    from concilia.cases import actions
-
     actions.set_priority(case=stale, priority=Priority.URGENT, actor=ana)
     client.force_login(ana)
     response = client.post(
@@ -196,3 +203,44 @@ def test_a_case_the_agent_cannot_see_cannot_be_linked(client, open_case, teams, 
     assert response.status_code == 400
     assert "There is no case with this reference that you can see." in response.content.decode()
     assert not CaseLink.objects.exists()
+
+
+# --- the supervisors' load page ----------------------------------------------------------
+
+
+def load_cell(page: str, person: str, count: str) -> str:
+    row = page.split(f'data-person="{person}"', 1)[1].split("</tr>", 1)[0]
+    cell = row.split(f'data-count="{count}"', 1)[1].split("</td>", 1)[0]
+    return re.sub(r"<[^>]+>", "", cell.split(">", 1)[1]).strip()
+
+
+def test_supervisors_see_each_agents_open_work_and_the_unassigned(
+    client, open_case, teams, ana, sara, bruno
+):
+    care = teams[0]
+    mine = [open_case(email=f"l{i}@example.com") for i in range(3)]
+    for case in mine:
+        actions.assign_case(case=case, assignee=ana, actor=sara)
+    actions.change_status(case=mine[0], status=Status.PENDING_CUSTOMER, actor_user=ana)
+    Case.objects.filter(pk=mine[1].pk).update(deadline=timezone.now() - dt.timedelta(hours=1))
+    loose = open_case(email="loose@example.com")
+    actions.assign_case(case=loose, assignee=None, actor=sara)
+    shipping(open_case, email="log@example.com")  # Logistics: not Sara's team
+    client.force_login(sara)
+    with CaptureQueriesContext(connection) as queries:
+        page = client.get("/helpdesk/load").content.decode()
+    assert care.name in page and teams[1].name not in page
+    assert load_cell(page, "ana", "open") == "3"
+    assert load_cell(page, "ana", "waiting_customer") == "1"
+    assert load_cell(page, "ana", "overdue") == "1"
+    assert load_cell(page, "", "open") == "1"
+    assert f"assignee={ana.pk}" in page
+    assert "bruno" not in page
+    # session, user, permissions (2), teams (+ membership), people, two counts, unread count
+    assert len(queries) <= 10
+
+
+def test_agents_cannot_open_the_load_page(client, teams, ana):
+    client.force_login(ana)
+    assert client.get("/helpdesk/load").status_code == 403
+    assert "/helpdesk/load" not in client.get("/helpdesk/").content.decode()
