@@ -181,6 +181,9 @@ class Case(models.Model):
     sla_paused_at = models.DateTimeField(_("clock paused since"), null=True, blank=True)
     # The last SLA warning sent ("" none, "at_risk", "breached"), so each goes out once.
     sla_alerted = models.CharField(max_length=10, blank=True, editable=False)
+    # When the next of those warnings is due: at AT_RISK of the business time, then at the
+    # deadline, then never (None). The sweep finds due cases by this column alone.
+    sla_alert_due_at = models.DateTimeField(null=True, blank=True, editable=False)
     next_alert_at = models.DateTimeField(_("next alert"), null=True, blank=True, editable=False)
     last_customer_message_at = models.DateTimeField(
         _("last customer message"), null=True, blank=True, editable=False
@@ -228,6 +231,13 @@ class Case(models.Model):
                 fields=["deadline", "id"],
                 condition=~Q(status="closed"),
                 name="case_open_deadline",
+            ),
+            # The sweep: running clocks whose next warning is due.
+            models.Index(
+                fields=["sla_alert_due_at", "id"],
+                condition=~Q(status="closed")
+                & Q(sla_paused_at__isnull=True, sla_alert_due_at__isnull=False),
+                name="case_sla_alert_due",
             ),
             models.Index(fields=["-last_activity_at", "-id"], name="case_last_activity"),
             models.Index(fields=["-created_at", "-id"], name="case_created"),
@@ -346,6 +356,9 @@ def _forget_storage(*, setting: str, **kwargs: object) -> None:
         attachment_storage._wrapped = empty
 
 
+PREVIEWABLE_IMAGES = frozenset({"image/jpeg", "image/png", "image/gif", "image/webp"})
+
+
 def attachment_path(instance: Attachment, filename: str) -> str:
     # A random name: nothing the uploader chose ends up in a path.
     return f"{timezone.now():%Y/%m}/{instance.sha256[:2]}/{filename}"
@@ -376,6 +389,11 @@ class Attachment(models.Model):
     def __str__(self) -> str:
         return self.original_name
 
+    @property
+    def previewable(self) -> bool:
+        """An image every browser shows (not HEIC, never SVG), checked by content at upload."""
+        return self.content_type in PREVIEWABLE_IMAGES
+
 
 class Reminder(models.Model):
     """An alert an agent sets on a case for a date, with a note of what to do then."""
@@ -395,8 +413,11 @@ class Reminder(models.Model):
         verbose_name = _("alert")
         verbose_name_plural = _("alerts")
         indexes = [
+            # Alerts still to send; one completed before its date is not waited for.
             models.Index(
-                fields=["due_at"], condition=Q(notified_at__isnull=True), name="reminder_pending"
+                fields=["due_at", "id"],
+                condition=Q(notified_at__isnull=True, done_at__isnull=True),
+                name="reminder_pending",
             )
         ]
 

@@ -15,6 +15,7 @@ from django.utils import translation
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
+from concilia.cases.access import can_read, visible_cases
 from concilia.cases.actions import add_customer_message
 from concilia.cases.attachments import check_uploads
 from concilia.cases.models import CATEGORY_FIELDS, Attachment, Case, Channel
@@ -285,21 +286,24 @@ def case_detail(request: HttpRequest, reference: str) -> HttpResponse:
 
 
 def attachment_download(request: HttpRequest, reference: str, attachment_id: int) -> HttpResponse:
-    """Serve an attachment to a staff member who may view cases, or to the customer who owns it."""
-    if request.user.is_authenticated and request.user.has_perm("cases.view_case"):
-        case = get_object_or_404(Case, reference=reference)
+    """Serve an attachment to staff who may see the case, or to the customer who owns it.
+
+    Images and PDFs open in the browser (the helpdesk previews images) under a policy that runs
+    nothing; any other type is downloaded. Files on internal notes are for staff only.
+    """
+    staff = request.user.is_authenticated and can_read(request.user)
+    if staff:
+        case = get_object_or_404(visible_cases(request.user), reference=reference)
     else:
         case = _visible_case(request, reference)
     attachment = get_object_or_404(Attachment, pk=attachment_id, case=case)
-    if attachment.message_id and attachment.message.internal and not request.user.is_staff:
+    if attachment.message_id and attachment.message.internal and not staff:
         raise Http404
     try:
         handle = attachment.file.open("rb")
     except (FileNotFoundError, ValidationError) as exc:
         raise Http404 from exc
-    inline = (
-        attachment.content_type.startswith("image/") or attachment.content_type == "application/pdf"
-    )
+    inline = attachment.previewable or attachment.content_type == "application/pdf"
     response = FileResponse(
         handle,
         content_type=attachment.content_type,

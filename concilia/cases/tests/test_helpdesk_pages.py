@@ -15,6 +15,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from concilia.cases import actions
+from concilia.cases.attachments import check_file
 from concilia.cases.models import (
     Case,
     CaseLink,
@@ -26,6 +27,7 @@ from concilia.cases.models import (
     Status,
 )
 from concilia.cases.tests.conftest import shipping
+from conftest import PDF_BYTES, PNG_BYTES
 
 
 def ticked(*cases):
@@ -244,3 +246,28 @@ def test_agents_cannot_open_the_load_page(client, teams, ana):
     client.force_login(ana)
     assert client.get("/helpdesk/load").status_code == 403
     assert "/helpdesk/load" not in client.get("/helpdesk/").content.decode()
+
+
+# --- attachments -------------------------------------------------------------------------
+
+
+def test_agents_preview_images_of_their_teams_cases_only(client, open_case, teams, ana, bruno):
+    case = open_case()
+    actions.add_customer_message(
+        case=case,
+        body="Foto del paquete y factura.",
+        files=[check_file("caja.png", PNG_BYTES), check_file("factura.pdf", PDF_BYTES)],
+    )
+    image, pdf = case.attachments.order_by("original_name")
+    image_url = f"/cases/{case.reference}/attachments/{image.pk}"
+    client.force_login(ana)  # an agent, not a Django "staff" user
+    assert not ana.is_staff
+    page = client.get(f"/helpdesk/cases/{case.reference}").content.decode()
+    assert f'<img class="preview" src="{image_url}"' in page
+    assert f'src="/cases/{case.reference}/attachments/{pdf.pk}"' not in page  # PDFs: a link
+    served = client.get(image_url)
+    assert served.status_code == 200 and served["Content-Type"] == "image/png"
+    assert served["Content-Disposition"].startswith("inline")
+    assert "default-src 'none'" in served["Content-Security-Policy"]
+    client.force_login(bruno)  # Logistics: not his case
+    assert client.get(image_url).status_code == 404
