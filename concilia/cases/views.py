@@ -38,6 +38,7 @@ from concilia.cases.forms import (
 )
 from concilia.cases.load import team_load
 from concilia.cases.models import Case, Kind, Notification, ReplyTemplate, Status
+from concilia.cases.similar import similar_cases
 from concilia.cases.templating import render as render_template
 from concilia.cases.templating import variables_for
 
@@ -168,6 +169,7 @@ def _case_page(
             ),
             "reminder_form": forms.get("reminder") or ReminderForm(),
             "link_form": forms.get("link") or LinkForm(),
+            "similar": similar_cases(case, request.user),
             "same_customer": visible_cases(request.user)
             .filter(customer=case.customer_id)
             .exclude(pk=case.pk)

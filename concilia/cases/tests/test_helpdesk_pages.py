@@ -271,3 +271,62 @@ def test_agents_preview_images_of_their_teams_cases_only(client, open_case, team
     assert "default-src 'none'" in served["Content-Security-Policy"]
     client.force_login(bruno)  # Logistics: not his case
     assert client.get(image_url).status_code == 404
+
+
+# --- similar past cases ------------------------------------------------------------------
+
+
+def closed_with_reply(open_case, ana, *, description, reply, outcome=Outcome.RESOLVED, **extra):
+    case = open_case(description=description, **extra)
+    actions.reply_to_customer(
+        case=case, body=reply, author=ana, status=Status.CLOSED, outcome=outcome
+    )
+    return case
+
+
+def test_the_most_similar_resolved_cases_are_shown_with_how_they_ended(
+    client, open_case, teams, ana
+):
+    charged = closed_with_reply(
+        open_case,
+        ana,
+        email="a@example.com",
+        description="Me cobraron dos veces el pedido con la tarjeta de crédito.",
+        reply="Hemos devuelto el cargo duplicado a su tarjeta.",
+        amount="59.90",
+    )
+    broken = closed_with_reply(
+        open_case,
+        ana,
+        email="b@example.com",
+        description="El paquete llegó roto y la caja estaba mojada.",
+        reply="Le enviamos un producto nuevo.",
+        outcome=Outcome.PARTIALLY_RESOLVED,
+    )
+    case = open_case(
+        email="c@example.com",
+        description="Me han cobrado dos veces en la tarjeta por el mismo pedido.",
+        amount="60.00",
+    )
+    client.force_login(ana)
+    page = client.get(f"/helpdesk/cases/{case.reference}").content.decode()
+    panel = page.split('id="similar-title"', 1)[1].split("</section>", 1)[0]
+    assert f'data-similar="{charged.reference}"' in panel
+    assert "Hemos devuelto el cargo duplicado a su tarjeta." in panel
+    assert str(Outcome.RESOLVED.label) in panel or "favor" in panel
+    # The parcel case shares no words or facts worth showing, and it comes after if at all.
+    if broken.reference in panel:
+        assert panel.index(charged.reference) < panel.index(broken.reference)
+
+
+def test_similar_cases_come_only_from_cases_the_agent_may_see(client, open_case, teams, ana, bruno):
+    # The same customer wrote the same words before; that case now belongs to Logistics.
+    theirs = open_case(email="m@example.com", description="Mi paquete no llegó nunca.")
+    actions.transfer_case(case=theirs, team=teams[1], assignee=bruno, actor=ana, note="Vuestro.")
+    actions.close_case(case=theirs, outcome=Outcome.RESOLVED, actor_user=bruno)
+    case = open_case(email="m@example.com", description="Mi paquete no llegó nunca.")
+    client.force_login(bruno)
+    assert theirs.reference in client.get(f"/helpdesk/cases/{theirs.reference}").content.decode()
+    client.force_login(ana)
+    page = client.get(f"/helpdesk/cases/{case.reference}").content.decode()
+    assert theirs.reference not in page
