@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import importlib
+import os
+import shutil
 from typing import Any
 
 import pytest
@@ -174,3 +177,50 @@ def integration_token(db, django_user_model):
 
     user = django_user_model.objects.create_user("shop")
     return ApiToken.issue(user=user, name="shop")[1]
+
+
+# --- browser tests (Debian's Chromium driven by Playwright) ---------------------------------
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+
+
+@pytest.fixture
+def seeded():
+    """Transactional tests start from a flushed database: put the migrations' seed data back."""
+    from django.apps import apps
+    from django.contrib.auth.models import Group, Permission
+
+    for module in (
+        "concilia.cases.migrations.0002_seed_categories",
+        "concilia.customers.migrations.0002_first_privacy_notice",
+    ):
+        importlib.import_module(module).seed(apps, None)
+    # The role groups (their permissions come back with the flush's post-migrate signal).
+    roles = importlib.import_module("concilia.accounts.migrations.0003_role_groups").ROLES
+    for name, codenames in roles.items():
+        group, _created = Group.objects.get_or_create(name=name)
+        group.permissions.add(
+            *Permission.objects.filter(content_type__app_label="accounts", codename__in=codenames)
+        )
+
+
+@pytest.fixture
+def page(seeded):
+    playwright_api = pytest.importorskip("playwright.sync_api")
+    os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    with playwright_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+            ],
+        )
+        context = browser.new_context(locale="es-ES")
+        yield context.new_page()
+        context.close()
+        browser.close()

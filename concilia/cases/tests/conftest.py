@@ -12,7 +12,7 @@ import pytest
 from django.contrib.auth.models import Group
 
 from concilia.accounts.models import ROLE_GROUPS, Role, Team, User
-from concilia.cases.models import AssignmentRule, Category, Strategy
+from concilia.cases.models import AssignmentRule, Category, ReplyTemplate, Strategy
 from concilia.core.models import BusinessCalendar, Holiday
 
 
@@ -73,4 +73,15 @@ def shipping(open_case, **extra):
         order_number="A-1",
         purchase_date=dt.date(2026, 11, 1),
         **extra,
+    )
+
+
+@pytest.fixture
+def templates(db):
+    return ReplyTemplate.objects.create(
+        code="ack",
+        name_es="Acuse",
+        name_en="Acknowledgement",
+        body_es="Hola {{ customer_name }}, revisamos {{ reference }} (pedido {{ order_number }}).",
+        body_en="Hello {{ customer_name }}, we are looking at {{ reference }} ({{ order_number }}).",
     )

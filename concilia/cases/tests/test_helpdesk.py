@@ -24,7 +24,6 @@ from concilia.cases.models import (
     Notification,
     NotificationKind,
     Outcome,
-    ReplyTemplate,
     Status,
     Strategy,
 )
@@ -126,17 +125,6 @@ def test_clock_colour_follows_the_share_of_time_used(open_case, teams, monkeypat
 
 
 # --- replies, templates, notes ------------------------------------------------------------
-
-
-@pytest.fixture
-def templates(db):
-    return ReplyTemplate.objects.create(
-        code="ack",
-        name_es="Acuse",
-        name_en="Acknowledgement",
-        body_es="Hola {{ customer_name }}, revisamos {{ reference }} (pedido {{ order_number }}).",
-        body_en="Hello {{ customer_name }}, we are looking at {{ reference }} ({{ order_number }}).",
-    )
 
 
 @pytest.mark.parametrize("language", ["es", "en"])

@@ -2,56 +2,18 @@
 
 from __future__ import annotations
 
-import importlib
 import os
-import shutil
 
 import pytest
 
 from concilia.cases.models import Attachment, Case
-from conftest import PDF_BYTES
-
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+from conftest import CHROMIUM, PDF_BYTES
 
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.django_db(transaction=True),
     pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="Debian's chromium is not installed"),
 ]
-
-
-@pytest.fixture
-def seeded():
-    """Transactional tests start from a flushed database: put the migrations' seed data back."""
-    from django.apps import apps
-
-    for module in (
-        "concilia.cases.migrations.0002_seed_categories",
-        "concilia.customers.migrations.0002_first_privacy_notice",
-    ):
-        importlib.import_module(module).seed(apps, None)
-
-
-@pytest.fixture
-def page(seeded):
-    playwright_api = pytest.importorskip("playwright.sync_api")
-    os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    with playwright_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--no-first-run",
-            ],
-        )
-        context = browser.new_context(locale="es-ES")
-        yield context.new_page()
-        context.close()
-        browser.close()
 
 
 def test_the_form_asks_only_what_the_category_needs_and_files_the_case(page, live_server, tmp_path):
