@@ -46,7 +46,7 @@ SORTS = {
 ALERTS = {"overdue": _("Overdue"), "due_today": _("Due today"), "future": _("Due later")}
 
 PRIORITY_RANK = When_(
-    *(When(priority=p, then=Value(rank)) for rank, p in enumerate(reversed(Priority.values))),
+    *(When(priority=p, then=Value(rank)) for rank, p in enumerate(Priority.values)),
     output_field=IntegerField(),
 )
 

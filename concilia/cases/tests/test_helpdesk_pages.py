@@ -330,3 +330,82 @@ def test_similar_cases_come_only_from_cases_the_agent_may_see(client, open_case,
     client.force_login(ana)
     page = client.get(f"/helpdesk/cases/{case.reference}").content.decode()
     assert theirs.reference not in page
+
+
+# --- the queue's alert buckets, saved views and filters ----------------------------------
+
+
+def refs(client, query: str) -> set[str]:
+    page = client.get(f"/helpdesk/?{query}").content.decode()
+    return set(re.findall(r'href="/helpdesk/cases/(RC-[0-9A-Z-]+)"', page))
+
+
+def test_each_alert_bucket_lists_only_its_cases(client, open_case, teams, ana):
+    now = timezone.now()
+    end_of_today = timezone.make_aware(
+        dt.datetime.combine(timezone.localdate(now) + dt.timedelta(days=1), dt.time(0))
+    )
+    overdue, today, later, closed = (open_case(email=f"a{i}@example.com") for i in range(4))
+    for case, deadline in (
+        (overdue, now - dt.timedelta(hours=2)),
+        (today, now + (end_of_today - now) / 2),
+        (later, end_of_today + dt.timedelta(days=2)),
+        (closed, now - dt.timedelta(days=3)),
+    ):
+        Case.objects.filter(pk=case.pk).update(deadline=deadline)
+    actions.close_case(case=closed, outcome=Outcome.RESOLVED, actor_user=ana)
+    client.force_login(ana)
+    assert refs(client, "view=all&alert=overdue") == {overdue.reference}
+    assert refs(client, "view=all&alert=due_today") == {today.reference}
+    assert refs(client, "view=all&alert=future") == {later.reference}
+    assert refs(client, "view=overdue") == {overdue.reference}
+    # Every row shows the colour of its clock.
+    page = client.get("/helpdesk/?view=all&sort=deadline").content.decode()
+    assert page.index(overdue.reference) < page.index(today.reference) < page.index(later.reference)
+    assert 'data-clock="red"' in page
+
+
+def test_saved_views_and_filters_combine(client, open_case, teams, ana, sara):
+    care = teams[0]
+    waiting = open_case(email="w@example.com", name="Marta Gil", kind="question")
+    answered = open_case(email="r@example.com", category="refund", order_number="P-1")
+    loose = open_case(email="l@example.com", description="La factura tiene un IVA mal calculado.")
+    done = open_case(email="d@example.com")
+    actions.assign_case(case=waiting, assignee=ana, actor=sara)
+    actions.reply_to_customer(case=answered, body="¿Nos envía el ticket?", author=ana)
+    actions.add_internal_note(case=answered, body="Revisar con almacén de Getafe", author=ana)
+    actions.assign_case(case=loose, assignee=None, actor=sara)
+    actions.set_priority(case=loose, priority=Priority.URGENT, actor=sara)
+    actions.close_case(case=done, outcome=Outcome.ANSWERED, actor_user=ana)
+    client.force_login(ana)
+    assert refs(client, "view=team_unassigned") == {loose.reference}
+    assert refs(client, "view=waiting_customer") == {answered.reference}
+    assert done.reference not in refs(client, "view=waiting_us")
+    assert waiting.reference in refs(client, "view=waiting_us")
+    assert refs(client, "view=closed") == {done.reference}
+    assert refs(client, "view=all&name=marta") == {waiting.reference}
+    assert refs(client, f"view=all&reference={loose.reference[:-2].lower()}") == {loose.reference}
+    assert refs(client, "view=all&kind=question") == {waiting.reference}
+    assert refs(client, "view=all&category=refund") == {answered.reference}
+    assert refs(client, "view=all&priority=urgent") == {loose.reference}
+    assert refs(client, "view=all&assignee=none") == {loose.reference}
+    assert refs(client, f"view=all&team={care.code}&status=pending_customer") == {
+        answered.reference
+    }
+    # Free text looks in the subject, the description and every message, internal notes too.
+    assert refs(client, "view=all&q=iva mal") == {loose.reference}
+    assert refs(client, "view=all&q=getafe") == {answered.reference}
+    assert refs(client, "view=all&q=getafe&kind=question") == set()
+    # Days waiting counts from the customer's last message.
+    Case.objects.filter(pk=waiting.pk).update(
+        last_customer_message_at=timezone.now() - dt.timedelta(days=5)
+    )
+    assert waiting.reference in refs(client, "view=all&waiting_days=4")
+    assert waiting.reference not in refs(client, "view=all&waiting_days=6")
+    today = timezone.localdate().isoformat()
+    assert done.reference in refs(client, f"view=all&status=closed&created_from={today}")
+    assert refs(client, "view=all&created_to=2020-01-01") == set()
+    # Priority sort puts the urgent case first.
+    page = client.get("/helpdesk/?view=all&sort=priority").content.decode()
+    first = re.search(r'href="/helpdesk/cases/(RC-[0-9A-Z-]+)"', page).group(1)
+    assert first == loose.reference
