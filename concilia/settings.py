@@ -115,6 +115,7 @@ TEMPLATES = [
                 "django.template.context_processors.i18n",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "concilia.cases.context_processors.helpdesk",
             ],
         },
     },
@@ -230,6 +231,8 @@ CONCILIA_TOKEN_RATE = os.environ.get("CONCILIA_TOKEN_RATE", "")
 CONCILIA_SIGN_IN_LINK_MINUTES = envint("CONCILIA_SIGN_IN_LINK_MINUTES", 30)
 # How long a signed-in customer stays signed in.
 CONCILIA_CUSTOMER_SESSION_HOURS = envint("CONCILIA_CUSTOMER_SESSION_HOURS", 8)
+# How often alerts and deadline warnings are swept (one sweep per period across all processes).
+CONCILIA_SWEEP_SECONDS = envint("CONCILIA_SWEEP_SECONDS", 60)
 
 LOGGING = {
     "version": 1,

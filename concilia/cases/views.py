@@ -89,9 +89,6 @@ def queue_view(request: HttpRequest) -> HttpResponse:
             "here": request.get_full_path(),
             "next_url": "?" + next_params.urlencode() if result.next_after else "",
             "first_url": "?" + params.urlencode() if data.get("after") else "",
-            "unread": Notification.objects.filter(
-                recipient=request.user, read_at__isnull=True
-            ).count(),
         },
     )
 

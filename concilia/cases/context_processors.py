@@ -1,0 +1,23 @@
+"""Template context for the helpdesk pages."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.http import HttpRequest
+from django.utils.functional import SimpleLazyObject
+
+from concilia.cases.models import Notification
+
+
+def helpdesk(request: HttpRequest) -> dict[str, Any]:
+    """The signed-in person's unread notifications, counted only when a page shows the number."""
+    if not request.path.startswith("/helpdesk/") or not request.user.is_authenticated:
+        return {}
+    return {
+        "unread": SimpleLazyObject(
+            lambda: Notification.objects.filter(
+                recipient=request.user, read_at__isnull=True
+            ).count()
+        )
+    }
