@@ -9,9 +9,10 @@ import pytest
 from django.core.management import call_command
 
 from concilia.accounts.models import Role, Team, User
-from concilia.cases.models import AssignmentRule, Case, ReplyTemplate, Strategy
+from concilia.cases.models import AssignmentRule, Case, ReplyTemplate, Status, Strategy
 from concilia.cases.templating import VARIABLE
 from concilia.core.models import BusinessCalendar, Holiday
+from concilia.intake.management.commands.demo import HISTORY, SAMPLES
 
 pytestmark = pytest.mark.django_db
 
@@ -72,17 +73,22 @@ def test_demo_sets_up_the_helpdesk_and_is_idempotent():
     assert rules[-1].category is None and rules[-1].team == care
     assert rules[-1].strategy == Strategy.LEAST_LOADED
     cases = list(Case.objects.select_related("category", "team", "assignee"))
-    assert len(cases) == 6
+    assert len(cases) == len(SAMPLES) + len(HISTORY)
     for case in cases:
         delivery = case.category.code in {"shipping_delay", "damaged_missing"}
         assert case.team == (logistics if delivery else care), case.category.code
         assert case.assignee in case.team.members(), case.category.code
     assert {c.assignee.username for c in cases if c.team == logistics} == {"agent2", "supervisor"}
+    # The history: worked to an end, each with the answer the customer received.
+    closed = [c for c in cases if c.status == Status.CLOSED and c.outcome != "answered"]
+    assert len(closed) == len(HISTORY)
+    for case in closed:
+        assert case.messages.filter(author_kind="staff", internal=False).exists()
 
     second = run_demo()
     assert "Demo company already loaded." in second
     assert "API token" not in second
-    assert Case.objects.count() == 6
+    assert Case.objects.count() == len(SAMPLES) + len(HISTORY)
     assert BusinessCalendar.objects.count() == 1
     assert Holiday.objects.count() == 4
     assert Team.objects.count() == 2

@@ -18,13 +18,14 @@ from django.db import transaction
 from django.utils import timezone, translation
 
 from concilia.accounts.models import ROLE_GROUPS, ApiToken, Role, Team, User
-from concilia.cases.actions import add_customer_message, change_status
+from concilia.cases.actions import add_customer_message, change_status, reply_to_customer
 from concilia.cases.models import (
     ActorKind,
     AssignmentRule,
     Category,
     Channel,
     Kind,
+    Outcome,
     ReplyTemplate,
     Status,
     Strategy,
@@ -201,6 +202,55 @@ REPLY_TEMPLATES = [
 ]
 
 
+# Cases already worked to an end, so the helpdesk has a history to show as "similar past cases".
+HISTORY = [
+    (
+        "Pedro Sanz",
+        "pedro@example.com",
+        "es",
+        "billing_error",
+        "Me han cobrado dos veces la cuota de septiembre en la tarjeta.",
+        Decimal("49.90"),
+        "Hola Pedro: hemos comprobado el doble cargo y le hemos devuelto 49,90 EUR a su tarjeta. "
+        "Lo verá en 3 a 5 días hábiles.",
+        Outcome.RESOLVED,
+    ),
+    (
+        "Emma Brown",
+        "emma@example.com",
+        "en",
+        "damaged_missing",
+        "The box arrived crushed and the mirror inside was broken.",
+        None,
+        "Hello Emma, we are sorry: a new mirror is on its way and the courier will collect the "
+        "broken one.",
+        Outcome.RESOLVED,
+    ),
+    (
+        "Jorge Díaz",
+        "jorge@example.com",
+        "es",
+        "shipping_delay",
+        "Mi pedido lleva diez días de retraso y nadie me dice nada.",
+        None,
+        "Hola Jorge: la empresa de transporte perdió el paquete; se lo hemos reenviado por "
+        "mensajería urgente y le devolvemos los gastos de envío.",
+        Outcome.PARTIALLY_RESOLVED,
+    ),
+    (
+        "Laura Gómez",
+        "laura@example.com",
+        "es",
+        "billing_error",
+        "Me cobraron una comisión que no aparecía en la oferta.",
+        Decimal("12.00"),
+        "Hola Laura: la comisión figuraba en las condiciones que aceptó, así que no procede "
+        "devolverla. Le explicamos el detalle en el anexo.",
+        Outcome.REJECTED,
+    ),
+]
+
+
 class Command(BaseCommand):
     help = "Load a demo company: staff logins, an API token and sample cases (safe to run twice)."
 
@@ -273,6 +323,29 @@ class Command(BaseCommand):
                     outcome="answered",
                     actor_kind=ActorKind.STAFF,
                     actor_user=agent,
+                )
+        for name, email, language, code, text, amount, answer, outcome in HISTORY:
+            with translation.override(language):
+                case = submit_complaint(
+                    data={
+                        "name": name,
+                        "email": email,
+                        "category": categories[code],
+                        "kind": Kind.COMPLAINT,
+                        "description": text,
+                        "desired_resolution": "",
+                        "notice_version": notice,
+                        "amount": amount,
+                    },
+                    channel=Channel.WEB,
+                    language=language,
+                ).case
+                reply_to_customer(
+                    case=case,
+                    body=answer,
+                    author=case.assignee or agent,
+                    status=Status.CLOSED,
+                    outcome=outcome,
                 )
         return raw
 
