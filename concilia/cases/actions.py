@@ -277,7 +277,15 @@ def _set_status(
     """Change the status in memory (clocks, closing fields) and record it; returns changed fields."""
     previous = case.status
     case.status = status
-    fields = ["status", "outcome", "closed_at", "deadline", "first_response_due", "sla_paused_at"]
+    fields = [
+        "status",
+        "outcome",
+        "closed_at",
+        "deadline",
+        "first_response_due",
+        "sla_paused_at",
+        "sla_alert_due_at",
+    ]
     if status == Status.CLOSED:
         if not outcome:
             raise ValueError("Closing a case needs an outcome")

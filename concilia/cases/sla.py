@@ -29,6 +29,7 @@ def set_deadlines(case: Case, category: Category, now: dt.datetime) -> None:
         else None
     )
     case.sla_alerted = ""
+    case.sla_alert_due_at = _at_risk(calendar, now, case.deadline)
 
 
 def pause(case: Case, now: dt.datetime) -> None:
@@ -46,6 +47,8 @@ def resume(case: Case, now: dt.datetime) -> None:
         case.deadline = calendar.add_seconds(case.deadline, paused)
         if case.first_response_due is not None:
             case.first_response_due = calendar.add_seconds(case.first_response_due, paused)
+        if case.sla_alert_due_at is not None:
+            case.sla_alert_due_at = calendar.add_seconds(case.sla_alert_due_at, paused)
     case.sla_paused_at = None
 
 
@@ -73,8 +76,10 @@ def clock(case: Case, now: dt.datetime | None = None) -> Clock:
     return Clock(used=share, colour=colour, paused=case.sla_paused_at is not None)
 
 
+def _at_risk(calendar: WorkingCalendar, start: dt.datetime, deadline: dt.datetime) -> dt.datetime:
+    return calendar.add_seconds(start, calendar.seconds_between(start, deadline) * AT_RISK)
+
+
 def at_risk_instant(case: Case) -> dt.datetime:
     """When AT_RISK of the time from opening to the deadline will have been used."""
-    calendar = calendar_for(case)
-    total = calendar.seconds_between(case.created_at, case.deadline)
-    return calendar.add_seconds(case.created_at, total * AT_RISK)
+    return _at_risk(calendar_for(case), case.created_at, case.deadline)

@@ -1,6 +1,9 @@
-"""Kernel tables: the counters behind reference numbers, business calendars and holidays."""
+"""Kernel tables: the counters behind reference numbers, business calendars and holidays, and the
+claims that keep periodic jobs to one run per period."""
 
 from __future__ import annotations
+
+import datetime as dt
 
 from django.db import IntegrityError, connection, models, transaction
 from django.db.models import F, Q
@@ -164,3 +167,46 @@ class Holiday(models.Model):
 
     def __str__(self) -> str:
         return f"{self.date:%Y-%m-%d} {self.name}"
+
+
+class PeriodicRun(models.Model):
+    """A job that runs every so often (the deadline sweep…), started once per period in total
+    however many processes and machines run its scheduler: each start is claimed on this row."""
+
+    name = models.SlugField(max_length=60, unique=True)
+    last_started_at = models.DateTimeField(null=True, blank=True)
+    last_finished_at = models.DateTimeField(null=True, blank=True)
+    # What the last finished run did ("3 alerts due, 1 at risk"), or why it failed.
+    last_result = models.TextField(blank=True)
+    last_failed = models.BooleanField(default=False)
+
+    class Meta:
+        verbose_name = _("periodic job")
+        verbose_name_plural = _("periodic jobs")
+
+    def __str__(self) -> str:
+        return self.name
+
+    @classmethod
+    def claim(cls, name: str, *, period: dt.timedelta, now: dt.datetime) -> bool:
+        """Take the run of this period: true for exactly one caller per period.
+
+        One conditional UPDATE decides: it only matches while the last start is a period old, and
+        the database lets one writer through, so the others find it already moved on. A run that
+        died half-way simply lets the next period start; runs never wait on one another.
+        """
+        cls.objects.get_or_create(name=name)
+        due = Q(last_started_at__isnull=True) | Q(last_started_at__lte=now - period)
+        return cls.objects.filter(due, name=name).update(last_started_at=now) == 1
+
+    @classmethod
+    def next_start(cls, name: str, *, period: dt.timedelta) -> dt.datetime | None:
+        """When the next run of this job may be claimed (None: now)."""
+        started = cls.objects.filter(name=name).values_list("last_started_at", flat=True).first()
+        return None if started is None else started + period
+
+    @classmethod
+    def finish(cls, name: str, *, now: dt.datetime, result: str, failed: bool = False) -> None:
+        cls.objects.filter(name=name).update(
+            last_finished_at=now, last_result=result[:2000], last_failed=failed
+        )

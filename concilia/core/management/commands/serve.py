@@ -1,4 +1,5 @@
-"""`concilia serve`: migrate, then run the web server and a background worker side by side."""
+"""`concilia serve`: migrate, then run the web server, a background worker and the periodic sweep
+of alerts and deadlines side by side."""
 
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ def default_workers() -> int:
 
 
 class Command(BaseCommand):
-    help = "Run Concilia: web server and background worker (data in CONCILIA_HOME)."
+    help = "Run Concilia: web server, background worker and sweep (data in CONCILIA_HOME)."
 
     def add_arguments(self, parser):
         parser.add_argument("--host", default="127.0.0.1")
@@ -40,8 +41,25 @@ class Command(BaseCommand):
             action="store_true",
             help="do not start the background worker (run it elsewhere)",
         )
+        parser.add_argument(
+            "--no-sweep",
+            action="store_true",
+            help=(
+                "do not start the sweep of alerts and deadlines (it is safe to run in every "
+                "process: one sweep starts per period in total)"
+            ),
+        )
 
-    def handle(self, *args, host: str, port: int, workers: int, no_worker: bool, **options):
+    def handle(
+        self,
+        *args,
+        host: str,
+        port: int,
+        workers: int,
+        no_worker: bool,
+        no_sweep: bool,
+        **options,
+    ):
         settings.HOME.mkdir(parents=True, exist_ok=True)
         call_command("migrate", interactive=False, verbosity=0)
         url_host = f"[{host}]" if ":" in host else host
@@ -90,6 +108,15 @@ class Command(BaseCommand):
                     ],
                     env=env,
                     preexec_fn=_lower_priority,  # no threads have started yet
+                )
+            )
+        if not no_sweep:
+            # Its own process, like the worker: a slow sweep never holds up pages or jobs.
+            children.append(
+                subprocess.Popen(
+                    [sys.executable, "-m", "concilia", "sweep"],
+                    env=env,
+                    preexec_fn=_lower_priority,
                 )
             )
         self.stdout.write(
