@@ -10,6 +10,7 @@ from django.utils.translation import gettext as _
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 
+from concilia.cases.api import router as helpdesk_router
 from concilia.intake.api import ApiProblem
 from concilia.intake.api import router as intake_router
 
@@ -20,6 +21,7 @@ api = NinjaAPI(
     urls_namespace="api-v1",
 )
 api.add_router("", intake_router)
+api.add_router("", helpdesk_router)
 
 _TYPE_MESSAGES = {
     "missing": lambda: _("This field is required."),
