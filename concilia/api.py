@@ -11,7 +11,7 @@ from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 
 from concilia.cases.api import router as helpdesk_router
-from concilia.intake.api import ApiProblem
+from concilia.core.problems import ApiProblem
 from concilia.intake.api import router as intake_router
 
 api = NinjaAPI(

@@ -32,10 +32,8 @@ from concilia.cases.forms import AssignForm, NoteForm, ReplyForm, StatusForm
 from concilia.cases.models import Case, ReplyTemplate, Status
 from concilia.cases.templating import render as render_template
 from concilia.cases.templating import variables_for
+from concilia.core.problems import ApiProblem
 from concilia.core.references import InvalidReference, normalize_reference
-
-# ApiProblem is the API's one error type; it would sit better in core (cases imports a channel here).
-from concilia.intake.api import ApiProblem
 
 router = Router(tags=["helpdesk"], auth=TokenAuth())
 
@@ -209,61 +207,10 @@ CHANGE_PROBLEMS: dict[int, Any] = {**PROBLEMS, 409: ProblemOut}
 # --- forms: the helpdesk's own, with the API's differences ----------------------------------
 
 
-def _cursor_fits(after: str, sort: str) -> bool:
-    """The cursor is one this sort made: a datetime for the time sorts, a rank for priority."""
-    decoded = queue._decode(after)
-    if decoded is None:
-        return False
-    value, pk = decoded
-    if isinstance(pk, bool) or not 0 <= pk < 2**53:
-        return False
-    if sort == "priority":
-        return isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 100
-    if not isinstance(value, str):
-        return False
-    try:
-        moment = dt.datetime.fromisoformat(value)
-    except ValueError:
-        return False
-    return moment.tzinfo is not None
-
-
 class ApiQueueForm(queue.QueueForm):
-    """The queue's filters plus a page size; a cursor the queue did not make is refused."""
+    """The queue's filters plus a page size."""
 
     limit = forms.IntegerField(min_value=1, max_value=MAX_PAGE_SIZE, required=False)
-
-    # Values the queue's form lets through but the database cannot take (they overflow).
-    def clean_assignee(self) -> str:
-        value = super().clean_assignee()
-        if value.isdigit() and int(value) >= 2**53:
-            raise forms.ValidationError(_("Choose a person from the list."), code="invalid")
-        return value
-
-    def _date_in_range(self, name: str) -> dt.date | None:
-        value = self.cleaned_data.get(name)
-        if value is not None and not dt.date(1900, 1, 1) <= value <= dt.date(9998, 12, 31):
-            raise forms.ValidationError(_("Enter a valid date."), code="invalid")
-        return value
-
-    def clean_created_from(self) -> dt.date | None:
-        return self._date_in_range("created_from")
-
-    def clean_created_to(self) -> dt.date | None:
-        return self._date_in_range("created_to")
-
-    def clean(self) -> dict[str, Any]:
-        data = super().clean()
-        after = data.get("after") or ""
-        if after and not _cursor_fits(after, data.get("sort") or "deadline"):
-            self.add_error(
-                "after",
-                forms.ValidationError(
-                    _("This page cursor is not valid here; start again from the first page."),
-                    code="invalid",
-                ),
-            )
-        return data
 
 
 class _OptionalVersion(forms.Form):

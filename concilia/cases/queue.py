@@ -85,15 +85,37 @@ class QueueForm(forms.Form):
 
     def clean_assignee(self) -> str:
         value = self.cleaned_data["assignee"].strip()
-        if value in ("", "me", "none") or value.isdigit():
+        if value in ("", "me", "none") or (value.isdigit() and int(value) < 2**53):
             return value
-        raise forms.ValidationError(_("Choose a person from the list."))
+        raise forms.ValidationError(_("Choose a person from the list."), code="invalid")
+
+    def _date_in_range(self, name: str) -> dt.date | None:
+        # Dates the database could not take once a day is added to them.
+        value = self.cleaned_data.get(name)
+        if value is not None and not dt.date(1900, 1, 1) <= value <= dt.date(9998, 12, 31):
+            raise forms.ValidationError(_("Enter a valid date."), code="invalid")
+        return value
+
+    def clean_created_from(self) -> dt.date | None:
+        return self._date_in_range("created_from")
+
+    def clean_created_to(self) -> dt.date | None:
+        return self._date_in_range("created_to")
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()
         start, end = data.get("created_from"), data.get("created_to")
         if start and end and start > end:
             self.add_error("created_to", _("The end of the range is before its start."))
+        after = data.get("after") or ""
+        if after and not cursor_fits(after, data.get("sort") or "deadline"):
+            self.add_error(
+                "after",
+                forms.ValidationError(
+                    _("This page cursor is not valid here; start again from the first page."),
+                    code="invalid",
+                ),
+            )
         return data
 
 
@@ -119,6 +141,25 @@ def _decode(token: str) -> tuple[Any, int] | None:
     if not isinstance(pk, int):
         return None
     return value, pk
+
+
+def cursor_fits(after: str, sort: str) -> bool:
+    """The cursor is one this sort made: a datetime for the time sorts, a rank for priority."""
+    decoded = _decode(after)
+    if decoded is None:
+        return False
+    value, pk = decoded
+    if isinstance(pk, bool) or not 0 <= pk < 2**53:
+        return False
+    if sort == "priority":
+        return isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 100
+    if not isinstance(value, str):
+        return False
+    try:
+        moment = dt.datetime.fromisoformat(value)
+    except ValueError:
+        return False
+    return moment.tzinfo is not None
 
 
 def filtered(user: User, data: dict[str, Any]) -> Any:

@@ -23,6 +23,7 @@ from concilia.accounts.models import ApiToken
 from concilia.cases.attachments import CheckedFile, check_file
 from concilia.cases.models import CATEGORY_FIELDS, ActorKind, Case, Channel
 from concilia.cases.queries import active_categories
+from concilia.core.problems import ApiProblem
 from concilia.core.references import InvalidReference, normalize_reference
 from concilia.core.throttling import anonymous_submissions, client_address
 from concilia.customers.queries import current_notice
@@ -30,23 +31,6 @@ from concilia.intake.actions import IdempotencyConflict, submit_complaint
 from concilia.intake.forms import ComplaintForm
 
 router = Router(tags=["complaints"])
-
-
-class ApiProblem(Exception):
-    """A client mistake with per-field messages, answered as JSON by the API's error handler."""
-
-    def __init__(
-        self,
-        status: int,
-        detail: str,
-        errors: list[dict[str, str]] | None = None,
-        headers: dict[str, str] | None = None,
-    ):
-        super().__init__(detail)
-        self.status = status
-        self.detail = detail
-        self.errors = errors or []
-        self.headers = headers or {}
 
 
 class AttachmentIn(Schema):

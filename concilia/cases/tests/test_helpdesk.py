@@ -328,3 +328,24 @@ def test_bad_filters_are_explained_not_a_crash(client, teams, ana):
     response = client.get("/helpdesk/?created_from=2026-13-45&waiting_days=-3&after=%%%")
     assert response.status_code == 200
     assert "ignored" in response.content.decode() or "ignorado" in response.content.decode()
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "created_to=9999-12-31",
+        "created_from=0001-01-01",
+        "assignee=99999999999999999999999",
+        "sort=priority&after=WyIyMDI2LTAxLTAxVDAwOjAwOjAwKzAwOjAwIiwgMV0",  # a deadline cursor
+        "sort=deadline&after=WzEsIDFd",  # a priority cursor
+        "after=WyJub3QgYSBkYXRlIiwgMV0",
+    ],
+)
+def test_values_the_database_cannot_take_are_refused_not_a_crash(
+    client, open_case, teams, ana, query
+):
+    open_case()
+    client.force_login(ana)
+    response = client.get(f"/helpdesk/?view=all&{query}")
+    assert response.status_code == 200
+    assert "errors-summary" in response.content.decode()

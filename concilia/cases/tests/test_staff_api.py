@@ -29,7 +29,6 @@ from concilia.cases.models import (
     Notification,
     NotificationKind,
     Outcome,
-    ReplyTemplate,
     Status,
 )
 from concilia.cases.tests.conftest import shipping
@@ -68,17 +67,6 @@ def fields(response: Any) -> dict[str, dict[str, str]]:
 @pytest.fixture
 def as_ana(client, ana):
     return Caller(client, ana)
-
-
-@pytest.fixture
-def templates(db):
-    return ReplyTemplate.objects.create(
-        code="ack",
-        name_es="Acuse",
-        name_en="Acknowledgement",
-        body_es="Hola {{ customer_name }}, revisamos {{ reference }} (pedido {{ order_number }}).",
-        body_en="Hello {{ customer_name }}, we are looking at {{ reference }} ({{ order_number }}).",
-    )
 
 
 # --- who may do what ----------------------------------------------------------------------

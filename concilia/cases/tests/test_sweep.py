@@ -326,7 +326,7 @@ def in_threads(count: int, work):
 
 @pytest.mark.django_db(transaction=True)
 def test_sweepers_running_at_once_send_each_warning_and_alert_once(
-    open_case, care, ana, sara, at_time
+    seeded, open_case, care, ana, sara, at_time
 ):
     cases = [at_time(OPENED, open_case, email=f"c{i}@example.com") for i in range(6)]
     for each in cases:
