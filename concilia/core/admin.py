@@ -4,7 +4,7 @@ from django.db.models import Count
 from django.utils.translation import gettext_lazy as _
 
 from concilia.core.memo import forget_all
-from concilia.core.models import BusinessCalendar, Holiday
+from concilia.core.models import BusinessCalendar, Holiday, PeriodicRun
 
 
 def forget_remembered() -> None:
@@ -70,3 +70,17 @@ class HolidayAdmin(RememberedConfigAdmin):
     @admin.display(description=_("calendar"), ordering="calendar__name")
     def applies_to(self, obj):
         return obj.calendar or _("every calendar")
+
+
+@admin.register(PeriodicRun)
+class PeriodicRunAdmin(admin.ModelAdmin):
+    """Read-only: when each periodic job last ran and what it did (or why it failed)."""
+
+    list_display = ["name", "last_started_at", "last_finished_at", "last_failed", "last_result"]
+    readonly_fields = list_display
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
