@@ -12,13 +12,12 @@ import datetime as dt
 import threading
 
 import pytest
-from django.contrib.auth.models import Group
 from django.core import mail
 from django.core.management import call_command
 from django.db import connection
 from django.utils import timezone
 
-from concilia.accounts.models import ROLE_GROUPS, Role, Team, User
+from concilia.accounts.models import Role, Team
 from concilia.cases import actions, sla
 from concilia.cases.models import (
     AssignmentRule,
@@ -33,17 +32,12 @@ from concilia.cases.models import (
     Strategy,
 )
 from concilia.cases.sweep import JOB, send_due_reminder, send_sla_warning, sweep, sweep_if_due
+from concilia.cases.tests.conftest import person
 from concilia.core.models import BusinessCalendar, Holiday, PeriodicRun
 
 
 def at(utc: str) -> dt.datetime:
     return dt.datetime.fromisoformat(utc).replace(tzinfo=dt.UTC)
-
-
-def person(username: str, role: Role, *teams: Team) -> User:
-    user = User.objects.create_user(username, f"{username}@company.test", "pw", language="es")
-    user.groups.add(Group.objects.get(name=ROLE_GROUPS[role][0]), *(t.group for t in teams))
-    return user
 
 
 @pytest.fixture
