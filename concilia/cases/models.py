@@ -232,6 +232,8 @@ class Case(models.Model):
                 condition=~Q(status="closed"),
                 name="case_open_deadline",
             ),
+            # Views that include closed cases ("all", "closed"), sorted by deadline.
+            models.Index(fields=["deadline", "id"], name="case_deadline"),
             # The sweep: running clocks whose next warning is due.
             models.Index(
                 fields=["sla_alert_due_at", "id"],

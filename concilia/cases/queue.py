@@ -259,8 +259,13 @@ def page(user: User, data: dict[str, Any], size: int = PAGE_SIZE) -> Page:
         value, pk = cursor
         if field != "priority_rank" and value is not None:
             value = dt.datetime.fromisoformat(value)
-        op = "gt" if ascending else "lt"
-        cases = cases.filter(Q(**{f"{field}__{op}": value}) | Q(**{field: value, f"pk__{op}": pk}))
+        op, bound = ("gt", "gte") if ascending else ("lt", "lte")
+        # The bound alone lets the database walk the sort index from the cursor on; the rest
+        # breaks ties on the id.
+        cases = cases.filter(
+            Q(**{f"{field}__{bound}": value})
+            & (Q(**{f"{field}__{op}": value}) | Q(**{f"pk__{op}": pk}))
+        )
     order = [field, "pk"] if ascending else [f"-{field}", "-pk"]
     rows = list(
         cases.select_related("customer", "category", "assignee", "team__calendar").order_by(*order)[

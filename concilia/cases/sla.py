@@ -56,24 +56,29 @@ def resume(case: Case, now: dt.datetime) -> None:
 class Clock:
     """Where a case stands against its deadline."""
 
-    used: float  # share of the business time used: 0.5 half, 1.0 and more late
-    colour: str  # "green", "amber", "red", or "grey" (closed or paused)
+    used: float  # share of the business time used: 0.5 half, 1.0 late
+    colour: str  # "green", "amber", "red", or "grey" (closed)
     paused: bool
+
+    @property
+    def percent(self) -> int:
+        return round(self.used * 100)
 
 
 def clock(case: Case, now: dt.datetime | None = None) -> Clock:
     now = now or timezone.now()
     if case.status == Status.CLOSED:
         return Clock(used=0.0, colour="grey", paused=False)
-    calendar = calendar_for(case)
+    paused = case.sla_paused_at is not None
     until = case.sla_paused_at or now
+    if until >= case.deadline:
+        # Late: no need to count the business time of a case that may be months overdue.
+        return Clock(used=1.0, colour="red", paused=paused)
+    calendar = calendar_for(case)
     total = calendar.seconds_between(case.created_at, case.deadline)
-    used = calendar.seconds_between(case.created_at, until)
-    share = used / total if total else (1.0 if until >= case.deadline else 0.0)
-    if until > case.deadline:
-        share = max(share, 1.0)
+    share = calendar.seconds_between(case.created_at, until) / total if total else 0.0
     colour = "red" if share >= 1.0 else "amber" if share >= AT_RISK else "green"
-    return Clock(used=share, colour=colour, paused=case.sla_paused_at is not None)
+    return Clock(used=share, colour=colour, paused=paused)
 
 
 def _at_risk(calendar: WorkingCalendar, start: dt.datetime, deadline: dt.datetime) -> dt.datetime:
