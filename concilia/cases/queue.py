@@ -15,13 +15,14 @@ from typing import Any
 
 from django import forms
 from django.db.models import Case as When_
-from django.db.models import Exists, IntegerField, OuterRef, Q, Value, When
+from django.db.models import IntegerField, Q, Value, When
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from concilia.accounts.models import Team, User
+from concilia.cases import search
 from concilia.cases.access import team_ids, visible_cases
-from concilia.cases.models import Case, Category, Kind, Message, Priority, Status
+from concilia.cases.models import Case, Category, Kind, Priority, Status
 from concilia.customers.actions import normalize_email
 
 PAGE_SIZE = 50
@@ -232,10 +233,7 @@ def filtered(user: User, data: dict[str, Any]) -> Any:
         )
         cases = cases.filter(created_at__lt=end)
     if text := (data.get("q") or "").strip():
-        in_messages = Message.objects.filter(case=OuterRef("pk"), body__icontains=text)
-        cases = cases.filter(
-            Q(subject__icontains=text) | Q(description__icontains=text) | Exists(in_messages)
-        )
+        cases = cases.filter(pk__in=search.matching_case_ids(text))
     return cases
 
 
