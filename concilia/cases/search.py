@@ -13,7 +13,7 @@ The meaning is a case-insensitive substring match (accents count: "devolucion" d
   extension the same query runs unindexed.
 
 Text shorter than three characters has no trigram to look up: it is matched by a scan, as before.
-Migration 0005_text_search creates all of this. Should a SQLite search table ever disagree with
+Migration 0006_text_search creates all of this. Should a SQLite search table ever disagree with
 its rows, `INSERT INTO cases_case_search (cases_case_search) VALUES ('rebuild')` (likewise for
 cases_message_search) indexes them all again.
 """
@@ -43,7 +43,7 @@ _SQLITE_MATCHING_CASES = (
     "WHERE cases_message_search MATCH %s"
 )
 
-# The triggers that keep the SQLite search tables in step, as migration 0005 creates them (a test
+# The triggers that keep the SQLite search tables in step, as migration 0006 creates them (a test
 # checks the two agree), with the search table each one writes to.
 SQLITE_TRIGGERS: dict[str, tuple[str, str]] = {
     "cases_case_search_insert": (
@@ -130,7 +130,7 @@ def restore_sqlite_triggers(using: str) -> list[str]:
         )
         present = {row[0] for row in cursor.fetchall()}
     if not {"cases_case_search", "cases_message_search"} <= present:
-        return []  # migration 0005 is not applied
+        return []  # migration 0006 is not applied
     missing = [name for name in SQLITE_TRIGGERS if name not in present]
     if not missing:
         return []

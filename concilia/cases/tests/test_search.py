@@ -19,7 +19,7 @@ from django.db import connection
 from concilia.cases import actions, queue, search
 from concilia.cases.models import Case, Message
 
-migration = importlib.import_module("concilia.cases.migrations.0005_text_search")
+migration = importlib.import_module("concilia.cases.migrations.0006_text_search")
 
 sqlite_only = pytest.mark.skipif(connection.vendor != "sqlite", reason="SQLite's search tables")
 postgresql_only = pytest.mark.skipif(
@@ -287,7 +287,7 @@ def test_the_migration_goes_back_and_forth_and_indexes_existing_rows(seeded, ope
     case = open_case(description="Caja abollada")
     actions.add_internal_note(case=case, body="Transportista Seur", author=ana)
 
-    call_command("migrate", "cases", "0004", verbosity=0)
+    call_command("migrate", "cases", "0005", verbosity=0)
     with connection.cursor() as cursor:
         tables = connection.introspection.table_names(cursor)
     assert "cases_case_search" not in tables

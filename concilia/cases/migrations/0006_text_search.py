@@ -97,7 +97,7 @@ def _trigram_schema(connection):
                 logger.warning(
                     "Text search: the pg_trgm extension could not be installed (%s). Free text "
                     "over cases works, without an index. Have a superuser run CREATE EXTENSION "
-                    "pg_trgm in this database, then migrate cases to 0004 and forward again.",
+                    "pg_trgm in this database, then migrate cases to 0005 and forward again.",
                     " ".join(str(error).split()),
                 )
                 return None
@@ -136,7 +136,7 @@ def drop_search_index(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ("cases", "0004_sla_alert_due"),
+        ("cases", "0005_case_deadline_index"),
     ]
 
     operations = [
