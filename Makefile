@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run install test lint messages bench clean
+.PHONY: run install test lint messages bench bench-helpdesk clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,11 @@ messages: $(VENV)/.test-deps
 bench: $(BIN)/python
 	$(BIN)/pip install --quiet -e ".[bench]"
 	$(BIN)/python bench/complaints.py
+
+# The queue and the case list API at 10k, 100k and 1M cases (DB=postgres for PostgreSQL).
+DB ?= sqlite
+bench-helpdesk: install
+	$(BIN)/python bench/helpdesk.py --db $(DB)
 
 clean:
 	rm -rf $(VENV) var build dist *.egg-info

@@ -280,6 +280,7 @@ class Fill:
     overdue_cases: int = 0
     bench_agent_open: int = 0
     database_mb: float = 0.0
+    code: str = ""  # the commit the server ran at this size ("+changes": a modified checkout)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -538,7 +539,7 @@ def fill(target: int, seed: int, chunk: int = 50_000) -> tuple[int, int, int]:
             "priority", "customer_id", "language", "subject", "description",
             "desired_resolution", "order_number", "purchase_date", "amount", "currency",
             "team_id", "assignee_id", "deadline", "first_response_due", "sla_paused_at",
-            "sla_alerted", "next_alert_at", "last_customer_message_at", "last_activity_at",
+            "sla_alerted", "sla_alert_due_at", "last_customer_message_at", "last_activity_at",
             "version", "created_at", "updated_at", "first_response_at", "resolved_at",
             "closed_at",
         ],
@@ -656,11 +657,13 @@ def fill(target: int, seed: int, chunk: int = 50_000) -> tuple[int, int, int]:
             if status == "pending_customer":
                 paused_at = max(m[0] for m in thread if m[1] == "staff")
                 deadline += (now - paused_at) * rng.random()
+            # The next SLA warning, as sla.set_deadlines and the sweep keep it: at 80% of the time,
+            # then at the deadline, then none. (next_alert_at is for agents' alerts: none here.)
             next_alert = None
             alerted = ""
             if closed:
                 alerted = "breached" if end > deadline else ""
-            elif paused_at is None:
+            else:
                 at_risk = t + 0.8 * (deadline - t)
                 if at_risk > now:
                     next_alert = at_risk
@@ -934,7 +937,7 @@ def scans(plan: str) -> list[str]:
             found.append(f"full scan of {table.group(1) or table.group(2)}")
         elif "USE TEMP B-TREE FOR ORDER BY" in text or re.match(r"Sort\b", text):
             found.append("sorts every matching row")
-    return found
+    return list(dict.fromkeys(found))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1458,6 +1461,7 @@ def main(argv: list[str] | None = None) -> int:
                 plans[f"{surface} {name} @ {size}"] = plan
             connection.close()
 
+            record.code = code_version()
             server = Server(home, args.workers, args.start_timeout)
             server.start()
             browser = Browser(server.port)
