@@ -609,7 +609,8 @@ def fill(target: int, seed: int, chunk: int = 50_000) -> tuple[int, int, int]:
             subject = description.splitlines()[0][:120]
 
             # The thread: first answer, follow-ups, closing answer, internal notes.
-            end = t + min(age, rng.expovariate(1 / 5.0)) * DAY if closed else now
+            # Closed within days, never at the fill's own instant (ties would skew keyset pages).
+            end = t + min(age * rng.random(), rng.expovariate(1 / 5.0)) * DAY if closed else now
             first_response = None
             if closed or (age > 0.5 and rng.random() < 0.7):
                 first_response = t + min(end - t, rng.expovariate(1 / 0.8) * DAY) * 0.9
