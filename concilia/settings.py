@@ -75,6 +75,8 @@ INSTALLED_APPS = [
     "concilia.customers",
     "concilia.cases",
     "concilia.intake",
+    "concilia.nlu",
+    "concilia.assistant",
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -240,3 +242,17 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": os.environ.get("CONCILIA_LOG_LEVEL", "WARNING")},
 }
+
+# Language understanding (concilia.nlu): "local" (scikit-learn, no network) or "llm".
+NLU_ENGINE = os.environ.get("CONCILIA_NLU_ENGINE", "local")
+# Models trained with `concilia nlu train` are written here; the shipped ones are in the package.
+NLU_MODEL_DIR = HOME / "nlu"
+NLU_CATEGORY_MODEL = os.environ.get("CONCILIA_NLU_CATEGORY_MODEL", "categories")
+NLU_KIND_MODEL = os.environ.get("CONCILIA_NLU_KIND_MODEL", "kinds")
+# Optional language model through any OpenAI-compatible endpoint (a local server or a provider).
+# It understands and words replies; it never decides outcomes.
+LLM_BASE_URL = os.environ.get("CONCILIA_LLM_BASE_URL", "").rstrip("/")
+LLM_MODEL = os.environ.get("CONCILIA_LLM_MODEL", "")
+LLM_API_KEY = envsecret("CONCILIA_LLM_API_KEY") or ""
+LLM_TIMEOUT = float(os.environ.get("CONCILIA_LLM_TIMEOUT", "8"))
+LLM_WORD_REPLIES = envbool("CONCILIA_LLM_WORD_REPLIES", False)

@@ -1,0 +1,1 @@
+"""The complaints assistant: conversations that understand, collect, resolve or hand over."""

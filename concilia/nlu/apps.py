@@ -1,0 +1,7 @@
+from django.apps import AppConfig
+
+
+class NluConfig(AppConfig):
+    name = "concilia.nlu"
+    label = "nlu"
+    verbose_name = "Language understanding"
