@@ -10,6 +10,7 @@ from django.utils.translation import gettext as _
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 
+from concilia.assistant.api import router as assistant_router
 from concilia.cases.api import router as helpdesk_router
 from concilia.core.problems import ApiProblem
 from concilia.intake.api import router as intake_router
@@ -22,6 +23,7 @@ api = NinjaAPI(
 )
 api.add_router("", intake_router)
 api.add_router("", helpdesk_router)
+api.add_router("", assistant_router)
 
 _TYPE_MESSAGES = {
     "missing": lambda: _("This field is required."),

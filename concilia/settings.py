@@ -256,3 +256,16 @@ LLM_MODEL = os.environ.get("CONCILIA_LLM_MODEL", "")
 LLM_API_KEY = envsecret("CONCILIA_LLM_API_KEY") or ""
 LLM_TIMEOUT = float(os.environ.get("CONCILIA_LLM_TIMEOUT", "8"))
 LLM_WORD_REPLIES = envbool("CONCILIA_LLM_WORD_REPLIES", False)
+
+# Ports (concilia.core.ports): the shop that knows orders, the policies that triage new cases.
+ORDER_LOOKUP = os.environ.get(
+    "CONCILIA_ORDER_LOOKUP", "concilia.integrations.commerce.demo.DemoShop"
+)
+TRIAGE = os.environ.get("CONCILIA_TRIAGE", "concilia.core.ports.no_policy")
+# The assistant: conversations started per address, messages per conversation.
+CHAT_START_RATE = os.environ.get("CONCILIA_CHAT_START_RATE", "60/hour")
+CHAT_MESSAGE_RATE = os.environ.get("CONCILIA_CHAT_MESSAGE_RATE", "300/hour")
+# Sites allowed to embed the chat widget (its frame), besides Concilia's own.
+WIDGET_ORIGINS = envlist("CONCILIA_WIDGET_ORIGINS", [])
+# Technician visits bookable at the same time.
+TECHNICIAN_CAPACITY = envint("CONCILIA_TECHNICIAN_CAPACITY", 2)

@@ -10,6 +10,8 @@ from concilia.api import api
 urlpatterns = [
     path("", include("concilia.intake.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
+    path("chat/", include("concilia.assistant.urls")),
+    path("helpdesk/chats/", include("concilia.assistant.helpdesk_urls")),
     path("helpdesk/", include("concilia.cases.urls")),
     path("admin/", admin.site.urls),
     path("api/v1/", api.urls),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
@@ -369,8 +370,11 @@ def reply_to_customer(
     outcome: str = "",
     template_code: str = "",
     expected_version: int | None = None,
+    email: bool = True,
 ) -> Message:
     """An agent answers the customer: on the tracking page and by email, in the case's thread.
+
+    `email=False` for an answer the customer already reads live (the chat).
 
     The first reply stops the first-response clock. By default the case then waits for the
     customer (which pauses the resolution clock); `status` may instead close it (with `outcome`)
@@ -397,9 +401,10 @@ def reply_to_customer(
     if status is not None and status != current.status:
         fields += _set_status(current, status, outcome, ActorKind.STAFF, author, now)
     _save(current, fields, now)
-    from concilia.cases.tasks import send_agent_reply
+    if email:
+        from concilia.cases.tasks import send_agent_reply
 
-    enqueue_with_change(send_agent_reply, message_id=message.pk)
+        enqueue_with_change(send_agent_reply, message_id=message.pk)
     return message
 
 
@@ -662,3 +667,80 @@ def merge_cases(*, duplicate: Case, into: Case, actor: User) -> Case:
     _link(duplicate, into, LinkKind.MERGED, actor_kind=ActorKind.STAFF, actor_user=actor, now=now)
     _save(into, [], now)
     return into
+
+
+@dataclass(frozen=True)
+class TranscriptLine:
+    """One line of a conversation held before the case existed (the assistant's chat)."""
+
+    author_kind: str  # ActorKind.CUSTOMER for the customer, SYSTEM for the assistant
+    body: str
+    created_at: dt.datetime
+
+
+@transaction.atomic(savepoint=False)
+def add_transcript(*, case: Case, lines: Sequence[TranscriptLine]) -> list[Message]:
+    """Put a conversation's lines into the case's thread, at the times they were written."""
+    messages = Message.objects.bulk_create(
+        Message(case=case, author_kind=line.author_kind, body=line.body, created_at=line.created_at)
+        for line in lines
+        if line.body.strip()
+    )
+    if messages:
+        _event(
+            case,
+            EventKind.MESSAGE_ADDED,
+            actor_kind=ActorKind.SYSTEM,
+            data={"transcript": len(messages)},
+        )
+    return messages
+
+
+@transaction.atomic
+def hand_over_to_person(
+    *, case: Case, reason: str, note: str, priority: str | None = None
+) -> Message:
+    """The assistant passes a case to a person: a note for the agent with everything it knew,
+    the case waiting for us, and its assignee (or, while nobody has it, its team) told at once."""
+    current = _lock(case, None)
+    now = timezone.now()
+    message = Message.objects.create(
+        case=current, author_kind=ActorKind.SYSTEM, body=note, internal=True, created_at=now
+    )
+    _event(
+        current,
+        EventKind.HANDED_OVER,
+        actor_kind=ActorKind.SYSTEM,
+        data={"reason": reason, "message": message.pk},
+        now=now,
+    )
+    fields: list[str] = []
+    if priority and Priority.values.index(priority) > Priority.values.index(current.priority):
+        current.priority = priority
+        fields.append("priority")
+    if current.status == Status.NOT_STARTED:
+        fields += _set_status(current, Status.PENDING_AGENT, "", ActorKind.SYSTEM, None, now)
+    _save(current, fields, now)
+    if current.assignee_id is not None:
+        _notify(current.assignee, current, NotificationKind.HANDOVER, note=reason)
+    elif current.team_id is not None:
+        for agent in assignment.available_agents(current.team):
+            _notify(agent, current, NotificationKind.HANDOVER, note=reason)
+    return message
+
+
+@transaction.atomic(savepoint=False)
+def add_system_note(*, case: Case, body: str) -> Message:
+    """A note written by Concilia itself (a report, a hand-over summary) for the agents."""
+    now = timezone.now()
+    message = Message.objects.create(
+        case=case, author_kind=ActorKind.SYSTEM, body=body, internal=True, created_at=now
+    )
+    _event(
+        case,
+        EventKind.NOTE_ADDED,
+        actor_kind=ActorKind.SYSTEM,
+        data={"message": message.pk},
+        now=now,
+    )
+    return message

@@ -293,6 +293,7 @@ class EventKind(models.TextChoices):
     MERGED = "merged", _("Merged")
     LINKED = "linked", _("Linked")
     REOPENED = "reopened", _("Reopened")
+    HANDED_OVER = "handed_over", _("Handed over to a person by the assistant")
 
 
 class CaseEvent(models.Model):
@@ -555,6 +556,7 @@ class NotificationKind(models.TextChoices):
     ALERT_DUE = "alert_due", _("An alert is due")
     SLA_AT_RISK = "sla_at_risk", _("A deadline is at risk")
     SLA_BREACHED = "sla_breached", _("A deadline was missed")
+    HANDOVER = "handover", _("A customer in the chat needs a person")
 
 
 class Notification(models.Model):

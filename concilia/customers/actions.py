@@ -85,9 +85,18 @@ def _convert_row(columns: tuple[str, ...], row: tuple) -> list:
     return values
 
 
-def record_consent(*, customer: Customer, notice: PrivacyNotice, channel: str) -> Consent:
-    """Record that the customer accepted this version of the privacy notice, now."""
-    return Consent.objects.create(customer=customer, notice=notice, channel=channel)
+def record_consent(
+    *,
+    customer: Customer,
+    notice: PrivacyNotice,
+    channel: str,
+    accepted_at: dt.datetime | None = None,
+) -> Consent:
+    """Record that the customer accepted this version of the privacy notice (now, or when they
+    accepted it before saying who they were, as in the chat)."""
+    return Consent.objects.create(
+        customer=customer, notice=notice, channel=channel, accepted_at=accepted_at or timezone.now()
+    )
 
 
 @transaction.atomic(savepoint=False)  # part of the caller's transaction when nested

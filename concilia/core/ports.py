@@ -1,0 +1,95 @@
+"""Ports: what lower floors need from higher ones or from other systems, as typed interfaces.
+
+A commerce connector (a shop, an ERP) implements `OrderLookup`; the resolution engine implements
+`Triage`. Which implementation runs is a deployment setting, read by `order_lookup()` and
+`triage()`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from decimal import Decimal
+from functools import lru_cache
+from typing import Any, Literal, Protocol
+
+from django.conf import settings
+from django.utils import timezone
+from django.utils.module_loading import import_string
+
+
+@dataclass(frozen=True)
+class OrderItem:
+    sku: str
+    name: str
+    quantity: int
+    unit_price: Decimal
+
+
+@dataclass(frozen=True)
+class Shipment:
+    carrier: str
+    tracking_number: str
+    # label_created, in_transit, out_for_delivery, delivered, lost, returned
+    status: str
+    promised_on: dt.date | None = None
+    delivered_on: dt.date | None = None
+
+
+@dataclass(frozen=True)
+class Order:
+    number: str
+    customer_email: str
+    placed_on: dt.date
+    total: Decimal
+    currency: str
+    payment_method: str
+    items: tuple[OrderItem, ...] = ()
+    shipment: Shipment | None = None
+
+    @property
+    def days_late(self) -> int:
+        """Calendar days past the promised delivery (today for parcels not yet delivered)."""
+        if self.shipment is None or self.shipment.promised_on is None:
+            return 0
+        end = self.shipment.delivered_on or timezone.localdate()
+        return max(0, (end - self.shipment.promised_on).days)
+
+
+class OrderLookup(Protocol):
+    """Finds a customer's order in the shop; None when the number is unknown or not theirs."""
+
+    def find_order(self, *, number: str, email: str) -> Order | None: ...
+
+
+@dataclass(frozen=True)
+class TriageDecision:
+    """What the company's policies say about a new case, as far as a channel needs to know."""
+
+    action: Literal["none", "escalate", "resolved", "offer"]
+    reason: str = ""
+    # Text for the customer in each language ({"es": ..., "en": ...}); empty when none.
+    message: dict[str, str] = field(default_factory=dict)
+
+
+class Triage(Protocol):
+    def __call__(self, case: Any) -> TriageDecision: ...
+
+
+def no_policy(case: Any) -> TriageDecision:
+    """The triage used until policies are configured: the case simply goes to the queue."""
+    return TriageDecision(action="none")
+
+
+@lru_cache(maxsize=4)
+def _load(path: str) -> Any:
+    target = import_string(path)
+    return target() if isinstance(target, type) else target
+
+
+def order_lookup() -> OrderLookup:
+    return _load(settings.ORDER_LOOKUP)
+
+
+def triage() -> Triage:
+    return _load(settings.TRIAGE)

@@ -1,0 +1,1 @@
+"""Connections to other systems: shops, CRMs, mail and webhooks."""

@@ -1,0 +1,1 @@
+"""Commerce connectors: implementations of core.ports.OrderLookup for shops and ERPs."""
