@@ -1,0 +1,310 @@
+"""The local text classifier: learns any label set from texts, says UNKNOWN when it is unsure.
+
+The model is the union of word 1-2-gram and character 2-5-gram TF-IDF (sublinear tf, accents
+folded, so "devolucion" reads as "devolución" and typos still share most n-grams) under a linear
+SVM. Its margins become probabilities through a softmax whose temperature is fitted on
+cross-validated predictions, and the same predictions choose the confidence under which the
+answer is UNKNOWN. bench/README.md ("NLU") compares it with TF-IDF + logistic regression.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import joblib
+import numpy as np
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import StratifiedKFold
+from sklearn.pipeline import FeatureUnion, Pipeline
+from sklearn.svm import LinearSVC
+
+from concilia.nlu.types import UNKNOWN, Prediction
+
+SHIPPED_DIR = Path(__file__).resolve().parent / "models"
+# Labels that mean "none of these" in training data: never learnt as a class, only used to
+# choose the threshold (and counted as a right answer when the model says UNKNOWN).
+DEFAULT_UNKNOWN_LABELS = ("oos", UNKNOWN)
+ALTERNATIVES = 3
+
+
+class ModelNotFound(LookupError):
+    """No trained model of that name, neither in NLU_MODEL_DIR nor shipped with Concilia."""
+
+
+def _features() -> FeatureUnion:
+    common: dict[str, Any] = {"sublinear_tf": True, "strip_accents": "unicode", "lowercase": True}
+    return FeatureUnion(
+        [
+            ("words", TfidfVectorizer(ngram_range=(1, 2), **common)),
+            ("chars", TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), **common)),
+        ]
+    )
+
+
+def _estimator(kind: str) -> Pipeline:
+    if kind == "baseline":  # the reference the engine must beat: TF-IDF 1-2-grams + LR
+        return Pipeline(
+            [
+                ("features", TfidfVectorizer(ngram_range=(1, 2))),
+                ("model", LogisticRegression(max_iter=1000)),
+            ]
+        )
+    return Pipeline([("features", _features()), ("model", LinearSVC(C=0.5))])
+
+
+def _softmax(scores: np.ndarray, temperature: float) -> np.ndarray:
+    z = scores / temperature
+    z = z - z.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=1, keepdims=True)
+
+
+class TextClassifier:
+    """A classifier of short texts into any label set, with an UNKNOWN answer under `threshold`.
+
+    `kind` is "svm" (the engine) or "baseline" (TF-IDF + logistic regression, for comparison).
+    Without out-of-scope examples the threshold turns at most `max_unknown_share` of the
+    validation predictions into UNKNOWN, and only where that removes more wrong answers than
+    right ones.
+    """
+
+    def __init__(
+        self,
+        *,
+        kind: str = "svm",
+        unknown_labels: Sequence[str] = DEFAULT_UNKNOWN_LABELS,
+        folds: int = 3,
+        max_unknown_share: float = 0.05,
+        random_state: int = 0,
+    ) -> None:
+        if kind not in ("svm", "baseline"):
+            raise ValueError(f"Unknown classifier kind {kind!r}: use 'svm' or 'baseline'.")
+        self.kind = kind
+        self.unknown_labels = tuple(unknown_labels)
+        self.folds = folds
+        self.max_unknown_share = max_unknown_share
+        self.random_state = random_state
+        self.labels: list[str] = []
+        self.threshold = 0.0
+        self.temperature = 1.0
+        self.pipeline: Pipeline | None = None
+        # Filled by the trainer: where the model came from and how it did on held-out data.
+        self.info: dict[str, Any] = {}
+
+    # --- training -----------------------------------------------------------------------
+
+    def fit(
+        self,
+        texts: Sequence[str],
+        labels: Sequence[str],
+        *,
+        on_step: Callable[[str], None] | None = None,
+    ) -> TextClassifier:
+        """Learn from (text, label) pairs; `on_step` is told each of `steps_for()` steps."""
+        step = on_step or (lambda _description: None)
+        texts_arr = np.asarray([str(t) for t in texts], dtype=object)
+        labels_arr = np.asarray([str(label) for label in labels], dtype=object)
+        if len(texts_arr) != len(labels_arr):
+            raise ValueError("texts and labels differ in length.")
+        outside = np.isin(labels_arr, self.unknown_labels)
+        x_in, y_in = texts_arr[~outside], labels_arr[~outside]
+        x_out = texts_arr[outside]
+        classes = sorted(set(y_in))
+        if len(classes) < 2:
+            raise ValueError("Training needs at least two labels (besides out-of-scope ones).")
+        self.labels = classes
+
+        # Cross-validated scores: what the model says about texts it has not seen.
+        counts = np.unique(y_in, return_counts=True)[1]
+        n_splits = int(min(self.folds, counts.min()))
+        scores_in = np.zeros((len(x_in), len(classes)))
+        scores_out = np.zeros((len(x_out), len(classes)))
+        if n_splits >= 2:
+            splitter = StratifiedKFold(n_splits, shuffle=True, random_state=self.random_state)
+            for number, (train, test) in enumerate(splitter.split(x_in, y_in), start=1):
+                step(f"validation fold {number}/{n_splits}")
+                fold = self._fit_pipeline(x_in[train], y_in[train])
+                scores_in[test] = self._scores(fold, x_in[test])
+                if len(x_out):
+                    scores_out += self._scores(fold, x_out) / n_splits
+            y_index = np.searchsorted(classes, y_in)
+            self.temperature = self._fit_temperature(scores_in, y_index)
+            self.threshold = self._choose_threshold(
+                _softmax(scores_in, self.temperature),
+                y_index,
+                _softmax(scores_out, self.temperature) if len(x_out) else None,
+            )
+        else:  # too few examples of some label to validate: no threshold
+            self.temperature, self.threshold = 1.0, 0.0
+        step("final model on all examples")
+        self.pipeline = self._fit_pipeline(x_in, y_in)
+        self._slim()
+        return self
+
+    def steps_for(self, labels: Sequence[str]) -> int:
+        """How many times fit() will call on_step for these labels (for a progress bar)."""
+        in_scope = [label for label in labels if label not in self.unknown_labels]
+        counts = np.unique(np.asarray(in_scope, dtype=object), return_counts=True)[1]
+        n_splits = int(min(self.folds, counts.min())) if len(counts) else 0
+        return (n_splits if n_splits >= 2 else 0) + 1
+
+    def _fit_pipeline(self, texts: np.ndarray, labels: np.ndarray) -> Pipeline:
+        pipeline = _estimator(self.kind)
+        pipeline.fit(list(texts), list(labels))
+        return pipeline
+
+    def _scores(self, pipeline: Pipeline, texts: Sequence[str] | np.ndarray) -> np.ndarray:
+        """One column per label in self.labels order: margins (svm) or log-probabilities."""
+        if self.kind == "baseline":
+            proba = pipeline.predict_proba(list(texts))
+            return np.log(np.clip(proba, 1e-12, 1.0))
+        scores = pipeline.decision_function(list(texts))
+        if scores.ndim == 1:  # two labels: one margin, positive for the second
+            scores = np.column_stack([-scores, scores]) / 2
+        return scores
+
+    @staticmethod
+    def _fit_temperature(scores: np.ndarray, y_index: np.ndarray) -> float:
+        """The softmax temperature with the lowest log-loss on cross-validated scores."""
+        best, best_loss = 1.0, np.inf
+        for t in np.geomspace(0.02, 5.0, 60):
+            p = _softmax(scores, t)[np.arange(len(y_index)), y_index]
+            loss = -np.mean(np.log(np.clip(p, 1e-12, 1.0)))
+            if loss < best_loss:
+                best, best_loss = float(t), loss
+        return best
+
+    def _choose_threshold(
+        self, proba_in: np.ndarray, y_index: np.ndarray, proba_out: np.ndarray | None
+    ) -> float:
+        confidence = proba_in.max(axis=1)
+        correct = proba_in.argmax(axis=1) == y_index
+        right = np.sort(confidence[correct])
+        wrong = np.sort(confidence[~correct])
+        candidates = np.unique(np.concatenate([[0.0], confidence]))
+        # How many right / wrong validation answers each candidate turns into UNKNOWN.
+        rejected_right = np.searchsorted(right, candidates, side="left")
+        rejected_wrong = np.searchsorted(wrong, candidates, side="left")
+        if proba_out is not None and len(proba_out):
+            # Balance in-scope accuracy (an UNKNOWN counts as wrong) and out-of-scope recall.
+            outside = np.sort(proba_out.max(axis=1))
+            accuracy = (len(right) - rejected_right) / len(confidence)
+            recall = np.searchsorted(outside, candidates, side="left") / len(outside)
+            return float(candidates[int(np.argmax(accuracy + recall))])
+        # No out-of-scope examples: reject a small share, and only where mostly wrong.
+        share = (rejected_right + rejected_wrong) / len(confidence)
+        gain = np.where(
+            share <= self.max_unknown_share, rejected_wrong - rejected_right, -1
+        ).astype(float)
+        best = int(np.argmax(gain))
+        return float(candidates[best]) if gain[best] > 0 else 0.0
+
+    def _slim(self) -> None:
+        """Drop what prediction never reads, so the saved model stays small."""
+        assert self.pipeline is not None  # noqa: S101 - called right after fitting
+        features = self.pipeline.named_steps["features"]
+        vectorizers = (
+            [v for _name, v in features.transformer_list]
+            if isinstance(features, FeatureUnion)
+            else [features]
+        )
+        for vectorizer in vectorizers:
+            if hasattr(vectorizer, "stop_words_"):
+                vectorizer.stop_words_ = None
+        model = self.pipeline.named_steps["model"]
+        model.coef_ = model.coef_.astype(np.float32)
+
+    # --- prediction ---------------------------------------------------------------------
+
+    def probabilities(self, texts: Sequence[str]) -> np.ndarray:
+        """One row per text, one column per label (self.labels order), each row summing to 1."""
+        if self.pipeline is None:
+            raise RuntimeError("The classifier has not been trained.")
+        return _softmax(self._scores(self.pipeline, texts), self.temperature)
+
+    def predict(self, text: str) -> Prediction:
+        """The label of one text, UNKNOWN under the threshold, with the best and the next ones."""
+        return self._prediction(self.probabilities([text])[0])
+
+    def predict_many(self, texts: Iterable[str]) -> list[Prediction]:
+        texts = list(texts)
+        if not texts:
+            return []
+        return [self._prediction(row) for row in self.probabilities(texts)]
+
+    def _prediction(self, row: np.ndarray) -> Prediction:
+        order = np.argsort(row)[::-1]
+        best = self.labels[order[0]]
+        confidence = float(row[order[0]])
+        return Prediction(
+            label=best if confidence >= self.threshold else UNKNOWN,
+            confidence=confidence,
+            best=best,
+            alternatives=tuple(
+                (self.labels[i], float(row[i])) for i in order[1 : 1 + ALTERNATIVES]
+            ),
+        )
+
+    # --- files --------------------------------------------------------------------------
+
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """Write the model (compressed joblib) and return its path."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_suffix(path.suffix + ".partial")
+        joblib.dump(self, partial, compress=3)
+        partial.replace(path)  # readers never see a half-written model
+        return path
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> TextClassifier:
+        # Our own model files (pickles): never load one a user uploaded.
+        model = joblib.load(path)
+        if not isinstance(model, cls):
+            raise ModelNotFound(f"{path} is not a Concilia text classifier.")
+        return model
+
+
+_cache: dict[tuple[str, int], TextClassifier] = {}
+_cache_lock = threading.Lock()
+
+
+def model_paths(name: str) -> tuple[Path, Path]:
+    """Where a model of this name is looked for: the trained one first, then the shipped one."""
+    from django.conf import settings
+
+    return Path(settings.NLU_MODEL_DIR) / f"{name}.joblib", SHIPPED_DIR / f"{name}.joblib"
+
+
+def load_model(name: str) -> TextClassifier:
+    """The model called `name`, loaded once per process (again when its file changes)."""
+    trained, shipped = model_paths(name)
+    for path in (trained, shipped):
+        try:
+            stamp = path.stat().st_mtime_ns
+        except FileNotFoundError:
+            continue
+        key = (str(path), stamp)
+        model = _cache.get(key)
+        if model is None:
+            with _cache_lock:
+                model = _cache.get(key) or TextClassifier.load(path)
+                for old in [k for k in _cache if k[0] == key[0]]:
+                    del _cache[old]
+                _cache[key] = model
+        return model
+    raise ModelNotFound(
+        f"No NLU model named {name!r}: neither {trained} nor {shipped} exists. "
+        f"Train one with `concilia nlu train DATA.csv --model {name}`."
+    )
+
+
+def forget_models() -> None:
+    """Drop every loaded model (tests, and after training in a long-running process)."""
+    with _cache_lock:
+        _cache.clear()

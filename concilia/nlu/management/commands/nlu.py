@@ -1,0 +1,132 @@
+"""`concilia nlu train|evaluate`: train a text classifier from a CSV file and measure it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from tqdm import tqdm
+
+from concilia.nlu.classifier import (
+    DEFAULT_UNKNOWN_LABELS,
+    ModelNotFound,
+    forget_models,
+    load_model,
+    model_paths,
+)
+from concilia.nlu.sources import UnknownSource, examples_from
+from concilia.nlu.training import (
+    Examples,
+    TrainingDataError,
+    check_trainable,
+    evaluate,
+    format_evaluation,
+    read_examples,
+    train,
+    training_steps,
+)
+
+CASES_SOURCE = "closed_cases"
+
+
+class Command(BaseCommand):
+    help = "Train a language-understanding model from labelled examples, or evaluate one."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        actions = parser.add_subparsers(dest="action", required=True, metavar="train|evaluate")
+
+        def data_arguments(sub: CommandParser) -> None:
+            sub.add_argument("data", metavar="DATA.csv", help="a CSV file with a header row")
+            sub.add_argument("--model", required=True, help="the model's name, e.g. categories")
+            sub.add_argument("--text-column", default="text")
+            sub.add_argument("--label-column", default="label")
+            sub.add_argument(
+                "--unknown-label",
+                action="append",
+                metavar="LABEL",
+                help="a label meaning out of scope (repeatable; default: oos and unknown)",
+            )
+
+        trainer = actions.add_parser(
+            "train",
+            help="train NLU_MODEL_DIR/NAME.joblib and report on a held-out fifth",
+        )
+        data_arguments(trainer)
+        trainer.add_argument(
+            "--from-cases",
+            action="store_true",
+            help="add the descriptions and categories of closed cases to the examples",
+        )
+        evaluator = actions.add_parser("evaluate", help="measure a model on labelled examples")
+        data_arguments(evaluator)
+
+    def handle(self, *args, action: str, **options) -> None:
+        unknown = tuple(options["unknown_label"] or DEFAULT_UNKNOWN_LABELS)
+        try:
+            examples = read_examples(
+                options["data"],
+                text_column=options["text_column"],
+                label_column=options["label_column"],
+            )
+        except TrainingDataError as error:
+            raise CommandError(str(error)) from None
+        if action == "train":
+            self.train(examples, name=options["model"], unknown=unknown, **options)
+        else:
+            self.evaluate(examples, name=options["model"])
+
+    def train(
+        self, examples: Examples, *, name: str, unknown: tuple[str, ...], from_cases: bool, **_
+    ) -> None:
+        if from_cases:
+            try:
+                extra = examples_from(CASES_SOURCE)
+            except UnknownSource as error:
+                raise CommandError(str(error)) from None
+            examples.texts += [text for text, _label in extra]
+            examples.labels += [label for _text, label in extra]
+            examples.languages += [""] * len(extra)
+            self.stdout.write(f"Added {len(extra)} examples from closed cases.")
+        try:
+            check_trainable(examples, unknown)
+        except TrainingDataError as error:
+            raise CommandError(str(error)) from None
+        labels = sorted(set(examples.labels))
+        self.stdout.write(
+            f"Training {name!r} on {len(examples.texts)} examples, {len(labels)} labels: "
+            + ", ".join(labels)
+        )
+        with tqdm(
+            total=training_steps(examples, unknown), desc="training", unit="step", leave=False
+        ) as bar:
+
+            def step(description: str) -> None:
+                bar.set_postfix_str(description)
+                bar.update(1)
+
+            result = train(examples, unknown_labels=unknown, on_step=step)
+        path = result.model.save(model_paths(name)[0])
+        forget_models()
+        self.stdout.write(f"Saved {path} ({path.stat().st_size / 1e6:.1f} MB).")
+        if result.evaluation is None:
+            self.stdout.write(
+                "Too few examples per label to hold any out: no evaluation. "
+                f"Unknown threshold: {result.model.threshold:.3f}"
+            )
+            return
+        self.stdout.write(
+            f"\nHeld-out evaluation ({result.held_out} examples, a model trained on the other "
+            f"{result.trained_on - result.held_out}; the saved model learnt from all "
+            f"{result.trained_on}):\n"
+        )
+        self.stdout.write(format_evaluation(result.evaluation))
+        self.stdout.write(f"\nSaved model's unknown threshold: {result.model.threshold:.3f}")
+
+    def evaluate(self, examples: Examples, *, name: str) -> None:
+        try:
+            model = load_model(name)
+        except ModelNotFound as error:
+            raise CommandError(str(error)) from None
+        source = next((p for p in model_paths(name) if Path(p).exists()), None)
+        self.stdout.write(f"Model {name!r} ({source}), {len(examples.texts)} examples:\n")
+        self.stdout.write(format_evaluation(evaluate(model, examples.texts, examples.labels)))
