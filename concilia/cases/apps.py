@@ -19,3 +19,8 @@ class CasesConfig(AppConfig):
     def ready(self) -> None:
         # Schema upkeep, not business logic: SQLite table rebuilds drop the search triggers.
         post_migrate.connect(_restore_search_triggers, sender=self)
+        # The NLU sits below cases: it reads closed cases as training examples through this source.
+        from concilia.cases.queries import closed_case_examples
+        from concilia.nlu.sources import register_example_source
+
+        register_example_source("closed_cases", closed_case_examples)
