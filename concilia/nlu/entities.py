@@ -89,7 +89,7 @@ _S10_WEIGHTS = (8, 6, 4, 2, 3, 5, 9, 7)
 _TRACKING_KEYWORD = (
     r"\b(?:tracking|track|seguimiento|localizador|env[ií]o|shipment|waybill|albar[aá]n)\b"
 )
-_FILLER = r"(?:n[º°]|n\.[º°]|#|:|-|\b(?:no|num(?:ero|ber)?|n[uú]mero|is|was|es|era|id|code|c[oó]digo|de|del|the|el|mi|my)\b\.?)"
+_FILLER = r"(?:n[º°]|n\.[º°]|#|:|-|\b(?:no|num(?:ero|ber)?|n[uú]mero|is|was|es|era|id|code|c[oó]digo|de|del|the|el|mi|my)\b\.?(?!-))"
 # Carriers without a letter pattern (DHL, SEUR, GLS, Correos Express...): a long run next to a keyword.
 _KEYWORD_TRACKING = re.compile(
     rf"{_TRACKING_KEYWORD}(?:\s*{_FILLER})*\s*[:#]?\s*(?P<code>(?=[A-Z0-9-]*\d{{8}})[A-Z0-9][A-Z0-9-]{{7,34}}[A-Z0-9])\b",
@@ -438,6 +438,8 @@ def _absolute_dates(text: str, folded: str, today: dt.date) -> Iterator[_Candida
         yield from _named_month(match, int(day), month_name, year, today)
     for match in _MONTH_DAY.finditer(folded):
         month_name, day, year = match.groups()
+        if month_name == "may" and text[match.start()] == "m":
+            continue  # "I may 3 times have asked": the verb, not the month
         yield from _named_month(match, int(day), month_name, year, today)
 
 
