@@ -233,7 +233,7 @@ class Dialogue:
         return ""
 
     def _on_consent(
-        self, *, text: str, choice: str, reading: Understanding | None, **_: Any
+        self, *, text: str, choice: str, reading: Understanding | None, **rest: Any
     ) -> None:
         answer = self._yes_no(choice, reading)
         if answer == YES:
@@ -268,7 +268,7 @@ class Dialogue:
             )
 
     def _on_kb_only(
-        self, *, text: str, choice: str, reading: Understanding | None, **_: Any
+        self, *, text: str, choice: str, reading: Understanding | None, **rest: Any
     ) -> None:
         if choice == "accept":
             self.go("consent")
@@ -298,7 +298,7 @@ class Dialogue:
         self.conv.status = ConversationStatus.CLOSED
 
     def _on_problem(
-        self, *, text: str, choice: str, reading: Understanding | None, **_: Any
+        self, *, text: str, choice: str, reading: Understanding | None, **rest: Any
     ) -> None:
         if reading is None or not text.strip():
             self.say(_("Tell me, in your own words, what happened."))
@@ -360,7 +360,7 @@ class Dialogue:
         self.go("choose_category")
 
     def _on_choose_category(
-        self, *, text: str, choice: str, reading: Understanding | None, **_: Any
+        self, *, text: str, choice: str, reading: Understanding | None, **rest: Any
     ) -> None:
         if choice in active_categories():
             self.state["low_confidence"] = 0
@@ -381,7 +381,7 @@ class Dialogue:
         self._next()
 
     def _on_kb_feedback(
-        self, *, text: str, choice: str, reading: Understanding | None, **_: Any
+        self, *, text: str, choice: str, reading: Understanding | None, **rest: Any
     ) -> None:
         answer = self._yes_no(choice, reading)
         article_id = self.state.pop("kb_article", None)
@@ -396,7 +396,7 @@ class Dialogue:
 
     # -- who the customer is ---------------------------------------------------------------
 
-    def _on_email(self, *, text: str, reading: Understanding | None, **_: Any) -> None:
+    def _on_email(self, *, text: str, reading: Understanding | None, **rest: Any) -> None:
         candidate = ""
         if reading is not None and reading.first("email") is not None:
             candidate = str(reading.first("email").value)  # type: ignore[union-attr]
@@ -413,7 +413,7 @@ class Dialogue:
         self.state["email"] = candidate
         self._next()
 
-    def _on_name(self, *, text: str, **_: Any) -> None:
+    def _on_name(self, *, text: str, **rest: Any) -> None:
         name = " ".join(text.split())
         if not 2 <= len(name) <= 200 or "@" in name or any(ch.isdigit() for ch in name):
             self.say(_("What name should we address you by?"), expects="name")
@@ -421,7 +421,7 @@ class Dialogue:
         self.state["name"] = name
         self._next()
 
-    def _on_existing_case(self, *, choice: str, text: str, reading: Any, **_: Any) -> None:
+    def _on_existing_case(self, *, choice: str, text: str, reading: Any, **rest: Any) -> None:
         references = self.state.get("open_cases", [])
         chosen = choice if choice in references else ""
         if not chosen and text:
@@ -513,7 +513,7 @@ class Dialogue:
         choice: str,
         reading: Understanding | None,
         upload: ChatUpload | None,
-        **_: Any,
+        **rest: Any,
     ) -> None:
         flow = flows.flow_for(self.category())
         slot = flow.slot(self.state.get("slot", ""))
@@ -839,7 +839,7 @@ class Dialogue:
         self.go("confirm")
 
     def _on_confirm(
-        self, *, text: str, choice: str, reading: Understanding | None, **_: Any
+        self, *, text: str, choice: str, reading: Understanding | None, **rest: Any
     ) -> None:
         if choice.startswith("field:"):
             self._change_field(choice.removeprefix("field:"))
@@ -870,7 +870,7 @@ class Dialogue:
         self.go("change_field")
 
     def _on_change_field(
-        self, *, text: str, choice: str, reading: Understanding | None, **_: Any
+        self, *, text: str, choice: str, reading: Understanding | None, **rest: Any
     ) -> None:
         if choice.startswith("field:"):
             self._change_field(choice.removeprefix("field:"))
@@ -907,7 +907,7 @@ class Dialogue:
         self.state["return_to_confirm"] = True
         self._ask_slot(slot)
 
-    def _on_redescribe(self, *, text: str, reading: Understanding | None, **_: Any) -> None:
+    def _on_redescribe(self, *, text: str, reading: Understanding | None, **rest: Any) -> None:
         if not text.strip():
             self.say(_("Tell me again, in your own words, what happened."))
             return
@@ -943,7 +943,7 @@ class Dialogue:
             "choice",
         )
 
-    def _on_troubleshoot(self, *, choice: str, reading: Understanding | None, **_: Any) -> None:
+    def _on_troubleshoot(self, *, choice: str, reading: Understanding | None, **rest: Any) -> None:
         answer = self._yes_no(choice, reading)
         steps = self._guide_steps()
         index = self.state.get("guide_step", 0)
@@ -975,7 +975,7 @@ class Dialogue:
         )
         self.go("book_visit")
 
-    def _on_book_visit(self, *, choice: str, **_: Any) -> None:
+    def _on_book_visit(self, *, choice: str, **rest: Any) -> None:
         if choice == "none":
             self.state["visit"] = None
             self.state["visit_note"] = "none_suit"
@@ -1004,7 +1004,7 @@ class Dialogue:
         )
         self.go("survey")
 
-    def _on_survey(self, *, text: str, choice: str, **_: Any) -> None:
+    def _on_survey(self, *, text: str, choice: str, **rest: Any) -> None:
         score = choice or text.strip()
         if score not in {"1", "2", "3", "4", "5"}:
             self.say(
@@ -1021,7 +1021,7 @@ class Dialogue:
         )
         self.go("survey_comment")
 
-    def _on_survey_comment(self, *, text: str, choice: str, **_: Any) -> None:
+    def _on_survey_comment(self, *, text: str, choice: str, **rest: Any) -> None:
         if choice != SKIP and text.strip():
             self.conv.csat_comment = text.strip()[:2000]
         self.say(_("Thank you for your time. Goodbye!"), expects="none")

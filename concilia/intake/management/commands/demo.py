@@ -259,6 +259,8 @@ class Command(BaseCommand):
         call_command("migrate", interactive=False, verbosity=0)
         with transaction.atomic():
             created = self._load()
+            # The assistant's knowledge base and guides (a higher floor: called by name).
+            call_command("demo_assistant", verbosity=0, stdout=self.stdout)
         if created:
             self.stdout.write(self.style.SUCCESS("Demo company loaded."))
         else:
@@ -270,7 +272,8 @@ class Command(BaseCommand):
             f"  agent          agent / {DEMO_PASSWORD}  (customer care)\n"
             f"  agent          agent2 / {DEMO_PASSWORD}  (logistics)\n"
             f"Customer emails go to files in {settings.EMAIL_FILE_PATH}\n"
-            "  (open the newest one to find a tracking sign-in link)."
+            "  (open the newest one to find a tracking sign-in link).\n"
+            "The complaints assistant: /chat/ (and the widget: /static/concilia/widget.js)."
         )
         if created:
             self.stdout.write(f"API token for the demo integration (shown once): {created}")
