@@ -1,5 +1,12 @@
-"""URLs (filled in by the channel and helpdesk views)."""
+"""The customers' chat pages (mounted at /chat/)."""
 
-from django.urls import path  # noqa: F401
+from django.urls import path
 
-urlpatterns: list = []
+from concilia.assistant import views
+
+app_name = "assistant"
+
+urlpatterns = [
+    path("", views.chat_page, name="chat"),
+    path("embed/", views.chat_embed, name="chat-embed"),
+]
