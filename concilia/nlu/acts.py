@@ -153,6 +153,7 @@ def _is_cancel(folded: str, tokens: list[str]) -> bool:
 # ---------------------------------------------------------------------------- correct / deny
 
 _CORRECTION_MARKERS = re.compile(
+    r"^(?:si|yes|yeah|yep|vale|ok),?\s+(?:pero|but)\s+(?=.*(?:\d|@|\b(?:es|era|fue|was|is)\b))|"
     r"\b(?:queria\s+decir|quise\s+decir|quiero\s+decir|me\s+he\s+equivocado|me\s+equivoque|"
     r"me\s+he\s+confundido|me\s+confundi|mejor\s+dicho|rectifico|corrijo|correccion|error\s+mio|"
     r"fallo\s+mio|perdon,?\s+(?:es|era|fue|son|eran|el|la|los|las|no\s+es)|"
@@ -295,12 +296,20 @@ _ASKING_OPENER = re.compile(
     r"why|which|how(?:'s|\s+(?:do|does|did|can|could|long|much|many|is|are|will|would|should|"
     r"soon|often|to))|can|could|would|will|do|does|did|is|are|should|shall|may)\b"
 )
+# "qué vergüenza", "qué mal servicio", "cómo es posible" without marks exclaim, they do not ask.
+_EXCLAMATION_WORDS = re.compile(
+    r"\s+(?:verguenza|asco|pena|desastre|horror|mal|malo|mala|cachondeo|tomadura|robo|timo|"
+    r"rabia|lastima|poca|poco|fuerte|broma|barbaridad|vergonzoso|penoso|triste|cara|caradura|"
+    r"servicio|empresa|gente|es\s+posible|se\s+atreven)\b"
+)
 _ACCENTED_INTERROGATIVE = re.compile(
     r"(?:qué|cuál|cuáles|cuándo|cómo|dónde|adónde|cuánto|cuánta|cuántos|cuántas|quién|quiénes)\b"
 )
 _QUESTION_PHRASES = re.compile(
-    r"\b(?:quiero\s+saber|quisiera\s+saber|me\s+gustaria\s+saber|necesito\s+saber|"
-    r"podria(?:s)?\s+decirme|me\s+puede(?:s)?\s+decir|me\s+podria(?:s)?\s+decir|"
+    r"\b(?:(?:quiero|queria|quisiera|me\s+gustaria|necesito|querria)\s+saber|"
+    r"(?:puede|puedes|pueden|podeis|podria|podrias|podrian)\s+(?:decirme|indicarme|explicarme)|"
+    r"me\s+(?:puede|puedes|pueden|podeis|podria|podrias|podrian)\s+(?:decir|indicar|explicar|"
+    r"informar|confirmar|aclarar)|"
     r"i'?d\s+like\s+to\s+know|i\s+want\s+to\s+know|i\s+need\s+to\s+know|"
     r"i\s+was\s+wondering|i\s+wonder|tell\s+me\s+(?:how|what|when|where|why|if|whether)|"
     r"do\s+you\s+know)\b"
@@ -320,4 +329,6 @@ def _is_question(folded: str, lowered: str) -> bool:
         return True
     # fold() keeps offsets, so a position in the folded text is the same in `lowered`.
     accented = _ACCENTED_INTERROGATIVE.match(lowered, position)
-    return len(lowered) == len(folded) and accented is not None
+    if len(lowered) != len(folded) or accented is None:
+        return False
+    return _EXCLAMATION_WORDS.match(folded, accented.end()) is None

@@ -147,6 +147,14 @@ def _order_value(code: str) -> str | None:
     return code
 
 
+# "hice un pedido el 2 de marzo (nº 30021)": a number sign with an order keyword shortly before.
+_NUMBER_SIGN = re.compile(
+    r"(?:\bn[º°]|\bn\.[º°]|\bnum\.|\bnumero|\bnumber|\bno\.)\s*[:#]?\s*(?P<code>\d{3,}[0-9a-z-]*)\b"
+)
+_ORDER_BEFORE = re.compile(r"\b(?:pedidos?|orden|compra|encargo|orders?|purchase)\b")
+_ORDER_BEFORE_WINDOW = 40
+
+
 def _orders(text: str, folded: str, today: dt.date) -> Iterator[_Candidate]:
     for match in _ORDER.finditer(text):
         position = match.end()
@@ -157,6 +165,12 @@ def _orders(text: str, folded: str, today: dt.date) -> Iterator[_Candidate]:
             position = more.end()
             if value := _order_value(more.group("code")):
                 yield _Candidate(3, "order_number", more.start("code"), more.end("code"), value)
+    for match in _NUMBER_SIGN.finditer(folded):
+        window = max(0, match.start() - _ORDER_BEFORE_WINDOW)
+        if _ORDER_BEFORE.search(folded, window, match.start()) and (
+            value := _order_value(text[match.start("code") : match.end("code")])
+        ):
+            yield _Candidate(4, "order_number", match.start("code"), match.end("code"), value)
     for match in _HASH_ORDER.finditer(text):
         if value := _order_value(match.group("code")):
             yield _Candidate(4, "order_number", match.start(), match.end(), value)

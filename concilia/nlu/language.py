@@ -31,7 +31,8 @@ _SPANISH = wordset(
     "persona humano agente operador cliente atencion tienda producto roto rota mal bien donde "
     "ningun ninguna otra otro sino pues entonces aqui alli ahora despues antes dejalo olvidalo "
     "correcto exacto claro perdon tambien quiero tengo estoy cuanto cuanta cuantos plazo "
-    "harto verguenza enfadado ni ningun segun mediante tras durante contra"
+    "harto verguenza enfadado ni ningun segun mediante tras durante contra perfecto genial te",
+    "pago pague compre factura ayuda saber queria llega esperando espero sigo funciona",
 )
 _ENGLISH = wordset(
     "i the and of to in is are was were be been being it its it's this that these those with "
@@ -44,7 +45,8 @@ _ENGLISH = wordset(
     "ago days week weeks month last got get received arrived delivered item broken wrong "
     "right just but not any some all there here have had am an or if than then so very "
     "much many more most other another one two three four five number help customer service "
-    "cancel forget mind stop actually meant ridiculous unacceptable angry"
+    "cancel forget mind stop actually meant ridiculous unacceptable angry perfect great",
+    "awesome sorry wait waiting late invoice bought paid charge",
 )
 # Spanish-only letters and marks: strong evidence even in a one-word message ("sí", "¿cuánto?").
 _SPANISH_MARKS = re.compile(r"[ñÑ¿¡áéíóúÁÉÍÓÚüÜ]")
