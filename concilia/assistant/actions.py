@@ -286,8 +286,8 @@ def _open_case(conversation: Conversation, dialogue: Dialogue) -> Case:
     if category is None:
         category = next(iter(categories.values()))
     fields = dialogue.fields
-    upload_ids = [pk for key, value in fields.items() if isinstance(value, list) for pk in value]
-    uploads = list(ChatUpload.objects.filter(conversation=conversation, pk__in=upload_ids))
+    # Every file of the conversation goes with the case, asked for or not.
+    uploads = list(ChatUpload.objects.filter(conversation=conversation, attached_at__isnull=True))
     desired = fields.get("desired", "")
     case = case_actions.open_case(
         customer=customer,

@@ -213,6 +213,18 @@ def send(request: HttpRequest, conversation_id: uuid.UUID, payload: MessageIn) -
 def upload(request: HttpRequest, conversation_id: uuid.UUID, file: File[UploadedFile]) -> dict:
     conversation = _conversation(request, conversation_id)
     _throttle(RateLimit("chat-message", settings.CHAT_MESSAGE_RATE), str(conversation.pk))
+    if "consent" not in conversation.state:
+        raise ApiProblem(
+            422,
+            _("The request has errors."),
+            [
+                {
+                    "field": "file",
+                    "code": "consent",
+                    "message": _("Please accept the privacy notice before sending files."),
+                }
+            ],
+        )
     if conversation.uploads.count() >= settings.CONCILIA_MAX_ATTACHMENTS * 2:
         raise ApiProblem(
             422,

@@ -215,11 +215,28 @@ class Dialogue:
     def _step(
         self, text: str, choice: str, reading: Understanding | None, upload: ChatUpload | None
     ) -> None:
+        if upload is not None and not self._expects_file():
+            # Evidence sent before it is asked for is kept: it goes with the case.
+            self.say(
+                _("I have kept the file %(name)s; it will go with your case.")
+                % {"name": upload.original_name}
+            )
+            if "consent" in self.state:
+                self._ask_again()
+            else:
+                self.ask_consent()
+            return
         handler = getattr(self, f"_on_{self.step}", None)
         if handler is None:
             self.go("problem")
             handler = self._on_problem
         handler(text=text, choice=choice, reading=reading, upload=upload)
+
+    def _expects_file(self) -> bool:
+        if self.step != "slot" or self.category() is None:
+            return False
+        slot = flows.flow_for(self.category()).slot(self.state.get("slot", ""))
+        return slot is not None and slot.expects == "file"
 
     def _yes_no(self, choice: str, reading: Understanding | None) -> str:
         if choice in (YES, "accept"):

@@ -726,3 +726,28 @@ def test_category_rules_decide_what_is_asked(client):
     identify(chat, "en")
     asked = " ".join(m["body"] for m in chat.log if m["author"] == "assistant")
     assert "order number" not in asked.lower()
+
+
+def test_a_file_sent_before_it_is_asked_for_goes_with_the_case(client):
+    chat = Chat(client, "en")
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    refused = client.post(
+        f"/api/v1/conversations/{chat.id}/attachments",
+        {"file": SimpleUploadedFile("early.png", PNG_BYTES)},
+        headers=chat.headers,
+    )
+    # Nothing personal is kept before the privacy notice is accepted.
+    assert refused.status_code == 422
+    assert refused.json()["errors"][0]["code"] == "consent"
+    assert ChatUpload.objects.count() == 0
+    chat.press("accept")
+    chat.say("You charged me twice on my bill, 12.50 EUR")
+    assert chat.expects == "email"
+    chat.send_file("receipt.png", PNG_BYTES)
+    assert "receipt.png" in chat.answer
+    assert chat.expects == "email"  # the question is asked again
+    identify(chat, "en")
+    answer_until_summary(chat)
+    case = confirm(chat)
+    assert [a.original_name for a in case.attachments.all()] == ["receipt.png"]
