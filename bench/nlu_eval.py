@@ -1,0 +1,266 @@
+#!/usr/bin/env python3
+"""Benchmark: Concilia's NLU engine against the plain TF-IDF + logistic regression baseline.
+
+Both are trained on the same data through the same `TextClassifier` (same UNKNOWN-threshold rule;
+only the model differs: `kind="svm"` is the engine, `kind="baseline"` is TF-IDF word 1-2-grams +
+LogisticRegression with scikit-learn's defaults), and evaluated on:
+
+1. Banking77 (`/work/shared/data/banking77/train.csv`): 5-fold stratified cross-validation on the
+   train file. Top-1 accuracy (the best label, threshold ignored, as the literature reports it),
+   and accuracy when UNKNOWN answers count as wrong, with the share of UNKNOWN answers.
+2. CLINC150 (`clinc150/train_val.json`): trained on `train` (15,000) with `oos_train` (100) as
+   out-of-scope examples that only choose the threshold; measured on `val` (3,000): in-scope
+   accuracy (an UNKNOWN answer is wrong), top-1 accuracy, and out-of-scope recall on `oos_val`
+   (100): the share answered UNKNOWN.
+3. Concilia's own set (`concilia/nlu/data/categories.csv`), Spanish and English separately:
+   a) a random stratified fifth held out (it shares core sentences with the rest, in other
+      wrappings, so it overstates); b) a fifth of the hand-written *core sentences* of each
+      category and language held out: the training set is generated from the other cores and the
+      test set from the held-out cores only (same generator, same wrappings); c) the 96 sentences
+      written separately for concilia/nlu/tests/test_classifier_shipped.py, with the shipped model
+      and with a baseline trained on the same CSV.
+
+No test split is used (none is here). It prints a markdown table and the wall time of each part.
+
+    .venv/bin/python bench/nlu_eval.py                 # everything, about 5 minutes on 2 cores
+    .venv/bin/python bench/nlu_eval.py --only concilia --jobs 1
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import random
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from joblib import Parallel, delayed
+from sklearn.model_selection import StratifiedKFold, train_test_split
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "concilia.settings")
+
+from concilia.nlu.classifier import TextClassifier  # noqa: E402
+from concilia.nlu.data import generate  # noqa: E402
+from concilia.nlu.types import UNKNOWN  # noqa: E402
+
+DATA = Path(os.environ.get("CONCILIA_NLU_DATA", "/work/shared/data"))
+KINDS = ("baseline", "svm")
+
+
+def figures_on(model: TextClassifier, texts, labels) -> dict[str, float]:
+    predictions = model.predict_many(texts)
+    return {
+        "top1": float(np.mean([p.best == y for p, y in zip(predictions, labels, strict=True)])),
+        "accuracy": float(
+            np.mean([p.label == y for p, y in zip(predictions, labels, strict=True)])
+        ),
+        "unknown": float(np.mean([p.label == UNKNOWN for p in predictions])),
+    }
+
+
+def banking77_fold(kind: str, texts, labels, train, test) -> dict[str, float]:
+    model = TextClassifier(kind=kind).fit(texts[train], labels[train])
+    return figures_on(model, texts[test], labels[test])
+
+
+def banking77(jobs: int) -> dict[str, dict[str, float]]:
+    with (DATA / "banking77" / "train.csv").open(encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    texts = np.array([r["text"] for r in rows], dtype=object)
+    labels = np.array([r["category"] for r in rows], dtype=object)
+    folds = list(StratifiedKFold(5, shuffle=True, random_state=0).split(texts, labels))
+    result = {}
+    for kind in KINDS:
+        per_fold = Parallel(n_jobs=jobs)(
+            delayed(banking77_fold)(kind, texts, labels, train, test) for train, test in folds
+        )
+        result[kind] = {k: float(np.mean([f[k] for f in per_fold])) for k in per_fold[0]}
+    return result
+
+
+def clinc150(kind: str) -> dict[str, float]:
+    data = json.loads((DATA / "clinc150" / "train_val.json").read_text(encoding="utf-8"))
+    train = data["train"] + data["oos_train"]
+    model = TextClassifier(kind=kind, unknown_labels=["oos"])
+    model.fit([t for t, _ in train], [y for _, y in train])
+    val = figures_on(model, [t for t, _ in data["val"]], [y for _, y in data["val"]])
+    outside = model.predict_many([t for t, _ in data["oos_val"]])
+    return {
+        "in_scope_accuracy": val["accuracy"],
+        "in_scope_top1": val["top1"],
+        "oos_recall": float(np.mean([p.label == UNKNOWN for p in outside])),
+        "threshold": model.threshold,
+    }
+
+
+def by_language(model: TextClassifier, rows) -> dict[str, float]:
+    result = {}
+    for language in ("es", "en"):
+        part = [(t, y) for t, y, lang in rows if lang == language]
+        result[language] = figures_on(model, [t for t, _ in part], [y for _, y in part])["accuracy"]
+    return result
+
+
+def concilia_random_fifth(kind: str) -> dict[str, float]:
+    with (ROOT / "concilia" / "nlu" / "data" / "categories.csv").open(encoding="utf-8") as f:
+        rows = [(r["text"], r["label"], r["language"]) for r in csv.DictReader(f)]
+    strata = [f"{y}/{lang}" for _, y, lang in rows]
+    train, test = train_test_split(rows, test_size=0.2, stratify=strata, random_state=0)
+    model = TextClassifier(kind=kind).fit([t for t, _, _ in train], [y for _, y, _ in train])
+    return by_language(model, test)
+
+
+def concilia_core_fifth(kind: str) -> dict[str, float]:
+    rng = random.Random(5)
+    train_cores: dict[str, dict[str, list[str]]] = {}
+    test_cores: dict[str, dict[str, list[str]]] = {}
+    for label, by_lang in generate.CATEGORY_CORES.items():
+        for language, cores in by_lang.items():
+            shuffled = cores[:]
+            rng.shuffle(shuffled)
+            cut = len(shuffled) // 5
+            test_cores.setdefault(label, {})[language] = shuffled[:cut]
+            train_cores.setdefault(label, {})[language] = shuffled[cut:]
+
+    def make(label, phrases, language, r):
+        return generate.category_example(phrases, language, r)
+
+    train = generate.build(train_cores, make, generate.PER_LABEL * 4 // 5, seed=77)
+    test = generate.build(test_cores, make, generate.PER_LABEL // 5, seed=78)
+    model = TextClassifier(kind=kind).fit([t for t, _, _ in train], [y for _, y, _ in train])
+    return by_language(model, test)
+
+
+def concilia_written_apart(kind: str) -> dict[str, float]:
+    from concilia.nlu.tests.test_classifier_shipped import HELD_OUT_CATEGORIES, MODELS
+
+    if kind == "svm":
+        model = TextClassifier.load(MODELS / "categories.joblib")
+    else:
+        with (ROOT / "concilia" / "nlu" / "data" / "categories.csv").open(encoding="utf-8") as f:
+            rows = list(csv.DictReader(f))
+        model = TextClassifier(kind=kind).fit([r["text"] for r in rows], [r["label"] for r in rows])
+    rows = [
+        (s, label, "es" if i < 6 else "en")
+        for label, sentences in HELD_OUT_CATEGORIES.items()
+        for i, s in enumerate(sentences)
+    ]
+    return by_language(model, rows)
+
+
+def timed(fn, *args):
+    start = time.perf_counter()
+    value = fn(*args)
+    return value, time.perf_counter() - start
+
+
+def commit() -> str:
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--", "concilia/nlu", "bench/nlu_eval.py"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return head + ("+changes" if dirty else "")
+
+
+def pct(value: float) -> str:
+    return f"{value:.1%}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--only", choices=["banking77", "clinc150", "concilia"], action="append")
+    parser.add_argument("--jobs", type=int, default=2, help="Banking77 folds run at once")
+    args = parser.parse_args()
+    parts = args.only or ["banking77", "clinc150", "concilia"]
+    import django
+
+    django.setup()
+    started = time.perf_counter()
+    table: list[tuple[str, str, str, str]] = []
+    times: list[tuple[str, float]] = []
+
+    if "banking77" in parts:
+        b77, seconds = timed(banking77, args.jobs)
+        times.append(("Banking77, 5 folds x 2 models", seconds))
+        base, ours = b77["baseline"], b77["svm"]
+        table += [
+            ("Banking77 5-fold CV", "top-1 accuracy", pct(base["top1"]), pct(ours["top1"])),
+            (
+                "",
+                "accuracy, UNKNOWN counted wrong",
+                pct(base["accuracy"]),
+                pct(ours["accuracy"]),
+            ),
+            ("", "UNKNOWN answers", pct(base["unknown"]), pct(ours["unknown"])),
+        ]
+    if "clinc150" in parts:
+        results = {}
+        for kind in KINDS:
+            results[kind], seconds = timed(clinc150, kind)
+            times.append((f"CLINC150 {kind}", seconds))
+        base, ours = results["baseline"], results["svm"]
+        table += [
+            (
+                "CLINC150 train -> val",
+                "in-scope accuracy",
+                pct(base["in_scope_accuracy"]),
+                pct(ours["in_scope_accuracy"]),
+            ),
+            ("", "in-scope top-1", pct(base["in_scope_top1"]), pct(ours["in_scope_top1"])),
+            ("", "oos recall (oos_val)", pct(base["oos_recall"]), pct(ours["oos_recall"])),
+            ("", "threshold", f"{base['threshold']:.3f}", f"{ours['threshold']:.3f}"),
+        ]
+    if "concilia" in parts:
+        for title, fn in (
+            ("Concilia, random fifth", concilia_random_fifth),
+            ("Concilia, fifth of core sentences", concilia_core_fifth),
+            ("Concilia, 96 sentences written apart", concilia_written_apart),
+        ):
+            results = {}
+            for kind in KINDS:
+                results[kind], seconds = timed(fn, kind)
+                times.append((f"{title} {kind}", seconds))
+            for language in ("es", "en"):
+                table.append(
+                    (
+                        title if language == "es" else "",
+                        f"accuracy {language}",
+                        pct(results["baseline"][language]),
+                        pct(results["svm"][language]),
+                    )
+                )
+
+    print(f"commit {commit()}, {os.cpu_count()} cores")
+    print()
+    print("| data | figure | baseline (TF-IDF 1-2 + LR) | engine (word+char TF-IDF, SVM) |")
+    print("| --- | --- | ---: | ---: |")
+    for row in table:
+        print("| " + " | ".join(row) + " |")
+    print()
+    for name, seconds in times:
+        print(f"{name}: {seconds:.1f} s")
+    print(f"wall time: {time.perf_counter() - started:.1f} s")
+
+
+if __name__ == "__main__":
+    main()
