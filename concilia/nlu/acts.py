@@ -76,7 +76,7 @@ _REQUEST_FRAMES = (
     # Spanish: talk/contact with …, put me through to …, I want/need …
     r"\b(?:h?ablar|h?abla(?:r|me)?|conversar|contactar|comunicar(?:me)?|chatear)\s+(?:directamente\s+)?con\s+"
     + _PERSON,
-    r"\b(?:pasa(?:me|dme)|pase(?:me)?|ponga(?:me)?|pon(?:me|edme)|p[oa]sar(?:me)?|poner(?:me)?|"
+    r"\b(?:pasa(?:me|dme|s|is)|pase(?:me)?|ponga(?:me)?|pon(?:me|edme|es|eis)|p[oa]sar(?:me)?|poner(?:me)?|"
     r"comunica(?:me)?|deriva(?:me)?|derivar(?:me)?|transfiere(?:me)?|transferir(?:me)?|"
     r"conecta(?:me)?|conectar(?:me)?)\s+(?:directamente\s+)?(?:con|a|al)\s+" + _PERSON,
     r"\b(?:quiero|quisiera|necesito|exijo|pido|solicito|prefiero|me\s+gustaria|dame|deme|"
@@ -84,19 +84,21 @@ _REQUEST_FRAMES = (
     r"tener\s+|ser\s+atendid[oa]\s+por\s+|que\s+me\s+atienda\s+)?" + _PERSON,
     r"\bque\s+me\s+(?:atienda|llame|conteste|responda)\s+" + _PERSON,
     r"\batender(?:me)?\s+" + _PERSON,
+    r"\b(?:ayuda|atencion)\s+(?:de|por\s+parte\s+de)\s+" + _PERSON,
     r"\b(?:hablar|chatear)\s+con\s+(?:una\s+)?persona\b",
     # English: talk/speak to …, put me through to …, I want/need …
     r"\b(?:talk|speak|chat)\s+(?:to|with)\s+" + _PERSON,
     r"\b(?:connect|transfer|put|pass|forward|escalate)\s+(?:me|this)\s+(?:through\s+)?(?:to|with)\s+"
     + _PERSON,
-    r"\b(?:want|need|give\s+me|request|demand|prefer|(?:can|could|may)\s+i\s+(?:get|have))\s+"
+    r"\b(?:want|need|give\s+me|get\s+me|request|demand|prefer|help\s+from|"
+    r"(?:can|could|may)\s+i\s+(?:get|have))\s+"
     r"(?:to\s+have\s+)?" + _PERSON,
     r"\b(?:is\s+there|are\s+there)\s+(?:a|an|any)\s+(?:real\s+)?(?:human|person|people|agent)\b",
 )
 _REQUEST_RE = re.compile("|".join(f"(?:{frame})" for frame in _REQUEST_FRAMES))
 # A message that is only the person asked for ("operador", "agent please", "persona real").
 _BARE_PERSON_RE = re.compile(
-    r"^(?:(?:hola|hello|hi|hey|oye|please|por\s+favor|porfa|pls|plz|ya)[\s,.!]*)*"
+    r"^(?:(?:hola|hello|hi|hey|oye|please|por\s+favor|porfa|pls|plz|ya|con|with|to)[\s,.!]*)*"
     + _PERSON
     + r"(?:[\s,.!]*(?:please|por\s+favor|porfa|pls|plz|now|ya|ahora|ahora\s+mismo|right\s+now))*[\s.!?]*$"
 )
@@ -105,8 +107,8 @@ _BARE_PERSON_RE = re.compile(
 _NEGATED = re.compile(
     r"(?:\b(?:no|nunca|jamas|ni)\s+(?:me\s+|te\s+|lo\s+)?(?:quiero|quisiera|necesito|hace\s+falta|"
     r"deseo|pido|interesa|pases|pase|pongas|ponga|transfieras|derives)|"
-    r"(?:\bdon'?t|\bdo\s+not|\bnever|\bno\s+need\s+to|\bnot)\s+(?:want|need|wanna|transfer|put|"
-    r"connect|pass))\b"
+    r"(?:\bdon'?t|\bdo\s+not|\bnever|\bno\s+need\s+to|\bnot)\s+(?:to\s+)?(?:want|need|wanna|"
+    r"transfer|put|connect|pass|talk|speak|chat))\b"
 )
 _CLAUSE_END = re.compile(r"[,.;:!?]")
 
@@ -120,7 +122,62 @@ def is_request_human(folded: str) -> bool:
         )
         if not _NEGATED.search(folded, clause_start, match.end()):
             return True
-    return bool(_BARE_PERSON_RE.match(folded))
+    return bool(_BARE_PERSON_RE.match(folded)) or _misspelt_request(folded)
+
+
+# Typos the patterns above do not list ("hablar con una perosna", "talk to a humna"): after a
+# request verb in the same clause, a word one edit (or one swap) away from a person noun.
+_FUZZY_CUE = re.compile(
+    r"\b(?:h?ablar|pasa(?:me|dme|s)|pon(?:me|es)|quiero|necesito|talk|speak|want|need|transfer|"
+    r"connect)\b[^,.;:!?]*"
+)
+_FUZZY_NOUNS = (
+    "persona",
+    "humano",
+    "agente",
+    "operador",
+    "operadora",
+    "asesor",
+    "human",
+    "person",
+    "operator",
+    "representative",
+    "supervisor",
+    "encargado",
+)
+# Real words one edit from a noun: "personal" data, "gente" (people), "agenda"...
+_FUZZY_EXCLUDED = wordset("personal personas humana humanos gente agenda urgente asesora human")
+_FUZZY_MIN_LENGTH = 5
+
+
+def _misspelt_request(folded: str) -> bool:
+    for cue in _FUZZY_CUE.finditer(folded):
+        if _NEGATED.search(folded, max(0, cue.start() - 30), cue.end()):
+            continue
+        for word in words(cue.group())[1:]:
+            if (
+                len(word) >= _FUZZY_MIN_LENGTH
+                and word not in _FUZZY_EXCLUDED
+                and any(_one_edit_apart(word, noun) for noun in _FUZZY_NOUNS)
+            ):
+                return True
+    return False
+
+
+def _one_edit_apart(word: str, target: str) -> bool:
+    """Whether `word` is `target` with one letter changed, added, removed, or two swapped."""
+    if word == target or abs(len(word) - len(target)) > 1:
+        return False
+    if len(word) == len(target):
+        diffs = [i for i, (a, b) in enumerate(zip(word, target, strict=True)) if a != b]
+        return len(diffs) == 1 or (
+            len(diffs) == 2
+            and diffs[1] == diffs[0] + 1
+            and word[diffs[0]] == target[diffs[1]]
+            and word[diffs[1]] == target[diffs[0]]
+        )
+    shorter, longer = sorted((word, target), key=len)
+    return any(longer[:i] + longer[i + 1 :] == shorter for i in range(len(longer)))
 
 
 # ---------------------------------------------------------------------------- cancel

@@ -51,6 +51,17 @@ def examples(*texts: str) -> list[str]:
         "transfer me to an agent",
         "is there a real person I can talk to?",
         "I can't talk to a human, this is ridiculous",
+        "me pasas con alguien?",
+        "me pones con un agente",
+        "con una persona por favor",
+        "necesito ayuda de una persona",
+        "I need help from a human",
+        "get me a human",
+        # typos one letter away from a person noun, after a request verb
+        "hablar con una perosna",
+        "quiero hablar con un humnao",
+        "talk to a humna",
+        "can I speak to a represenative",
     ),
 )
 def test_asking_for_a_person_is_request_human(text):
@@ -74,6 +85,10 @@ def test_asking_for_a_person_is_request_human(text):
         "la atención al cliente es pésima",
         "¿eres una persona?",
         "are you a human?",
+        "I want a refund, not to talk to an agent",
+        "no quiero hablar con una perosna",
+        "quiero hablar sobre mis datos personales",
+        "quiero que me devuelvan el dinero, es urgente",
     ),
 )
 def test_declining_or_mentioning_a_person_is_not_request_human(text):
@@ -125,6 +140,8 @@ def test_declining_or_mentioning_a_person_is_not_request_human(text):
         ("sorry, it's 4472", "correct"),
         ("nope, it was 30 euros", "correct"),
         ("wrong, my email is ana@example.com", "correct"),
+        ("Yes, but it was 40 euros", "correct"),
+        ("sí, pero el pedido es otro", "correct"),
         # greet
         ("hola", "greet"),
         ("Hola, buenas tardes", "greet"),
@@ -162,6 +179,8 @@ def test_declining_or_mentioning_a_person_is_not_request_human(text):
         ("where is my order", "question"),
         ("do you ship to the Canary Islands", "question"),
         ("can you help me?", "question"),
+        ("me pueden decir cuándo llega", "question"),
+        ("buenas tardes, quería saber el estado de mi pedido", "question"),
         # inform
         ("me cobraron 49,90 € dos veces en el pedido 4471 ayer", "inform"),
         ("hola, me cobraron dos veces", "inform"),
@@ -173,6 +192,7 @@ def test_declining_or_mentioning_a_person_is_not_request_human(text):
         ("cuando llegó estaba roto", "inform"),
         ("when I opened the box it was broken", "inform"),
         ("¡qué vergüenza!", "inform"),
+        ("qué vergüenza de empresa", "inform"),
         ("ESTO ES UNA VERGÜENZA, TERCERA VEZ QUE ESCRIBO!!!", "inform"),
         ("hay un error en mi factura", "inform"),
         ("good morning, my parcel arrived broken and I want a refund", "inform"),

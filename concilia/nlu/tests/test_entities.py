@@ -59,6 +59,7 @@ def test_a_double_charge_gives_the_amount_the_order_and_the_date():
         ("order no. 55512 arrived broken", "55512"),
         ("mi compra ES-20391 llegó rota", "ES-20391"),
         ("ref #20394", "20394"),
+        ("hice un pedido hace poco (nº 30021)", "30021"),
     ],
 )
 def test_an_order_number_is_found_next_to_an_order_keyword(text, value):
