@@ -33,6 +33,7 @@ from concilia.cases.attachments import CheckedFile
 from concilia.cases.models import ActorKind, Case, Channel, Kind, Priority
 from concilia.cases.queries import active_categories
 from concilia.core.ports import triage
+from concilia.core.tasks import enqueue_with_change
 from concilia.customers.actions import identify_customer, record_consent
 from concilia.customers.models import Customer
 from concilia.customers.queries import notice_by_version
@@ -180,6 +181,12 @@ def post_customer_message(
     with translation.override(conversation.language):
         _finish_turn(conversation, dialogue)
     _say_all(conversation, dialogue.replies)
+    if dialogue.send_code:
+        from concilia.assistant.tasks import send_chat_code
+
+        enqueue_with_change(
+            send_chat_code, conversation_id=conversation.pk, nonce=dialogue.send_code
+        )
     if conversation.status == ConversationStatus.CLOSED and conversation.ended_at is None:
         conversation.ended_at = timezone.now()
     _save(conversation)

@@ -19,7 +19,7 @@ from django.core.validators import validate_email
 from django.utils import formats, timezone, translation
 from django.utils.translation import gettext as _
 
-from concilia.assistant import flows, knowledge, visits
+from concilia.assistant import flows, knowledge, verification, visits
 from concilia.assistant.models import (
     ChatUpload,
     Conversation,
@@ -31,7 +31,7 @@ from concilia.assistant.models import (
 from concilia.cases.models import Case, Category, Kind
 from concilia.cases.queries import active_categories
 from concilia.core.ports import order_lookup
-from concilia.customers.models import PrivacyNotice
+from concilia.customers.models import Customer, PrivacyNotice
 from concilia.nlu import UNKNOWN, Money, Understanding, understand
 
 HUMAN = "__human"
@@ -65,6 +65,8 @@ class Dialogue:
         self.replies: list[Reply] = []
         self.handover: tuple[str, str] | None = None
         self.create_case = False
+        # The nonce of a verification code to email once the turn is saved.
+        self.send_code = ""
         self._rules: HandoverRules | None = None
 
     # -- helpers ---------------------------------------------------------------------------
@@ -428,7 +430,56 @@ class Dialogue:
             )
             return
         self.state["email"] = candidate
+        known = (
+            Customer.objects.filter(email=candidate, cases__isnull=False).distinct().first()
+            if not self.conv.customer_id
+            else None
+        )
+        if known is not None:
+            challenge = verification.new_challenge(candidate, known.pk)
+            self.state["challenge"] = challenge
+            self.send_code = str(challenge["nonce"])
+            self.say(
+                _(
+                    "You have written to us before. So that I can see your cases, I have sent a "
+                    "six-digit code to %(email)s: type it here, or skip this step."
+                )
+                % {"email": candidate},
+                [(SKIP, _("Skip"))],
+                "code",
+            )
+            self.go("verify_code")
+            return
         self._next()
+
+    def _on_verify_code(self, *, text: str, choice: str, **rest: Any) -> None:
+        challenge = self.state.get("challenge") or {}
+        if choice == SKIP or not challenge:
+            self.state.pop("challenge", None)
+            self._next()
+            return
+        if verification.check(challenge, text):
+            customer = Customer.objects.get(pk=challenge["customer"])
+            self.state.pop("challenge")
+            self.conv.customer = customer
+            self.conv.verified = True
+            self.state["name"] = customer.name
+            cases = Case.objects.open().for_customer(customer).order_by("-created_at")[:3]
+            self.state["open_cases"] = [case.reference for case in cases]
+            self.say(_("Thank you, %(name)s. Welcome back.") % {"name": customer.name})
+            self._next()
+            return
+        challenge["attempts"] = int(challenge.get("attempts", 0)) + 1
+        if challenge["attempts"] >= verification.MAX_ATTEMPTS:
+            self.state.pop("challenge")
+            self.say(_("That code is not right. Let us go on without it."))
+            self._next()
+            return
+        self.say(
+            _("That code is not right, or it has expired. Please check the email and try again."),
+            [(SKIP, _("Skip"))],
+            "code",
+        )
 
     def _on_name(self, *, text: str, **rest: Any) -> None:
         name = " ".join(text.split())

@@ -751,3 +751,38 @@ def test_a_file_sent_before_it_is_asked_for_goes_with_the_case(client):
     answer_until_summary(chat)
     case = confirm(chat)
     assert [a.original_name for a in case.attachments.all()] == ["receipt.png"]
+
+
+def test_a_returning_customer_proves_their_email_with_a_code_and_is_known(
+    client, open_case, run_tasks
+):
+    case = open_case(email="lucia@example.com", name="Lucía Fernández", category="refund")
+    chat = begin(client, "es")
+    chat.say("Sigo sin recibir el reembolso que me prometisteis")
+    chat.say("lucia@example.com")
+    assert chat.expects == "code"
+    assert "Lucía" not in chat.answer  # nothing is revealed before the code
+    run_tasks()
+    code = next(word for word in mail.outbox[-1].subject.split() if word.isdigit())
+    assert mail.outbox[-1].to == ["lucia@example.com"]
+    chat.say("000000" if code != "000000" else "111111")
+    assert chat.expects == "code"  # wrong: asked again
+    chat.say(code)
+    assert "Lucía Fernández" in chat.answer
+    assert case.reference in chat.choices
+    chat.press(case.reference)
+    assert Case.objects.count() == 1
+    conversation = Conversation.objects.get()
+    assert conversation.verified and conversation.customer == case.customer
+    # The code is not stored anywhere: only its nonce is.
+    assert code not in str(conversation.state)
+
+
+def test_skipping_the_code_goes_on_as_a_new_customer_would(client, open_case):
+    open_case(email="lucia@example.com", name="Lucía Fernández", category="refund")
+    chat = begin(client, "es")
+    chat.say("El paquete del pedido 4471 llegó roto")
+    chat.say("lucia@example.com")
+    chat.press("__skip")
+    assert chat.expects == "name"
+    assert Conversation.objects.get().verified is False
