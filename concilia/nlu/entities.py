@@ -8,6 +8,15 @@ number). The rules here cover the forms customers write (day-first numeric, ISO,
 Phones use `phonenumbers` (Google's libphonenumber metadata: validity and E.164 for every
 country; default region ES). Everything else is regular expressions.
 
+Choices worth knowing: UPU S10 numbers ("RR123456785ES") need a valid check digit unless a
+tracking word is near; UPS "1Z" numbers are taken on their shape (the check digit is not
+verified); amounts read the last separator followed by one or two digits as the decimal one, in
+either language; numeric dates are day-first; a date without a year is the most recent one
+(up to a month ahead is kept in this year); "la semana pasada"/"last week" is seven days ago and
+"el mes pasado"/"last month" the same day a month ago; a bare weekday ("el martes", "on Monday")
+is the most recent past one, one to seven days back. `language` is accepted for the contract but
+both languages' rules always run, since customers mix them.
+
 Each extractor proposes candidates with a priority; the most specific kinds (email, tracking,
 order) claim their span first and later candidates that overlap a claimed span are dropped, so
 an order number is never also an amount, a phone or a date.
@@ -84,7 +93,9 @@ def _emails(text: str, folded: str, today: dt.date) -> Iterator[_Candidate]:
 
 _UPS = re.compile(r"\b1Z[0-9A-Z]{16}\b", re.IGNORECASE)
 # UPU S10: two letters, eight digits, a check digit, the ISO country of the post that sent it.
-_S10 = re.compile(r"\b([A-Z]{2})\s?(\d{8})(\d)\s?([A-Z]{2})\b", re.IGNORECASE)
+# Upper case, possibly spaced ("RR 123 456 785 ES"); lower case only in one piece, since
+# "el 123456789 de" is not a tracking number.
+_S10 = re.compile(r"\b[A-Z]{2}(?:\s?\d){9}\s?[A-Z]{2}\b|\b[a-z]{2}\d{9}[a-z]{2}\b")
 _S10_WEIGHTS = (8, 6, 4, 2, 3, 5, 9, 7)
 _TRACKING_KEYWORD = (
     r"\b(?:tracking|track|seguimiento|localizador|env[ií]o|shipment|waybill|albar[aá]n)\b"
@@ -107,10 +118,11 @@ def _tracking(text: str, folded: str, today: dt.date) -> Iterator[_Candidate]:
     for match in _UPS.finditer(text):
         yield _Candidate(1, "tracking_number", match.start(), match.end(), match.group().upper())
     for match in _S10.finditer(text):
-        service, serial, check, country = match.groups()
+        compact = re.sub(r"\s", "", match.group()).upper()
+        serial, check = compact[2:10], compact[10]
         near_keyword = _TRACKING_NEAR.search(folded, max(0, match.start() - 40), match.start())
         if int(check) == s10_check_digit(serial) or near_keyword:
-            value = f"{service}{serial}{check}{country}".upper()
+            value = compact
             yield _Candidate(1, "tracking_number", match.start(), match.end(), value)
     for match in _KEYWORD_TRACKING.finditer(text):
         code = match.group("code")
@@ -417,11 +429,14 @@ def _without_year(month: int, day: int, today: dt.date) -> dt.date | None:
     return this_year
 
 
-def _year(raw: str | None) -> int | None:
+def _year(raw: str | None, today: dt.date) -> int | None:
     if not raw:
         return None
     year = int(raw)
-    return 2000 + year if len(raw) == 2 else year
+    if len(raw) != 2:
+        return year
+    # "1/2/26" is 2026 and "1/2/99" 1999: two digits up to next year's are this century's.
+    return 2000 + year if year <= today.year % 100 + 1 else 1900 + year
 
 
 def _months_back(today: dt.date, months: int) -> dt.date:
@@ -440,7 +455,7 @@ def _absolute_dates(text: str, folded: str, today: dt.date) -> Iterator[_Candida
         day, separator, month, year = match.groups()
         if year is None and separator != "/":
             continue  # "12.03" or "3-4" alone are more often numbers or ranges than dates
-        full_year = _year(year)
+        full_year = _year(year, today)
         if full_year is None:
             value = _without_year(int(month), int(day), today)
         else:
@@ -461,7 +476,7 @@ def _named_month(
     match: re.Match[str], day: int, month_name: str, year: str | None, today: dt.date
 ) -> Iterator[_Candidate]:
     month = _MONTHS[month_name.rstrip(".")]
-    full_year = _year(year)
+    full_year = _year(year, today)
     value = (
         _without_year(month, day, today) if full_year is None else _safe_date(full_year, month, day)
     )

@@ -106,6 +106,17 @@ def test_an_s10_number_with_a_valid_check_digit_is_found_without_a_keyword():
     ]
 
 
+def test_an_s10_number_may_be_written_in_groups_or_lower_case():
+    assert found("RR 123 456 785 ES y rr123456785es") == [
+        ("tracking_number", "RR 123 456 785 ES", "RR123456785ES"),
+        ("tracking_number", "rr123456785es", "RR123456785ES"),
+    ]
+
+
+def test_words_around_nine_digits_are_not_an_s10_number():
+    assert found("pedido el 123456789 de marzo") == [("order_number", "123456789", "123456789")]
+
+
 def test_an_s10_lookalike_with_a_wrong_check_digit_needs_a_keyword():
     assert found("código PQ123456789ES") == []
     assert found("seguimiento PQ123456789ES") == [
@@ -221,6 +232,8 @@ def test_an_order_number_is_not_also_a_phone():
         ("el 15 de diciembre", "15 de diciembre", dt.date(2025, 12, 15)),
         ("the delivery promised for 20 March", "20 March", dt.date(2026, 3, 20)),
         ("el 31/02/2026", None, None),
+        ("el 1/2/99", "1/2/99", dt.date(1999, 2, 1)),
+        ("el 29 de febrero", "29 de febrero", dt.date(2024, 2, 29)),
     ],
 )
 def test_an_absolute_date_is_day_first_and_without_year_is_the_most_recent(text, date_text, value):
