@@ -12,6 +12,7 @@ and two or three together pass 0.8):
     outrage ("vergüenza", "harto", "ridiculous", "unacceptable")          0.45
     repeated contact ("tercera vez", "third time", "nadie me responde")   0.40
     angry ("enfadado", "angry", "cabreado", "annoyed")                    0.35
+    angry emoji (😡 🤬 😤 👿 💢 🖕)                                        0.35
     shouting (most letters in capitals, at least 12 letters)              0.35
     repeated marks ("!!!" 0.30, "!!" 0.15, "???" or "?!" 0.15)
     again ("otra vez", "de nuevo", "again", "still")                      0.15
@@ -31,9 +32,8 @@ from concilia.nlu.lexicon import fold
 class Reason:
     """One signal of frustration: what it is, the words that showed it, and its weight."""
 
-    signal: (
-        str  # insult, very_angry, threat, outrage, repeated_contact, angry, shouting, marks, again
-    )
+    # insult, very_angry, threat, outrage, repeated_contact, angry, angry_emoji, shouting, marks, again
+    signal: str
     evidence: str
     weight: float
 
@@ -47,7 +47,8 @@ _LEXICONS: tuple[tuple[str, float, str], ...] = (
         "idiota*, imbecil*, estupido*, inutil*, incompetente*, estafador*, ladron*, ladrones, "
         "sinverguenza*, chorizos, gilipolla*, mierda, joder, hostia*, cabron*, payasos, timador*, "
         "capullo*, mentiroso*, idiot*, stupid, useless, incompetent, scammer*, scam, thieves, "
-        "thief, crooks, morons, moron, clowns, shit, fuck*, bullshit, crap, bastards, liars",
+        "thief, crooks, morons, moron, clowns, shit, fuck*, bullshit, crap, bastards, liars, wtf, "
+        "ffs",
     ),
     (
         "very_angry",
@@ -111,6 +112,10 @@ def _compile(lexicon: str) -> re.Pattern[str]:
 
 _PATTERNS = tuple((signal, weight, _compile(phrases)) for signal, weight, phrases in _LEXICONS)
 _EXCLAMATIONS = re.compile(r"!{2,}")
+_ANGRY_EMOJI = re.compile(
+    "[\U0001f620\U0001f621\U0001f624\U0001f47f\U0001f92c\U0001f4a2\U0001f595]+"
+)
+_ANGRY_EMOJI_WEIGHT = 0.35
 _QUESTIONS = re.compile(r"\?{3,}|[?!]*(?:\?!|!\?)[?!]*")
 _LETTERS = re.compile(r"[^\W\d_]")
 _SHOUTING_MIN_LETTERS = 12
@@ -135,6 +140,8 @@ def reasons(text: str, language: str = "es") -> list[Reason]:
             seen_spans.append(span)
             found.append(Reason(signal, text[span[0] : span[1]], weight))
             break  # one reason per signal: five insults are not five times as angry
+    if emoji := _ANGRY_EMOJI.search(text):
+        found.append(Reason("angry_emoji", emoji.group(), _ANGRY_EMOJI_WEIGHT))
     found.extend(_shouting(text))
     found.extend(_marks(text))
     return sorted(found, key=lambda reason: -reason.weight)

@@ -90,3 +90,8 @@ def test_more_signals_score_higher_but_never_past_1():
 @given(st.text(max_size=300))
 def test_any_text_scores_between_0_and_1_and_never_raises(text):
     assert 0.0 <= score(text, "es") <= 1.0
+
+
+def test_an_angry_emoji_counts_like_an_angry_word():
+    assert reasons("¿dónde está mi pedido? 😡😡", "es") == [Reason("angry_emoji", "😡😡", 0.35)]
+    assert score("estoy enfadado 😡", "es") == 0.577
