@@ -223,7 +223,8 @@ _CORRECTION_MARKERS = re.compile(
     r"not\s+\S*\d\S*\s+but\s+\S)"
 )
 _DENY_OPENERS = re.compile(
-    r"^(?:no|nop|nope|nah|negativo|incorrecto|falso|mal|wrong|incorrect|"
+    r"^(?:no+|nop|nope|nah|negativo|incorrecto|falso|mal|wrong|incorrect|"
+    r"(?:claro|por\s+supuesto|desde\s+luego)\s+que\s+no|of\s+course\s+not|"
     r"eso\s+no\s+es\s+(?:asi|correcto|cierto|verdad)|no\s+es\s+(?:asi|correcto|cierto|verdad)|"
     r"that'?s\s+(?:wrong|not\s+right|not\s+correct|incorrect|not\s+it|not\s+true)|"
     r"that\s+is\s+(?:wrong|not\s+right|incorrect)|not\s+(?:right|correct|really|quite)|"
@@ -275,7 +276,8 @@ def _is_deny(folded: str, tokens: list[str]) -> bool:
 # ---------------------------------------------------------------------------- affirm
 
 _AFFIRM_OPENERS = re.compile(
-    r"^(?:si|sip|sii+|vale|ok|okay|okey|oki|de\s+acuerdo|correcto|exacto|exactamente|claro|"
+    r"^(?:(?:claro|por\s+supuesto|desde\s+luego)\s+que\s+si|sure\s+thing|yes+|"
+    r"si|sip|sii+|vale|ok|okay|okey|oki|de\s+acuerdo|correcto|exacto|exactamente|claro|"
     r"perfecto|eso\s+es|asi\s+es|efectivamente|afirmativo|por\s+supuesto|desde\s+luego|venga|dale|"
     r"genial|bien|esta\s+bien|me\s+parece\s+bien|yes|yep|yeah|yup|ya|sure|correct|right|"
     r"that'?s\s+(?:right|correct|it|fine|good|true)|that\s+is\s+(?:right|correct)|"
@@ -322,7 +324,7 @@ _GREETING_RE = re.compile(
 _FILLER_WORDS = wordset(
     "por favor muy muchas mucho so much very a lot todo todos all equipo team de nuevo again",
     "buen dia hola hi hello hey ok vale perfecto genial great perfect bien good there you",
-    "que tal how are amable kind eres sois it i appreciate adios bye goodbye chao hasta luego",
+    "que tal how are amable kind eres sois it i appreciate adios bye goodbye chao hasta luego mate",
 )
 
 
@@ -363,6 +365,7 @@ _ACCENTED_INTERROGATIVE = re.compile(
     r"(?:qué|cuál|cuáles|cuándo|cómo|dónde|adónde|cuánto|cuánta|cuántos|cuántas|quién|quiénes)\b"
 )
 _QUESTION_PHRASES = re.compile(
+    r"^me\s+(?:puede|puedes|pueden|podeis|podria|podrias|podrian)\b|"
     r"\b(?:(?:quiero|queria|quisiera|me\s+gustaria|necesito|querria)\s+saber|"
     r"(?:puede|puedes|pueden|podeis|podria|podrias|podrian)\s+(?:decirme|indicarme|explicarme)|"
     r"me\s+(?:puede|puedes|pueden|podeis|podria|podrias|podrian)\s+(?:decir|indicar|explicar|"

@@ -117,6 +117,10 @@ def test_declining_or_mentioning_a_person_is_not_request_human(text):
         ("ok", "affirm"),
         ("OK thanks", "affirm"),
         ("yes please", "affirm"),
+        ("claro que sí", "affirm"),
+        ("siii", "affirm"),
+        ("yesss", "affirm"),
+        ("sure thing", "affirm"),
         # deny
         ("no", "deny"),
         ("No.", "deny"),
@@ -128,6 +132,10 @@ def test_declining_or_mentioning_a_person_is_not_request_human(text):
         ("no, eso no es así", "deny"),
         ("no quiero", "deny"),
         ("nah", "deny"),
+        ("claro que no", "deny"),
+        ("por supuesto que no", "deny"),
+        ("Nooo", "deny"),
+        ("no hace falta", "deny"),
         # correct
         ("no, el pedido es 4471", "correct"),
         ("no, the order is 4471", "correct"),
@@ -141,6 +149,8 @@ def test_declining_or_mentioning_a_person_is_not_request_human(text):
         ("nope, it was 30 euros", "correct"),
         ("wrong, my email is ana@example.com", "correct"),
         ("Yes, but it was 40 euros", "correct"),
+        ("ok, but the order is 4472", "correct"),
+        ("vale pero el importe era 30", "correct"),
         ("sí, pero el pedido es otro", "correct"),
         # greet
         ("hola", "greet"),
@@ -156,6 +166,8 @@ def test_declining_or_mentioning_a_person_is_not_request_human(text):
         ("gracias, adiós", "thank"),
         ("thanks", "thank"),
         ("thank you so much", "thank"),
+        ("vale gracias adiós", "thank"),
+        ("thx", "thank"),
         # cancel
         ("déjalo", "cancel"),
         ("olvídalo", "cancel"),
@@ -166,6 +178,9 @@ def test_declining_or_mentioning_a_person_is_not_request_human(text):
         ("nevermind", "cancel"),
         ("forget it", "cancel"),
         ("stop", "cancel"),
+        ("stop it", "cancel"),
+        ("olvídalo, ya lo he recibido", "cancel"),
+        ("never mind, it arrived", "cancel"),
         # question
         ("¿cuál es el plazo de devolución?", "question"),
         ("cual es el plazo de devolución", "question"),
@@ -179,6 +194,9 @@ def test_declining_or_mentioning_a_person_is_not_request_human(text):
         ("where is my order", "question"),
         ("do you ship to the Canary Islands", "question"),
         ("can you help me?", "question"),
+        ("me podéis ayudar", "question"),
+        ("Is it possible to change the address", "question"),
+        ("por qué me cobraron dos veces", "question"),
         ("me pueden decir cuándo llega", "question"),
         ("buenas tardes, quería saber el estado de mi pedido", "question"),
         # inform
@@ -197,6 +215,10 @@ def test_declining_or_mentioning_a_person_is_not_request_human(text):
         ("hay un error en mi factura", "inform"),
         ("good morning, my parcel arrived broken and I want a refund", "inform"),
         ("4471", "inform"),
+        ("porque no funciona", "inform"),
+        ("I would like a refund", "inform"),
+        ("cancela la suscripción", "inform"),
+        ("no lo sé", "inform"),
         ("ana@example.com", "inform"),
     ],
 )
