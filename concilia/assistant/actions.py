@@ -374,7 +374,7 @@ def _after_case(conversation: Conversation, dialogue: Dialogue, case: Case) -> N
         dialogue._ask_survey()
         return
     rules = dialogue.rules
-    if rules.person_categories.filter(pk=case.category_id).exists():
+    if case.category_id in rules.person_categories:
         dialogue.handover = (HandoverReason.CATEGORY, case.category.code)
         return
     if (

@@ -15,10 +15,11 @@ from concilia.assistant.models import (
     TechnicianVisit,
     TroubleshootingGuide,
 )
+from concilia.core.admin import RememberedConfigAdmin
 
 
 @admin.register(HandoverRules)
-class HandoverRulesAdmin(admin.ModelAdmin):
+class HandoverRulesAdmin(RememberedConfigAdmin):
     filter_horizontal = ["person_categories"]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
@@ -27,7 +28,7 @@ class HandoverRulesAdmin(admin.ModelAdmin):
 
 
 @admin.register(KnowledgeArticle)
-class KnowledgeArticleAdmin(admin.ModelAdmin):
+class KnowledgeArticleAdmin(RememberedConfigAdmin):
     list_display = [
         "question_en",
         "question_es",

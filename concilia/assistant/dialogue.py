@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -30,6 +31,7 @@ from concilia.assistant.models import (
 )
 from concilia.cases.models import Case, Category, Kind
 from concilia.cases.queries import active_categories
+from concilia.core.memo import remember_for
 from concilia.core.ports import order_lookup
 from concilia.customers.models import Customer, PrivacyNotice
 from concilia.nlu import UNKNOWN, Money, Understanding, understand
@@ -51,9 +53,33 @@ class Reply:
         self.expects = expects
 
 
-def rules() -> HandoverRules:
-    found = HandoverRules.objects.first()
-    return found if found is not None else HandoverRules.objects.create()
+@dataclass(frozen=True)
+class Rules:
+    """The hand-over rules in force, as read from the admin's one row."""
+
+    frustration_threshold: float
+    frustration_warning: float
+    frustration_repeats: int
+    confidence_threshold: float
+    low_confidence_turns: int
+    amount_limit: Decimal | None
+    person_categories: frozenset[int]
+
+
+@remember_for(seconds=10)
+def rules() -> Rules:
+    found = HandoverRules.objects.first() or HandoverRules()
+    return Rules(
+        frustration_threshold=found.frustration_threshold,
+        frustration_warning=found.frustration_warning,
+        frustration_repeats=found.frustration_repeats,
+        confidence_threshold=found.confidence_threshold,
+        low_confidence_turns=found.low_confidence_turns,
+        amount_limit=found.amount_limit,
+        person_categories=frozenset(
+            found.person_categories.values_list("pk", flat=True) if found.pk else ()
+        ),
+    )
 
 
 class Dialogue:
@@ -67,12 +93,12 @@ class Dialogue:
         self.create_case = False
         # The nonce of a verification code to email once the turn is saved.
         self.send_code = ""
-        self._rules: HandoverRules | None = None
+        self._rules: Rules | None = None
 
     # -- helpers ---------------------------------------------------------------------------
 
     @property
-    def rules(self) -> HandoverRules:
+    def rules(self) -> Rules:
         if self._rules is None:
             self._rules = rules()
         return self._rules

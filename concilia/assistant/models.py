@@ -139,6 +139,8 @@ class Author(models.TextChoices):
 class ChatMessage(models.Model):
     """One message of a conversation, numbered so that channels can ask for what is new."""
 
+    PERSONAL_FIELDS = ("body", "understanding")
+
     conversation = models.ForeignKey(
         Conversation, on_delete=models.CASCADE, related_name="messages"
     )
@@ -189,6 +191,8 @@ def _attachment_storage():  # type: ignore[no-untyped-def]
 
 class ChatUpload(models.Model):
     """A file sent in the chat (checked like the form's), kept until it joins the case."""
+
+    PERSONAL_FIELDS = ("file", "original_name")
 
     conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="uploads")
     file = models.FileField(storage=_attachment_storage, upload_to=upload_path, max_length=300)
