@@ -150,12 +150,15 @@ _ORDER_MORE = re.compile(
 _HASH_ORDER = re.compile(r"(?<![\w&])#(?P<code>(?:[A-Z]{1,4}-?)?\d{4,}[0-9A-Z-]*)\b", re.IGNORECASE)
 _MIN_ORDER_DIGITS = 3
 _YEAR = re.compile(r"(?:19|20)\d\d")
+_DATE_SHAPED = re.compile(r"\d{4}-\d{1,2}-\d{1,2}|\d{1,2}-\d{1,2}-\d{2,4}")
 
 
 def _order_value(code: str) -> str | None:
     code = code.lstrip("#").strip("-").upper()
     if sum(ch.isdigit() for ch in code) < _MIN_ORDER_DIGITS or _YEAR.fullmatch(code):
         return None
+    if _DATE_SHAPED.fullmatch(code):
+        return None  # "pedido 2025-12-01" is the order's date
     return code
 
 

@@ -86,6 +86,14 @@ def test_a_bare_or_short_number_is_not_an_order_number(text):
     assert all(kind != "order_number" for kind, _, _ in found(text))
 
 
+def test_the_date_of_an_order_is_a_date_not_an_order_number():
+    assert found("pedido 2026-03-01") == [("date", "2026-03-01", dt.date(2026, 3, 1))]
+    assert found("pedido 4471 del 12/03/2026") == [
+        ("order_number", "4471", "4471"),
+        ("date", "12/03/2026", dt.date(2026, 3, 12)),
+    ]
+
+
 def test_the_amount_of_an_order_is_an_amount_not_an_order_number():
     assert found("un pedido de 120 € que no llegó") == [("amount", "120 €", eur("120"))]
 
