@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from concilia.assistant import actions
-from concilia.assistant.models import Conversation, ConversationStatus
+from concilia.assistant.models import Conversation, ConversationStatus, KnowledgeArticle
 from concilia.cases.models import Attachment
 from conftest import CHROMIUM, EXE_BYTES, PNG_BYTES
 
@@ -104,6 +104,12 @@ def test_the_widget_on_another_site_opens_with_the_keyboard_and_the_customer_get
     page, problems, live_server, shop_site, settings
 ):
     settings.WIDGET_ORIGINS = [shop_site]
+    KnowledgeArticle.objects.create(
+        question_es="¿Cuál es vuestro horario?",
+        question_en="What are your opening hours?",
+        answer_es="Abrimos de lunes a viernes, de 9 a 18.",
+        answer_en="We are open Monday to Friday, from 9 to 18.",
+    )
     page.goto(shop_site)
     launcher = page.locator("button[aria-controls=concilia-panel]")
     launcher.wait_for()
@@ -120,12 +126,22 @@ def test_the_widget_on_another_site_opens_with_the_keyboard_and_the_customer_get
     assert frame.evaluate("document.documentElement.lang") == "en"
 
     press(frame, "accept")
+    # A frequent question: the answer can be rated, and the rating is kept.
+    answer = write(frame, "What are your opening hours?")
+    assert "Monday to Friday" in log_text(frame)
+    rated = frame.locator("#chat-log .chat-msg[data-expects=rating]")
+    rated.get_by_role("button", name="Helpful", exact=True).click()
+    rated.locator(".chat-rated").wait_for()
+    assert rated.locator("[aria-pressed=true]").inner_text() == "Helpful"
+    assert Conversation.objects.get().messages.get(expects="rating").rating == 1
+    assert KnowledgeArticle.objects.get().helpful_count == 1
+    press(frame, "no")
     answer = write(frame, "my parcel arrived damaged, order 4471")
     assert answer["expects"] == "email"
     assert "Damaged" in log_text(frame)
     conversation = Conversation.objects.get()
     assert conversation.channel == "widget"
-    assert conversation.messages.filter(author="customer").count() == 2
+    assert conversation.messages.filter(author="customer").count() == 4
 
     # Escape inside the frame closes the panel and gives the focus back to the launcher.
     frame.press("#chat-input", "Escape")

@@ -276,15 +276,11 @@
     group.setAttribute("aria-label", T.helpful + " / " + T.not_helpful);
     var thanks = element("span", "chat-rated", T.rated);
     thanks.hidden = message.rating === null || message.rating === undefined;
-    [[true, "\uD83D\uDC4D", T.helpful], [false, "\uD83D\uDC4E", T.not_helpful]].forEach(function (spec) {
-      var button = element("button", "chat-thumb secondary");
+    [[true, T.helpful], [false, T.not_helpful]].forEach(function (spec) {
+      var button = element("button", "chat-thumb secondary chat-thumb--" + (spec[0] ? "up" : "down"), spec[1]);
       button.type = "button";
       button.dataset.helpful = String(spec[0]);
       button.setAttribute("aria-pressed", String(message.rating === (spec[0] ? 1 : -1)));
-      var icon = element("span", "", spec[1]);
-      icon.setAttribute("aria-hidden", "true");
-      button.appendChild(icon);
-      button.appendChild(document.createTextNode(" " + spec[2]));
       button.addEventListener("click", function () {
         enqueue(function () {
           return call("POST", path("/messages/" + message.seq + "/rating"), {helpful: spec[0]})
@@ -326,10 +322,15 @@
     fileButton.classList.toggle("chat-attention", expects === "file");
   }
 
+  // To the end; but a message taller than the log (the privacy notice) is shown from its start.
   function scrollDown() {
+    var messages = log.querySelectorAll(".chat-msg, .chat-notice");
+    var newest = messages[messages.length - 1];
+    var top = log.scrollHeight;
+    if (newest && newest.offsetHeight > log.clientHeight) top = newest.offsetTop - 8;
     var smooth = !(reduceMotion && reduceMotion.matches);
-    if (log.scrollTo) log.scrollTo({top: log.scrollHeight, behavior: smooth ? "smooth" : "auto"});
-    else log.scrollTop = log.scrollHeight;
+    if (log.scrollTo) log.scrollTo({top: top, behavior: smooth ? "smooth" : "auto"});
+    else log.scrollTop = top;
   }
 
   function showProblem(problem) {

@@ -37,6 +37,23 @@
     node.addEventListener("blur", function () { node.style.removeProperty("outline"); });
   }
 
+  // A speech bubble drawn here: no emoji font or image file needed.
+  function bubble() {
+    var ns = "http://www.w3.org/2000/svg";
+    var svg = document.createElementNS(ns, "svg");
+    svg.setAttribute("viewBox", "0 0 24 24");
+    svg.setAttribute("width", "22");
+    svg.setAttribute("height", "22");
+    svg.setAttribute("aria-hidden", "true");
+    svg.setAttribute("focusable", "false");
+    var shape = document.createElementNS(ns, "path");
+    shape.setAttribute("d", "M4 4h16a2 2 0 0 1 2 2v9a2 2 0 0 1-2 2H10l-5 4v-4H4a2 2 0 0 1-2-2V6a2 2 0 0 1 2-2z");
+    shape.setAttribute("fill", "currentColor");
+    svg.appendChild(shape);
+    style(svg, {display: "block", "flex-shrink": "0"});
+    return svg;
+  }
+
   var host = document.createElement("div");
   host.setAttribute("data-concilia-widget", "");
   style(host, {position: "fixed", right: "0", bottom: "0", "z-index": "2147483000"});
@@ -49,9 +66,11 @@
   launcher.setAttribute("aria-controls", "concilia-panel");
   launcher.setAttribute("aria-label", words.open);
   launcher.title = words.open;
-  launcher.textContent = "\uD83D\uDCAC " + words.label;
+  launcher.appendChild(bubble());
+  launcher.appendChild(document.createTextNode(words.label));
   style(launcher, {
     position: "fixed", right: "16px", bottom: "16px", "min-height": "48px", "min-width": "48px",
+    display: "flex", "align-items": "center", gap: "8px",
     padding: "0 18px", border: "0", "border-radius": "999px", background: ACCENT, color: "#fff",
     font: "600 16px/1 system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif", cursor: "pointer",
     "box-shadow": "0 4px 14px rgba(0,0,0,.25)"
