@@ -547,3 +547,43 @@ def test_the_fake_server_refuses_other_paths():
             opener.open(request, timeout=2)
     assert refused.value.code == 404
     assert [r.path for r in server.requests] == ["/v1/embeddings"]
+
+
+def test_the_public_understand_over_the_real_local_engine(fake_openai, settings):
+    # Given the LLM engine chosen in settings, over the shipped local models and extractor
+    understanding_module = pytest.importorskip(
+        "concilia.nlu.understanding",
+        exc_type=ImportError,
+        reason="the local engine's modules are not all written yet",
+    )
+    from concilia.nlu import understand
+
+    labels = llm._category_model().labels
+    settings.NLU_ENGINE = "llm"
+    fake_openai.reply(
+        {**GOOD_ANSWER, "category": labels[-1], "confidence": 0.99, "order_number": "X-1"}
+    )
+    understanding_module._engine.cache_clear()
+    try:
+        # When a message is read
+        understanding = understand(TEXT, today=TODAY)
+    finally:
+        understanding_module._engine.cache_clear()
+
+    # Then the model was offered the local model's labels and its answer is used,
+    # with the entities the local extractor finds
+    local = understanding_module.LocalEngine().understand(TEXT, language=None, today=TODAY)
+    assert _listing(labels) in fake_openai.requests[0].system
+    assert understanding == replace(
+        local,
+        kind=Prediction(label="complaint", confidence=0.99, best="complaint"),
+        category=Prediction(label=labels[-1], confidence=0.99, best=labels[-1]),
+        frustration=0.8,
+        act="inform",
+        engine="llm",
+    )
+    assert understanding.first("order_number").value == "PED-10482"
+
+
+def _listing(labels):
+    return ", ".join(f'"{label}"' for label in labels)
