@@ -32,7 +32,8 @@ _SPANISH = wordset(
     "ningun ninguna otra otro sino pues entonces aqui alli ahora despues antes dejalo olvidalo "
     "correcto exacto claro perdon tambien quiero tengo estoy cuanto cuanta cuantos plazo "
     "harto verguenza enfadado ni ningun segun mediante tras durante contra perfecto genial te",
-    "pago pague compre factura ayuda saber queria llega esperando espero sigo funciona",
+    "pago pague compre factura ayuda saber queria llega esperando espero sigo funciona si",
+    "cancelar llamadme llamame llamar correo telefono numero dia importe cobro cargo",
 )
 _ENGLISH = wordset(
     "i the and of to in is are was were be been being it its it's this that these those with "
@@ -46,7 +47,8 @@ _ENGLISH = wordset(
     "right just but not any some all there here have had am an or if than then so very "
     "much many more most other another one two three four five number help customer service "
     "cancel forget mind stop actually meant ridiculous unacceptable angry perfect great",
-    "awesome sorry wait waiting late invoice bought paid charge",
+    "awesome sorry wait waiting late invoice bought paid charge call phone email back",
+    "tell",
 )
 # Spanish-only letters and marks: strong evidence even in a one-word message ("sí", "¿cuánto?").
 _SPANISH_MARKS = re.compile(r"[ñÑ¿¡áéíóúÁÉÍÓÚüÜ]")
@@ -56,6 +58,9 @@ _ADDRESSES = re.compile(r"\S+@\S+|https?://\S+|www\.\S+")
 _ENDING_WEIGHT = 0.5
 _SPANISH_ENDINGS = ("cion", "ciones", "mente", "ado", "ada", "ados", "ido", "ida", "aron", "amos")
 _ENGLISH_ENDINGS = ("ing", "ly", "ness", "ed", "'s", "'t")
+# Spellings one language uses and the other almost never ("llega"; "the", "which", "back", "week").
+_SPANISH_SPELLING = re.compile(r"^ll|rr[aeiou]")
+_ENGLISH_SPELLING = re.compile(r"th|^wh|ck|sh|w|k|ee|oo|ou")
 
 
 def detect(text: str, hint: str | None = None) -> tuple[str, float]:
@@ -91,5 +96,9 @@ def _evidence(text: str) -> tuple[float, float]:
         elif len(word) > 4 and word.endswith(_SPANISH_ENDINGS):
             spanish += _ENDING_WEIGHT
         elif len(word) > 4 and word.endswith(_ENGLISH_ENDINGS):
+            english += _ENDING_WEIGHT
+        elif len(word) > 2 and _SPANISH_SPELLING.search(word):
+            spanish += _ENDING_WEIGHT
+        elif len(word) > 2 and _ENGLISH_SPELLING.search(word):
             english += _ENDING_WEIGHT
     return spanish, english

@@ -35,6 +35,10 @@ from concilia.nlu.language import detect
         ("I was charged twice", "en"),
         ("never mind", "en"),
         ("the agent was rude", "en"),
+        ("si", "es"),
+        ("llamadme", "es"),
+        ("call me", "en"),
+        ("estoy", "es"),
     ],
 )
 def test_a_chat_message_gets_its_language(text, language):
@@ -60,7 +64,7 @@ def test_a_long_message_is_more_certain_than_a_single_word():
 def test_an_email_address_does_not_make_a_message_english():
     # The address's English words count for nothing: same answer as without it
     assert (
-        detect("mi correo es the.best.order@example.com") == detect("mi correo es") == ("es", 0.833)
+        detect("mi correo es the.best.order@example.com") == detect("mi correo es") == ("es", 1.0)
     )
 
 
