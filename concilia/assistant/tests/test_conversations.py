@@ -786,3 +786,13 @@ def test_skipping_the_code_goes_on_as_a_new_customer_would(client, open_case):
     chat.press("__skip")
     assert chat.expects == "name"
     assert Conversation.objects.get().verified is False
+
+
+def test_a_turn_costs_a_bounded_number_of_queries(client, django_assert_max_num_queries):
+    chat = begin(client, "en")
+    chat.say("My parcel arrived damaged, order 4471")
+    chat.say("james@example.com")
+    for _ in range(3):
+        chat.say("x" * 10) if chat.expects == "name" else None
+        with django_assert_max_num_queries(16):
+            chat.press(chat.choices[0]) if chat.choices else chat.say("James Carter")
