@@ -792,7 +792,7 @@ def test_a_turn_costs_a_bounded_number_of_queries(client, django_assert_max_num_
     chat = begin(client, "en")
     chat.say("My parcel arrived damaged, order 4471")
     chat.say("james@example.com")
+    chat.say("James Carter")
     for _ in range(3):
-        chat.say("x" * 10) if chat.expects == "name" else None
         with django_assert_max_num_queries(16):
-            chat.press(chat.choices[0]) if chat.choices else chat.say("James Carter")
+            chat.press(chat.choices[0])
