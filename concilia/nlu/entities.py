@@ -451,28 +451,27 @@ def _months_back(today: dt.date, months: int) -> dt.date:
 
 def _absolute_dates(text: str, folded: str, today: dt.date) -> Iterator[_Candidate]:
     for match in _ISO.finditer(folded):
-        year, month, day = (int(g) for g in match.groups())
-        if value := _safe_date(year, month, day):
+        if value := _safe_date(*(int(g) for g in match.groups())):
             yield _Candidate(8, "date", match.start(), match.end(), value)
     for match in _NUMERIC.finditer(folded):
-        day, separator, month, year = match.groups()
-        if year is None and separator != "/":
+        raw_day, separator, raw_month, raw_year = match.groups()
+        if raw_year is None and separator != "/":
             continue  # "12.03" or "3-4" alone are more often numbers or ranges than dates
-        full_year = _year(year, today)
+        full_year = _year(raw_year, today)
         if full_year is None:
-            value = _without_year(int(month), int(day), today)
+            value = _without_year(int(raw_month), int(raw_day), today)
         else:
-            value = _safe_date(full_year, int(month), int(day))
+            value = _safe_date(full_year, int(raw_month), int(raw_day))
         if value:
             yield _Candidate(8, "date", match.start(), match.end(), value)
     for match in _DAY_MONTH.finditer(folded):
-        day, month_name, year = match.groups()
-        yield from _named_month(match, int(day), month_name, year, today)
+        raw_day, month_name, raw_year = match.groups()
+        yield from _named_month(match, int(raw_day), month_name, raw_year, today)
     for match in _MONTH_DAY.finditer(folded):
-        month_name, day, year = match.groups()
+        month_name, raw_day, raw_year = match.groups()
         if month_name == "may" and text[match.start()] == "m":
             continue  # "I may 3 times have asked": the verb, not the month
-        yield from _named_month(match, int(day), month_name, year, today)
+        yield from _named_month(match, int(raw_day), month_name, raw_year, today)
 
 
 def _named_month(
