@@ -154,11 +154,12 @@
 
   // -- what came back --------------------------------------------------------------------------
 
-  function absorb(data) {
+  function absorb(data, reread) {
     var messages = data.messages || [];
-    // Messages were added in between (an agent's reply): read everything after what is shown.
-    if (messages.length && messages[0].seq > lastSeq + 1) {
-      return call("GET", path("?after=" + lastSeq)).then(absorb);
+    // Messages were added in between (an agent's reply): read everything after what is shown
+    // (once: numbers a purge left missing stay missing).
+    if (!reread && messages.length && messages[0].seq > lastSeq + 1) {
+      return call("GET", path("?after=" + lastSeq)).then(function (all) { return absorb(all, true); });
     }
     messages.forEach(function (message) {
       if (message.seq <= lastSeq) return;
