@@ -59,14 +59,12 @@ def extract(text: str, *, language: str, today: dt.date) -> list[Entity]:
             candidates.extend(extractor(text, folded, today))
         except Exception:  # a rule's bug costs the message that kind of entity, not the chat
             logger.exception("Entity rule %s failed", extractor.__name__)
-    claimed: list[tuple[int, int]] = []
+    claimed = bytearray(len(text))  # 1 where an accepted entity already sits
     found: list[Entity] = []
     for candidate in sorted(candidates, key=lambda c: (c.priority, c.start, -c.end)):
-        if candidate.start >= candidate.end or any(
-            candidate.start < end and start < candidate.end for start, end in claimed
-        ):
+        if candidate.start >= candidate.end or any(claimed[candidate.start : candidate.end]):
             continue
-        claimed.append((candidate.start, candidate.end))
+        claimed[candidate.start : candidate.end] = b"\x01" * (candidate.end - candidate.start)
         found.append(
             Entity(
                 kind=candidate.kind,
