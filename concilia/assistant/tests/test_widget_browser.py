@@ -246,7 +246,10 @@ def test_a_person_answers_live_in_the_page(page, problems, live_server, django_u
     assert "<b>still</b> here" in log_text(frame)
     assert page.locator("#chat-log b").count() == 0
 
+    # Lucía takes the chat and answers; the page shows both within two seconds, unreloaded.
+    actions.take_conversation(conversation=conversation, agent=lucia)
     actions.agent_reply(conversation=conversation, agent=lucia, body="Hello Laura, I am Lucía.")
     reply = page.locator("#chat-log .chat-msg--agent", has_text="Hello Laura, I am Lucía.")
     reply.wait_for(timeout=2_000)
+    assert "lucia" in page.locator("#chat-log .chat-msg--system").last.inner_text().lower()
     assert problems == []
