@@ -5,11 +5,15 @@ Precedence, first match wins:
     1. request_human — a person on request is a legal duty (Spain's 2025 customer-service law),
        so it beats everything, even inside a complaint or after "no,". It needs a request frame
        ("quiero hablar con", "pásame con", "can I talk to", "agent please", a message that is
-       only "operador"): "no quiero hablar con nadie" and "the agent was rude" are not requests.
+       only "operador"), or, for typos, a word one letter from a person noun after a request verb
+       ("hablar con una perosna"). Declining ("no quiero hablar con un agente", "don't transfer
+       me") cancels it, "no consigo hablar con una persona" does not; "no quiero hablar con
+       nadie" and "the agent was rude" are not requests.
     2. cancel — a short message that drops the conversation ("déjalo", "never mind", "stop");
        "cancel my order" is a request about an order, so inform.
     3. correct — a correction marker ("quería decir", "I meant", "me he equivocado",
-       "actually it was") or "no"/"wrong" followed by new content ("no, el pedido es 4471").
+       "actually it was"), "no"/"wrong" followed by new content ("no, el pedido es 4471"), or
+       "sí, pero…"/"yes, but…" with new data.
     4. deny — "no", "nope", "incorrecto", "that's wrong" with nothing new after.
     5. affirm — "sí", "vale", "correcto", "yes", "that's right"... on their own or before a short
        remainder; "si" without accent followed by a clause is "if" ("si no me devolvéis...").
@@ -50,7 +54,7 @@ def detect(text: str, language: str = "es") -> Act:
         return "thank"
     if _is_mostly(tokens, _GREETING_RE, folded):
         return "greet"
-    if _is_question(folded, text.lower()):
+    if _is_question(folded, " ".join(text.lower().replace("\u2019", "'").split())):
         return "question"
     return "inform"
 

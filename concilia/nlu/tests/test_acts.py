@@ -186,6 +186,7 @@ def test_declining_or_mentioning_a_person_is_not_request_human(text):
         ("cual es el plazo de devolución", "question"),
         ("¿Cuándo llegará mi pedido?", "question"),
         ("cuándo llega mi pedido", "question"),
+        ("  cuándo  llega mi pedido", "question"),
         ("quiero saber cómo devolver un producto", "question"),
         ("hola, ¿cuál es el horario?", "question"),
         ("how do refunds work?", "question"),
@@ -253,3 +254,10 @@ def test_any_text_gets_one_act_and_never_raises(text):
         "question",
         "inform",
     }
+
+
+def test_a_request_at_the_end_of_a_long_complaint_is_still_heard():
+    # Given a long complaint that ends asking for a person
+    text = "llevo semanas esperando y nadie me responde. " * 40 + "Quiero hablar con una persona."
+    # Then it is a request for a person
+    assert detect(text, "es") == "request_human"
