@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run install test lint messages bench bench-helpdesk clean
+.PHONY: run install test lint messages bench bench-helpdesk bench-chat clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -41,6 +41,12 @@ bench: $(BIN)/python
 DB ?= sqlite
 bench-helpdesk: install
 	$(BIN)/python bench/helpdesk.py --db $(DB)
+
+# 200 customers talking to the assistant at once through the chat API (CUSTOMERS=…, DB=postgres).
+CUSTOMERS ?= 200
+bench-chat: $(BIN)/python
+	$(BIN)/pip install --quiet -e ".[bench]"
+	$(BIN)/python bench/conversations.py --customers $(CUSTOMERS) --db $(DB)
 
 clean:
 	rm -rf $(VENV) var build dist *.egg-info
