@@ -270,12 +270,23 @@ def chat_messages(request: HttpRequest, public_id: uuid.UUID) -> JsonResponse:
     )
     return JsonResponse(
         {
-            "status": conversation.status,
-            "status_label": conversation.get_status_display(),
+            **_chat_state(request, conversation),
             "last_seq": conversation.last_seq,
             "messages": [_message_json(m) for m in new],
         }
     )
+
+
+def _chat_state(request: HttpRequest, conversation: Conversation) -> dict[str, Any]:
+    """The chat's status and who took it, for the page to keep its side panel current."""
+    handover = _handover(conversation)
+    taken_by = handover.taken_by if handover is not None else None
+    return {
+        "status": conversation.status,
+        "status_label": conversation.get_status_display(),
+        "taken_by": str(taken_by) if taken_by is not None else "",
+        "taken_by_me": taken_by is not None and taken_by.pk == request.user.pk,
+    }
 
 
 def _seq(value: str | None) -> int:
@@ -294,14 +305,7 @@ def _not_live(request: HttpRequest, conversation: Conversation) -> HttpResponse:
             "sent. You can answer from the case."
         )
     if _wants_json(request):
-        return JsonResponse(
-            {
-                "error": text,
-                "status": conversation.status,
-                "status_label": conversation.get_status_display(),
-            },
-            status=409,
-        )
+        return JsonResponse({"error": text, **_chat_state(request, conversation)}, status=409)
     messages.error(request, text)
     return redirect("livechat:chat", public_id=conversation.public_id)
 
@@ -343,8 +347,14 @@ def reply_chat(request: HttpRequest, public_id: uuid.UUID) -> HttpResponse:
         return _not_live(request, conversation)
     if _wants_json(request):
         added = conversation.messages.filter(seq__gt=_seq(request.POST.get("after")))
+        fresh = _conversation(request, public_id)
         return JsonResponse(
-            {"messages": [_message_json(m) for m in added.select_related("author_user", "upload")]},
+            {
+                **_chat_state(request, fresh),
+                "messages": [
+                    _message_json(m) for m in added.select_related("author_user", "upload")
+                ],
+            },
             status=201,
         )
     return redirect(reverse("livechat:chat", args=[conversation.public_id]) + "#reply")

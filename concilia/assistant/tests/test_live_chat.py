@@ -9,6 +9,7 @@ in English.
 
 from __future__ import annotations
 
+import os
 import uuid
 
 import pytest
@@ -22,6 +23,7 @@ from concilia.assistant import actions
 from concilia.assistant.models import Author, Conversation, ConversationStatus, Handover
 from concilia.cases.models import AssignmentRule, Notification, Strategy
 from concilia.cases.tests.conftest import person
+from conftest import CHROMIUM
 
 pytestmark = pytest.mark.django_db
 
@@ -253,6 +255,12 @@ def test_the_agents_reply_reaches_the_customer_and_the_case_without_an_email(
 
     # Then the answer is back for the page, Lucy reads it, the case keeps it, and no email left
     assert response.status_code == 201
+    assert {k: v for k, v in response.json().items() if k != "messages"} == {
+        "status": "handed_over",
+        "status_label": "With a person",
+        "taken_by": "Ana",
+        "taken_by_me": True,
+    }
     assert [
         (m["seq"], m["author"], m["author_label"], m["body"]) for m in response.json()["messages"]
     ] == [(after + 1, "agent", "Ana", "Hello Lucy, I am looking at it now.")]
@@ -381,7 +389,13 @@ def test_replying_or_ending_after_the_end_explains_instead_of_failing(client, lu
     # Then each is told that the chat has ended, and nothing was added
     ended = "This chat has ended, so nothing was sent. You can still answer from the case."
     assert as_json.status_code == 409
-    assert as_json.json() == {"error": ended, "status": "closed", "status_label": "Ended"}
+    assert as_json.json() == {
+        "error": ended,
+        "status": "closed",
+        "status_label": "Ended",
+        "taken_by": "",
+        "taken_by_me": False,
+    }
     for response in (as_form, end, take):
         assert response.status_code == 200
         assert [str(m) for m in response.context["messages"]] == [ended]
@@ -446,3 +460,61 @@ def test_the_case_page_of_a_web_case_has_no_live_chat_link(client, ana, care, op
     page = client.get(f"/helpdesk/cases/{case.reference}").content.decode()
     assert "Open the live chat" not in page
     assert 'href="/helpdesk/chats/"' in page
+
+
+# -- in a real browser -------------------------------------------------------------------------
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="Debian's chromium is not installed")
+def test_in_the_browser_the_agent_sees_the_customer_within_two_seconds_and_answers_live(
+    seeded, page, live_server, care, ana
+):
+    # Given Lucy waits for a person and Ana has her chat open (signed in, in English)
+    public_id, _token = ask_for_person()
+    conversation = Conversation.objects.get(public_id=public_id)
+    problems: list[str] = []
+    page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda error: problems.append(str(error)))
+    page.context.add_cookies([{"name": "django_language", "value": "en", "url": live_server.url}])
+    page.goto(f"{live_server.url}{chat_url(conversation)}")
+    assert "/helpdesk/login/" in page.url
+    page.fill("#id_username", "ana")
+    page.fill("#id_password", "pw")
+    page.click("main button[type=submit]")
+    page.wait_for_url(f"**{chat_url(conversation)}")
+    transcript = page.locator("[data-transcript] > li")
+    shown = transcript.count()
+    assert shown == conversation.last_seq
+
+    # When Lucy writes, her words (not markup) are on Ana's screen within two seconds
+    actions.post_customer_message(conversation=conversation, text="Are you there? <b>hi</b>")
+    last = page.locator(f'[data-transcript] > li[data-seq="{shown + 1}"]')
+    last.wait_for(timeout=2000)
+    assert last.get_attribute("data-author") == "customer"
+    assert last.locator("p").inner_text() == "Are you there? <b>hi</b>"
+
+    # And Ana answers with Enter, without the page reloading
+    page.evaluate("window.stayedOnThePage = true")
+    page.fill("#id_body", "Yes, I am here.")
+    page.press("#id_body", "Enter")
+    page.locator(f'[data-transcript] > li[data-seq="{shown + 3}"]').wait_for(timeout=5000)
+    assert page.evaluate("window.stayedOnThePage") is True
+    assert page.input_value("#id_body") == ""
+    authors = [
+        (item.get_attribute("data-author"), item.locator("p").inner_text())
+        for item in transcript.all()[shown + 1 :]
+    ]
+    assert authors == [
+        ("system", "Ana has joined the conversation."),
+        ("agent", "Yes, I am here."),
+    ]
+    assert page.locator("[data-taken-by]").inner_text() == "Ana"
+    assert not page.locator("[data-take]").is_visible()
+    assert problems == []
+    read = Conversation.objects.get(pk=conversation.pk).messages.filter(seq__gt=shown + 1)
+    assert [(m.author, m.body) for m in read] == [
+        ("system", "Ana has joined the conversation."),
+        ("agent", "Yes, I am here."),
+    ]

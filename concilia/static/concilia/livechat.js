@@ -2,6 +2,10 @@
 // Text is only ever set with textContent (the customer's words are never read as HTML).
 (function () {
   "use strict";
+  // The list of live chats: fresh every 15 s while it is on screen.
+  if (document.querySelector("[data-live-chats-list]")) {
+    window.setInterval(function () { if (!document.hidden) { window.location.reload(); } }, 15000);
+  }
   var root = document.querySelector("[data-livechat]");
   if (!root) { return; }
   var list = root.querySelector("[data-transcript]");
@@ -11,6 +15,7 @@
   var form = document.querySelector("form[data-reply]");
   var ended = document.querySelector("[data-chat-ended]");
   var statusBadge = document.querySelector("[data-chat-status]");
+  var takenBy = document.querySelector("[data-taken-by]");
   var inFlight = false;
   var timer = null;
   var CSS = { customer: "customer", agent: "staff" };
@@ -55,17 +60,24 @@
     if (follow && messages.length) { window.scrollTo(0, document.body.scrollHeight); }
   }
 
-  function setStatus(status, label) {
-    root.dataset.status = status;
-    if (status === "handed_over") { return; }
+  // The side panel follows the chat: who took it, and whether it is still with a person.
+  function applyState(data) {
+    if (!data || !data.status) { return; }
+    if (takenBy && data.taken_by) { takenBy.textContent = data.taken_by; }
+    if (data.taken_by_me) {
+      document.querySelectorAll("[data-take]").forEach(function (button) { button.form.hidden = true; });
+    }
+    if (data.status === root.dataset.status) { return; }
+    root.dataset.status = data.status;
+    if (statusBadge && data.status_label) { statusBadge.textContent = data.status_label; }
+    if (data.status === "handed_over") { return; }
     if (form) { form.hidden = true; }
     if (ended) {
       ended.hidden = false;
-      if (status === "closed" && ended.firstChild) { ended.firstChild.textContent = root.dataset.endedText + " "; }
+      if (data.status === "closed" && ended.firstChild) { ended.firstChild.textContent = root.dataset.endedText + " "; }
     }
-    if (statusBadge && label) { statusBadge.textContent = label; }
     document.querySelectorAll("[data-take], [data-end]").forEach(function (button) { button.disabled = true; });
-    if (status === "closed" && timer) { window.clearInterval(timer); timer = null; }
+    if (data.status === "closed" && timer) { window.clearInterval(timer); timer = null; }
   }
 
   function poll() {
@@ -81,7 +93,7 @@
     }).then(function (data) {
       if (!data) { return; }
       showAll(data.messages);
-      if (data.status !== root.dataset.status) { setStatus(data.status, data.status_label); }
+      applyState(data);
     }).catch(function () { /* a dropped request; the next poll tries again */ })
       .then(function () { inFlight = false; });
   }
@@ -108,11 +120,12 @@
         if (result.ok) {
           text.value = "";
           showAll(result.payload.messages);
+          applyState(result.payload);
           window.scrollTo(0, document.body.scrollHeight);
         } else {
           error.textContent = result.payload.error || root.dataset.errorText;
           error.hidden = false;
-          if (result.payload.status) { setStatus(result.payload.status, result.payload.status_label); }
+          applyState(result.payload);
         }
       }).catch(function () {
         error.textContent = root.dataset.errorText;
