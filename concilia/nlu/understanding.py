@@ -53,7 +53,9 @@ def _engine(name: str) -> Engine:
     return LocalEngine()
 
 
-def understand(text: str, *, language: str | None = None, today: dt.date | None = None) -> Understanding:
+def understand(
+    text: str, *, language: str | None = None, today: dt.date | None = None
+) -> Understanding:
     """Read one message. `language` is a hint (the conversation's language so far)."""
     return _engine(settings.NLU_ENGINE).understand(
         text, language=language, today=today or timezone.localdate()
