@@ -402,6 +402,31 @@ def test_replying_or_ending_after_the_end_explains_instead_of_failing(client, lu
     assert Conversation.objects.get(pk=conversation.pk).last_seq == last_seq
 
 
+def test_a_chat_the_assistant_still_has_cannot_be_answered_from_the_live_chat(client, lucy, ana):
+    # Given a chat with a case that the assistant still has (it was never handed to a person)
+    conversation, _token = lucy
+    Conversation.objects.filter(pk=conversation.pk).update(status=ConversationStatus.ACTIVE)
+    client.force_login(ana)
+
+    # When Ana opens it and answers anyway
+    page = client.get(chat_url(conversation))
+    answer = client.post(chat_url(conversation, "reply"), {"body": "Hello?"}, follow=True)
+
+    # Then the page offers no answer box but the case, and the answer is refused with a reason
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert "The assistant still has this chat; a person answers once it is handed over." in html
+    assert 'name="body"' not in html
+    assert "Take this chat" not in html
+    assert answer.status_code == 200
+    assert [str(m) for m in answer.context["messages"]] == [
+        "The assistant still has this chat (it was not handed to a person), so nothing was sent. "
+        "You can answer from the case."
+    ]
+    assert Conversation.objects.get(pk=conversation.pk).last_seq == conversation.last_seq
+    assert client.get(CHATS).context["chats"] == []
+
+
 # -- who may do what -----------------------------------------------------------------------
 
 
