@@ -6,13 +6,14 @@ chat is who may see and change its case (`concilia.cases.access`).
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from typing import Any
 
 from django import forms
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
-from django.db.models import OuterRef, Prefetch, QuerySet, Subquery
+from django.db.models import F, OuterRef, Prefetch, QuerySet, Subquery
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -38,6 +39,8 @@ from concilia.cases.views import helpdesk_view
 # A live chat's page polls for new messages this often (livechat.js reads it from the page).
 POLL_MILLISECONDS = 1500
 LIST_LIMIT = 200
+# A chat nobody has taken this long after a person was expected is shown in red.
+LATE_AFTER = dt.timedelta(minutes=5)
 
 
 class LiveReplyForm(forms.Form):
@@ -62,21 +65,20 @@ def _latest_handovers() -> Prefetch:
 
 
 def live_conversations(user: Any) -> QuerySet[Conversation]:
-    """Conversations with a person (waiting for one or being answered) whose case `user` sees,
-    the one handed over longest ago first."""
-    handed_over_at = (
-        Handover.objects.filter(conversation=OuterRef("pk"))
-        .order_by("-created_at", "-pk")
-        .values("created_at")[:1]
-    )
+    """Conversations with a person whose case `user` sees: those nobody has taken yet first, then
+    those being answered, each the one handed over longest ago first."""
+    latest = Handover.objects.filter(conversation=OuterRef("pk")).order_by("-created_at", "-pk")
     return (
         Conversation.objects.filter(
             status=ConversationStatus.HANDED_OVER, case__in=visible_cases(user)
         )
         .select_related("case__customer", "case__assignee", "case__team")
-        .annotate(handed_over_at=Subquery(handed_over_at))
+        .annotate(
+            handed_over_at=Subquery(latest.values("created_at")[:1]),
+            taken=Subquery(latest.values("taken_at")[:1]),
+        )
         .prefetch_related(_latest_handovers())
-        .order_by("handed_over_at", "pk")
+        .order_by(F("taken").asc(nulls_first=True), "handed_over_at", "pk")
     )
 
 
@@ -184,16 +186,20 @@ def chat_list(request: HttpRequest) -> HttpResponse:
     chats = []
     for conversation in live_conversations(request.user)[:LIST_LIMIT]:
         handover = _handover(conversation)
+        waiting = handover is not None and handover.taken_by_id is None
         chats.append(
             {
                 "conversation": conversation,
                 "case": conversation.case,
                 "handover": handover,
-                "waiting_since": handover.created_at if handover else conversation.updated_at,
-                "late": handover is not None
-                and handover.taken_by_id is None
+                "waiting": waiting,
+                # Outside opening hours a person is only expected from the next opening.
+                "expected_later": waiting
                 and handover.expected_at is not None
-                and handover.expected_at < now,
+                and handover.expected_at > now,
+                "late": waiting
+                and handover.expected_at is not None
+                and now - handover.expected_at > LATE_AFTER,
             }
         )
     return render(request, "assistant/helpdesk/list.html", {"chats": chats})

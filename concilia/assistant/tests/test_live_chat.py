@@ -132,23 +132,30 @@ def test_the_list_shows_a_handed_over_chat_with_its_reason(client, lucy, ana):
     assert f'href="{chat_url(conversation)}"' in page
 
 
-def test_the_list_puts_the_longest_waiting_first_and_leaves_out_ended_and_other_teams(
+def test_the_list_puts_untaken_chats_first_longest_waiting_first_and_leaves_out_the_rest(
     client, lucy, ana, bruno
 ):
-    # Given Lucy waits, then Mark asks for a person, then a third customer's chat is ended
-    first, _token = lucy
-    second = Conversation.objects.get(public_id=ask_for_person("mark@example.com", "Mark Twin")[0])
+    # Given Lucy, then Mark, then Nora ask for a person; Ana has taken Lucy's chat; a fourth
+    # customer's chat has ended
+    lucy_chat, _token = lucy
+    mark = Conversation.objects.get(public_id=ask_for_person("mark@example.com", "Mark Twin")[0])
+    nora = Conversation.objects.get(public_id=ask_for_person("nora@example.com", "Nora Hale")[0])
     ended = Conversation.objects.get(public_id=ask_for_person("kim@example.com", "Kim Lee")[0])
+    actions.take_conversation(conversation=lucy_chat, agent=ana)
     actions.end_live_chat(conversation=ended, agent=ana)
     client.force_login(ana)
 
     # When Ana and Bruno open the list
-    mine = client.get(CHATS).context["chats"]
+    mine = client.get(CHATS)
     client.force_login(bruno)
     his = client.get(CHATS)
 
-    # Then Ana sees the two waiting chats, oldest first; Bruno (Logistics) sees none
-    assert [c["conversation"].pk for c in mine] == [first.pk, second.pk]
+    # Then Ana sees Mark and Nora (nobody has them, Mark waits longest), then Lucy (taken);
+    # Bruno, in Logistics, sees none
+    chats = mine.context["chats"]
+    assert [c["conversation"].pk for c in chats] == [mark.pk, nora.pk, lucy_chat.pk]
+    assert [c["waiting"] for c in chats] == [True, True, False]
+    assert mine.content.decode().count("data-waiting") == 2
     assert his.context["chats"] == []
     assert "Nobody is waiting in the chat." in his.content.decode()
 
