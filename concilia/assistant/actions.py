@@ -15,7 +15,7 @@ from django.utils.translation import gettext as _
 
 from concilia.accounts.models import User
 from concilia.assistant import flows, knowledge, visits
-from concilia.assistant.dialogue import Dialogue, Reply, understanding_record
+from concilia.assistant.dialogue import HUMAN, SKIP, Dialogue, Reply, understanding_record
 from concilia.assistant.models import (
     Author,
     ChatMessage,
@@ -196,6 +196,12 @@ def post_customer_message(
 
 
 def _choice_label(conversation: Conversation, choice: str) -> str:
+    """What the button the customer pressed said (the transcript shows words, not values)."""
+    with translation.override(conversation.language):
+        if choice == HUMAN:
+            return _("Talk to a person")
+        if choice == SKIP:
+            return _("Skip")
     last = conversation.messages.filter(author=Author.ASSISTANT).order_by("-seq").first()
     for option in last.choices if last else []:
         if option.get("value") == choice:

@@ -443,6 +443,13 @@ def test_asking_for_a_person_mid_flow_hands_over_with_everything_collected(clien
     assert case.messages.filter(body__contains="?").last().author_kind == ActorKind.CUSTOMER
 
 
+def test_the_person_button_reads_as_words_in_the_transcript(client):
+    chat = begin(client, "es")
+    chat._post("/messages", {"choice": "__human"})
+    customer_lines = [m["body"] for m in chat.log if m["author"] == "customer"]
+    assert customer_lines[-1] == "Hablar con una persona"
+
+
 def test_asking_for_a_person_before_consent_asks_consent_and_contact_first(client):
     chat = Chat(client, "es")
     chat.say("quiero hablar con un humano")
