@@ -487,6 +487,12 @@ def _hand_over(conversation: Conversation, dialogue: Dialogue, reason: str, deta
                     "language": understanding.get("language", "-"),
                 }
             )
+        signs = state.get("frustration_signs") or []
+        if reason == HandoverReason.FRUSTRATION and signs:
+            note.append(
+                _("Signs of frustration: %(signs)s")
+                % {"signs": "; ".join(f"“{evidence}” ({signal})" for signal, evidence in signs)}
+            )
         collected = dialogue.summary_lines() if dialogue.category() else []
         if collected:
             note.append(_("Collected:") + "\n" + "\n".join(f"• {line}" for line in collected))

@@ -35,6 +35,7 @@ from concilia.core.memo import remember_for
 from concilia.core.ports import order_lookup
 from concilia.customers.models import Customer, PrivacyNotice
 from concilia.nlu import UNKNOWN, Money, Understanding, understand
+from concilia.nlu.frustration import reasons as frustration_reasons
 
 HUMAN = "__human"
 SKIP = "__skip"
@@ -227,6 +228,12 @@ class Dialogue:
     def _frustrated(self, reading: Understanding) -> bool:
         level = reading.frustration
         rules = self.rules
+        if level >= rules.frustration_warning:
+            # What showed it, in the customer's words, for the person who takes over.
+            self.state["frustration_signs"] = [
+                [reason.signal, reason.evidence[:80]]
+                for reason in frustration_reasons(reading.text, reading.language)[:5]
+            ]
         if level >= rules.frustration_threshold:
             self.request_handover(HandoverReason.FRUSTRATION, f"{level:.2f}")
             return True

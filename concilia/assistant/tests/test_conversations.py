@@ -483,6 +483,9 @@ def test_strong_frustration_hands_over_with_high_priority(client, language, angr
     handover = Handover.objects.get()
     assert handover.reason == HandoverReason.FRUSTRATION
     assert handover.case.priority == Priority.HIGH
+    # The agent reads what showed it, in the customer's own words.
+    note = handover.case.messages.get(internal=True).body
+    assert ("VERGÜENZA" if language == "es" else "RIDICULOUS") in note.upper()
 
 
 def test_repeated_milder_frustration_hands_over(client):
