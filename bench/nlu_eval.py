@@ -65,6 +65,18 @@ def figures_on(model: TextClassifier, texts, labels) -> dict[str, float]:
     }
 
 
+def latency(model: TextClassifier, texts) -> tuple[float, float]:
+    """p50 and p95 in ms of predict() for one text at a time."""
+    texts = list(texts)
+    model.predict(texts[0])
+    timings = []
+    for text in (texts * (1 + 1000 // len(texts)))[:1000]:
+        start = time.perf_counter()
+        model.predict(text)
+        timings.append(time.perf_counter() - start)
+    return float(np.percentile(timings, 50) * 1e3), float(np.percentile(timings, 95) * 1e3)
+
+
 def banking77_fold(kind: str, texts, labels, train, test) -> dict[str, float]:
     model = TextClassifier(kind=kind).fit(texts[train], labels[train])
     return figures_on(model, texts[test], labels[test])
@@ -97,6 +109,7 @@ def clinc150(kind: str) -> dict[str, float]:
         "in_scope_top1": val["top1"],
         "oos_recall": float(np.mean([p.label == UNKNOWN for p in outside])),
         "threshold": model.threshold,
+        "latency": latency(model, [t for t, _ in data["val"][:300]]),
     }
 
 
@@ -142,7 +155,7 @@ def concilia_written_apart(kind: str) -> dict[str, float]:
     from concilia.nlu.tests.test_classifier_shipped import HELD_OUT_CATEGORIES, MODELS
 
     if kind == "svm":
-        model = TextClassifier.load(MODELS / "categories.joblib")
+        model = TextClassifier.load(MODELS / "categories.joblib")  # the shipped model
     else:
         with (ROOT / "concilia" / "nlu" / "data" / "categories.csv").open(encoding="utf-8") as f:
             rows = list(csv.DictReader(f))
@@ -152,7 +165,9 @@ def concilia_written_apart(kind: str) -> dict[str, float]:
         for label, sentences in HELD_OUT_CATEGORIES.items()
         for i, s in enumerate(sentences)
     ]
-    return by_language(model, rows)
+    result = by_language(model, rows)
+    result["latency"] = latency(model, [s for s, _, _ in rows])
+    return result
 
 
 def timed(fn, *args):
@@ -184,6 +199,10 @@ def commit() -> str:
 
 def pct(value: float) -> str:
     return f"{value:.1%}"
+
+
+def ms(pair: tuple[float, float]) -> str:
+    return f"{pair[0]:.2f} / {pair[1]:.2f}"
 
 
 def main() -> None:
@@ -229,6 +248,7 @@ def main() -> None:
             ("", "in-scope top-1", pct(base["in_scope_top1"]), pct(ours["in_scope_top1"])),
             ("", "oos recall (oos_val)", pct(base["oos_recall"]), pct(ours["oos_recall"])),
             ("", "threshold", f"{base['threshold']:.3f}", f"{ours['threshold']:.3f}"),
+            ("", "predict() p50 / p95, ms", ms(base["latency"]), ms(ours["latency"])),
         ]
     if "concilia" in parts:
         for title, fn in (
@@ -247,6 +267,15 @@ def main() -> None:
                         f"accuracy {language}",
                         pct(results["baseline"][language]),
                         pct(results["svm"][language]),
+                    )
+                )
+            if "latency" in results["svm"]:
+                table.append(
+                    (
+                        "",
+                        "predict() p50 / p95, ms",
+                        ms(results["baseline"]["latency"]),
+                        ms(results["svm"]["latency"]),
                     )
                 )
 

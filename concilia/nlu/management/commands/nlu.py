@@ -92,9 +92,9 @@ class Command(BaseCommand):
         except TrainingDataError as error:
             raise CommandError(str(error)) from None
         labels = sorted(set(examples.labels))
+        shown = ", ".join(labels[:12]) + (", …" if len(labels) > 12 else "")
         self.stdout.write(
-            f"Training {name!r} on {len(examples.texts)} examples, {len(labels)} labels: "
-            + ", ".join(labels)
+            f"Training {name!r} on {len(examples.texts)} examples, {len(labels)} labels: {shown}"
         )
         with tqdm(
             total=training_steps(examples, unknown), desc="training", unit="step", leave=False
