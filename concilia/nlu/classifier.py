@@ -37,7 +37,13 @@ class ModelNotFound(LookupError):
 
 
 def _features() -> FeatureUnion:
-    common: dict[str, Any] = {"sublinear_tf": True, "strip_accents": "unicode", "lowercase": True}
+    common: dict[str, Any] = {
+        "sublinear_tf": True,
+        "strip_accents": "unicode",
+        "lowercase": True,
+        # float32 like the saved coefficients: a mixed product would copy them on every predict.
+        "dtype": np.float32,
+    }
     return FeatureUnion(
         [
             ("words", TfidfVectorizer(ngram_range=(1, 2), **common)),
