@@ -180,7 +180,14 @@ class Dialogue:
             reading = understand(text, language=self.conv.language)
             self._adopt_language(reading)
         with translation.override(self.conv.language):
-            if self.conv.status == ConversationStatus.CLOSED:
+            wants_person = choice == HUMAN or (
+                reading is not None and reading.act == "request_human"
+            )
+            if self.conv.status == ConversationStatus.CLOSED and wants_person:
+                # A person is reachable after the end too (even at the survey).
+                self.conv.status = ConversationStatus.ACTIVE
+                self.request_handover(HandoverReason.REQUESTED, "")
+            elif self.conv.status == ConversationStatus.CLOSED:
                 self._after_end(text, choice, reading)
             elif not self._anywhere(text, choice, reading):
                 self._step(text, choice, reading, upload)

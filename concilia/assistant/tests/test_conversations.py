@@ -806,3 +806,19 @@ def test_a_turn_costs_a_bounded_number_of_queries(client, django_assert_max_num_
     for _ in range(3):
         with django_assert_max_num_queries(16):
             chat.press(chat.choices[0])
+
+
+def test_a_person_is_reachable_even_after_the_end(client):
+    chat = begin(client, "en")
+    chat.say("You charged me twice on my bill, 12.50 EUR")
+    identify(chat, "en")
+    answer_until_summary(chat)
+    case = confirm(chat)
+    chat.press("2")
+    chat.press("__skip")
+    assert chat.status == "closed"
+    chat.say("actually I want to speak to a real person")
+    assert chat.status == "handed_over"
+    handover = Handover.objects.get()
+    assert handover.case == case
+    assert handover.reason == HandoverReason.REQUESTED
