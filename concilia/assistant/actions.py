@@ -367,7 +367,12 @@ def _book_visit(conversation: Conversation, dialogue: Dialogue, case: Case) -> N
 
 
 def _after_case(conversation: Conversation, dialogue: Dialogue, case: Case) -> None:
-    """Policies first, then the hand-over rules; otherwise the case simply waits for an agent."""
+    """Categories that always need a person first (no automated outcome for them), then the
+    policies, then the other hand-over rules; otherwise the case waits for an agent."""
+    rules = dialogue.rules
+    if case.category_id in rules.person_categories:
+        dialogue.handover = (HandoverReason.CATEGORY, case.category.code)
+        return
     decision = triage()(case)
     if decision.message:
         dialogue.say(
@@ -378,10 +383,6 @@ def _after_case(conversation: Conversation, dialogue: Dialogue, case: Case) -> N
         return
     if decision.action in ("resolved", "offer"):
         dialogue._ask_survey()
-        return
-    rules = dialogue.rules
-    if case.category_id in rules.person_categories:
-        dialogue.handover = (HandoverReason.CATEGORY, case.category.code)
         return
     if (
         case.amount is not None

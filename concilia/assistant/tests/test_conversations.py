@@ -822,3 +822,24 @@ def test_a_person_is_reachable_even_after_the_end(client):
     handover = Handover.objects.get()
     assert handover.case == case
     assert handover.reason == HandoverReason.REQUESTED
+
+
+def test_policies_never_settle_a_category_that_needs_a_person(client, settings):
+    settings.TRIAGE = "concilia.assistant.tests.test_conversations.resolve_everything"
+    from concilia.core import ports
+
+    ports._load.cache_clear()
+    try:
+        chat = begin(client, "en")
+        chat.say("The shop assistant at the Main Street store shouted at me and insulted me")
+        identify(chat, "en")
+        answer_until_summary(chat)
+        confirm(chat)
+        assert "refunded" not in chat.answer
+        assert Handover.objects.get().reason == HandoverReason.CATEGORY
+    finally:
+        ports._load.cache_clear()
+
+
+def resolve_everything(case) -> TriageDecision:
+    return TriageDecision(action="resolved", message={"en": "We have refunded you."})
