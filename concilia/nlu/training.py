@@ -102,9 +102,19 @@ class Evaluation:
         }
 
 
-def evaluate(model: TextClassifier, texts: Sequence[str], labels: Sequence[str]) -> Evaluation:
-    """Compare the model's answers with the gold labels (out-of-scope gold labels → UNKNOWN)."""
-    gold = [UNKNOWN if label in model.unknown_labels else label for label in labels]
+def evaluate(
+    model: TextClassifier,
+    texts: Sequence[str],
+    labels: Sequence[str],
+    *,
+    unknown_labels: Sequence[str] | None = None,
+) -> Evaluation:
+    """Compare the model's answers with the gold labels (out-of-scope gold labels → UNKNOWN).
+
+    Out-of-scope gold labels are the model's own (`oos`, `unknown` by default) unless given.
+    """
+    outside = set(model.unknown_labels if unknown_labels is None else unknown_labels) | {UNKNOWN}
+    gold = [UNKNOWN if label in outside else label for label in labels]
     predicted = [p.label for p in model.predict_many(texts)]
     names = sorted(set(model.labels) | (set(gold) - {UNKNOWN}))
     if UNKNOWN in gold or UNKNOWN in predicted:

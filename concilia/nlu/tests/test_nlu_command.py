@@ -83,6 +83,21 @@ def test_evaluate_prints_accuracy_macro_f1_per_label_and_the_confusion_matrix(mo
     assert garden_row.split()[2:] == ["0", "1", "1"]  # garden read as car 0, cooking 1, garden 1
 
 
+def test_evaluate_counts_unknown_right_for_the_given_out_of_scope_label(model_dir, tmp_path):
+    rows = topic_rows() + [(t, "oos") for t in OUT_OF_SCOPE[:8]]
+    texts, labels = zip(*rows, strict=True)
+    TextClassifier().fit(texts, labels).save(model_dir / "topics.joblib")
+    data = write_csv(
+        tmp_path / "check.csv",
+        [(t, "nothing") for t in OUT_OF_SCOPE[8:]] + [("the curry needs more spice", "cooking")],
+    )
+
+    output = run("evaluate", str(data), "--model", "topics", "--unknown-label", "nothing")
+
+    assert "accuracy: 100.0%" in output
+    assert "\nunknown " in output
+
+
 @pytest.mark.parametrize(
     ("content", "args", "message"),
     [

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import DatabaseError
 from tqdm import tqdm
 
 from concilia.nlu.classifier import (
@@ -44,7 +45,8 @@ class Command(BaseCommand):
                 "--unknown-label",
                 action="append",
                 metavar="LABEL",
-                help="a label meaning out of scope (repeatable; default: oos and unknown)",
+                help="a label meaning out of scope (repeatable; default: oos and unknown; "
+                "evaluate: the model's own)",
             )
 
         trainer = actions.add_parser(
@@ -73,7 +75,7 @@ class Command(BaseCommand):
         if action == "train":
             self.train(examples, name=options["model"], unknown=unknown, **options)
         else:
-            self.evaluate(examples, name=options["model"])
+            self.evaluate(examples, name=options["model"], unknown=options["unknown_label"])
 
     def train(
         self, examples: Examples, *, name: str, unknown: tuple[str, ...], from_cases: bool, **_
@@ -83,6 +85,8 @@ class Command(BaseCommand):
                 extra = examples_from(CASES_SOURCE)
             except UnknownSource as error:
                 raise CommandError(str(error)) from None
+            except DatabaseError as error:
+                raise CommandError(f"Could not read the closed cases: {error}") from None
             examples.texts += [text for text, _label in extra]
             examples.labels += [label for _text, label in extra]
             examples.languages += [""] * len(extra)
@@ -122,11 +126,12 @@ class Command(BaseCommand):
         self.stdout.write(format_evaluation(result.evaluation))
         self.stdout.write(f"\nSaved model's unknown threshold: {result.model.threshold:.3f}")
 
-    def evaluate(self, examples: Examples, *, name: str) -> None:
+    def evaluate(self, examples: Examples, *, name: str, unknown: list[str] | None) -> None:
         try:
             model = load_model(name)
         except ModelNotFound as error:
             raise CommandError(str(error)) from None
         source = next((p for p in model_paths(name) if Path(p).exists()), None)
         self.stdout.write(f"Model {name!r} ({source}), {len(examples.texts)} examples:\n")
-        self.stdout.write(format_evaluation(evaluate(model, examples.texts, examples.labels)))
+        evaluation = evaluate(model, examples.texts, examples.labels, unknown_labels=unknown)
+        self.stdout.write(format_evaluation(evaluation))
