@@ -1,0 +1,1 @@
+"""Concilia's own NLU training sets and the script that writes them (see README.md here)."""
