@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import threading
+import weakref
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -61,6 +62,15 @@ def _estimator(kind: str) -> Pipeline:
             ]
         )
     return Pipeline([("features", _features()), ("model", LinearSVC(C=0.5))])
+
+
+# A text of only unseen words needs this confidence to get a label ("reembolzo" does, by its
+# characters; "zzzz qwerty asdf" does not).
+UNSEEN_WORDS_CONFIDENCE = 0.9
+# The word analyzer of each loaded model, built once (building it costs more than predicting).
+_ANALYZERS: weakref.WeakKeyDictionary[TfidfVectorizer, Callable[[str], list[str]]] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 def _softmax(scores: np.ndarray, temperature: float) -> np.ndarray:
@@ -235,20 +245,49 @@ class TextClassifier:
 
     def predict(self, text: str) -> Prediction:
         """The label of one text, UNKNOWN under the threshold, with the best and the next ones."""
-        return self._prediction(self.probabilities([text])[0])
+        return self._prediction(self.probabilities([text])[0], self.knows_a_word(text))
 
     def predict_many(self, texts: Iterable[str]) -> list[Prediction]:
         texts = list(texts)
         if not texts:
             return []
-        return [self._prediction(row) for row in self.probabilities(texts)]
+        return [
+            self._prediction(row, self.knows_a_word(text))
+            for row, text in zip(self.probabilities(texts), texts, strict=True)
+        ]
 
-    def _prediction(self, row: np.ndarray) -> Prediction:
+    def knows_a_word(self, text: str) -> bool:
+        """Whether the text has a word the model saw in training (or no word at all).
+
+        Character n-grams give every string some score, so "zzzz qwerty asdf" would otherwise get
+        the catch-all label with a middling confidence; a text of only unseen words is UNKNOWN.
+        """
+        vectorizer = self._word_vectorizer()
+        if vectorizer is None:
+            return True
+        analyzer = _ANALYZERS.get(vectorizer)
+        if analyzer is None:
+            analyzer = _ANALYZERS[vectorizer] = vectorizer.build_analyzer()
+        words = [token for token in analyzer(text) if " " not in token]
+        vocabulary = vectorizer.vocabulary_
+        return not words or any(word in vocabulary for word in words)
+
+    def _word_vectorizer(self) -> TfidfVectorizer | None:
+        if self.pipeline is None:
+            return None
+        features = self.pipeline.named_steps["features"]
+        if isinstance(features, TfidfVectorizer):
+            return features
+        return dict(features.transformer_list).get("words")
+
+    def _prediction(self, row: np.ndarray, known: bool = True) -> Prediction:
         order = np.argsort(row)[::-1]
         best = self.labels[order[0]]
         confidence = float(row[order[0]])
         return Prediction(
-            label=best if confidence >= self.threshold else UNKNOWN,
+            label=best
+            if confidence >= self.threshold and (known or confidence >= UNSEEN_WORDS_CONFIDENCE)
+            else UNKNOWN,
             confidence=confidence,
             best=best,
             alternatives=tuple(

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from concilia.nlu.classifier import TextClassifier
+from concilia.nlu.types import UNKNOWN
 
 MODELS = Path(__file__).parents[1] / "models"
 DATA = Path(__file__).parents[1] / "data"
@@ -218,3 +219,14 @@ def test_shipped_kinds_model_on_held_out_sentences():
     ]
     # Measured on 2026-12-02: 14 of 16, then 13 of 16 with the larger training set.
     assert len(wrong) <= 3, wrong
+
+
+@pytest.mark.parametrize("text", ["zzzz qwerty asdf", "asdf qwerty zxcv", "blablabla xyz"])
+def test_a_text_of_only_unseen_words_is_unknown(categories, text):
+    prediction = categories.predict(text)
+    assert prediction.label == UNKNOWN
+    assert prediction.best  # still says what it would have guessed
+
+
+def test_a_misspelt_word_the_characters_recognise_keeps_its_label(categories):
+    assert categories.predict("reembolzo").label == "refund"
