@@ -421,11 +421,20 @@ def memory(pgid: int) -> dict[str, dict[str, float]]:
 
 
 def cpu_seconds(pgid: int) -> dict[str, float]:
+    """CPU seconds so far per role of the server's processes, and of PostgreSQL's."""
+    roles = dict(_group_processes(pgid))
     by_role: dict[str, float] = {}
-    for pid, role in _group_processes(pgid):
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
         try:
             text = Path(f"/proc/{pid}/stat").read_text()
         except OSError:
+            continue
+        role = roles.get(pid)
+        if role is None and text[text.index("(") + 1 : text.rindex(")")] == "postgres":
+            role = "postgresql"
+        if role is None:
             continue
         fields = text[text.rindex(")") + 2 :].split()
         seconds = (int(fields[11]) + int(fields[12])) / CLK_TCK
@@ -746,7 +755,12 @@ def describe(result: Result) -> str:
         + ", ".join(f"{k} {v:.1f}" for k, v in result.cpu.items() if v >= 0.05 or k == "web")
         + f" (machine {result.busy_pct:.0f}% busy)",
         f"CPU per turn         web {1000 * result.cpu.get('web', 0.0) / max(row['turns'], 1):.2f}"
-        f" ms, client {1000 * result.run.client_cpu_s / max(row['turns'], 1):.2f} ms",
+        f" ms, client {1000 * result.run.client_cpu_s / max(row['turns'], 1):.2f} ms"
+        + (
+            f", postgresql {1000 * result.cpu['postgresql'] / max(row['turns'], 1):.2f} ms"
+            if result.cpu.get("postgresql", 0.0) >= 0.05
+            else ""
+        ),
         f"machine speed        {result.speed_us:.2f} µs to sum 1000 integers before the run",
         "latency by turn      "
         + "\n                     ".join(
@@ -802,7 +816,10 @@ def main(argv: list[str] | None = None) -> int:
         help="mean seconds a customer waits before each message (uniform 0 to twice that; default 0)",
     )
     parser.add_argument(
-        "--warmup", type=int, default=10, help="conversations before the measured ones"
+        "--warmup",
+        type=int,
+        default=20,
+        help="conversations before the measured ones (every web process loads its models)",
     )
     parser.add_argument(
         "--pg-url",
@@ -852,6 +869,7 @@ def main(argv: list[str] | None = None) -> int:
         flush=True,
     )
     result: Result | None = None
+    disturbed: list[Result] = []  # earlier attempts, measured again
     try:
         with running(args.db, args.workers, args) as instance:
             if args.warmup:
@@ -876,6 +894,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(describe(result), end="\n\n", flush=True)
                 if not result.disturbed or attempt == args.retry_disturbed:
                     break
+                disturbed.append(result)
                 print("measuring again (disturbed)\n", flush=True)
             if result.errors:
                 errors = [ln for ln in instance.log(1_000_000).splitlines() if "rror" in ln]
@@ -888,7 +907,8 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     finally:
         if args.json and result is not None:
-            args.json.write_text(json.dumps(result.row(), indent=2) + "\n")
+            row = {**result.row(), "disturbed_attempts": [r.row() for r in disturbed]}
+            args.json.write_text(json.dumps(row, indent=2) + "\n")
     return 1 if result.errors or result.case_problems else 0
 
 
