@@ -159,7 +159,6 @@ class Run:
     outcomes: list[Outcome]
     duration_s: float
     client_cpu_s: float
-    errors: Counter = field(default_factory=Counter)  # transport errors by kind
 
     @property
     def turns(self) -> list[Turn]:
@@ -191,16 +190,14 @@ class Customer:
         self.language = script.language
         # 3 to 7 digits, never starting with 9 (the demo shop's "not found" numbers).
         self.order = f"{1 + index % 8}{index:04d}{script.last_digit}"
-        self.amount = f"{10 + index % 90},{index % 100:02d}" if script.language == "es" else ""
-        if not self.amount:
-            self.amount = f"{10 + index % 90}.{index % 100:02d}"
+        separator = "," if script.language == "es" else "."
+        self.amount = f"{10 + index % 90}{separator}{index % 100:02d}"
         self.email = f"bench+{batch}-{index}@example.com"
         self.name = NAMES[self.language][index % len(NAMES[self.language])]
         self.outcome = Outcome(index=index, script=script.kind, language=self.language)
         self.id = ""
         self.token = ""
         self.last: list[dict] = []  # the assistant's messages of the last answer
-        self.orders_given = 0
 
     # -- HTTP ------------------------------------------------------------------------------
 
@@ -272,7 +269,6 @@ class Customer:
             return expects or "choice", "", choices[0]
         lowered = self.answer.lower()
         if "pedido" in lowered or "order" in lowered:  # the order number, asked again
-            self.orders_given += 1
             return "order", self.order, ""
         if "fecha" in lowered or "date" in lowered or "cuándo" in lowered or "when" in lowered:
             return "date", words["date"], ""
@@ -363,15 +359,11 @@ async def run_customers(
             elif task.exception() is not None:
                 person.outcome.problem = f"client error: {task.exception()!r}"
     duration = time.monotonic() - started
-    run = Run(
+    return Run(
         outcomes=[p.outcome for p in people],
         duration_s=duration,
         client_cpu_s=time.process_time() - cpu_before,
     )
-    for turn in run.turns:
-        if turn.status == 0:
-            run.errors["transport"] += 1
-    return run
 
 
 # --------------------------------------------------------------------------------------------
@@ -627,7 +619,9 @@ class Result:
                 for s, n, lat in self.by_step()
             },
             "errors": self.errors,
-            "failed_requests": {str(k): v for k, v in self.failed_turns.items()},
+            "failed_requests": {  # by HTTP status; "transport" when no answer came
+                str(k or "transport"): v for k, v in self.failed_turns.items()
+            },
             "unfinished": [
                 {"customer": o.index, "script": f"{o.script} ({o.language})", "why": o.problem}
                 for o in self.run.outcomes
