@@ -37,6 +37,7 @@ from concilia.core.tasks import enqueue_with_change
 from concilia.customers.actions import identify_customer, record_consent
 from concilia.customers.models import Customer
 from concilia.customers.queries import notice_by_version
+from concilia.nlu import Understanding, understand
 
 
 class ConversationEnded(Exception):
@@ -149,12 +150,11 @@ def start_conversation(*, language: str, channel: str, customer: Customer | None
 def _locked(conversation: Conversation) -> Conversation:
     return (
         Conversation.objects.select_for_update(of=("self",))
-        .select_related("customer")
+        .select_related("customer", "case")
         .get(pk=conversation.pk)
     )
 
 
-@transaction.atomic
 def post_customer_message(
     *,
     conversation: Conversation,
@@ -163,21 +163,51 @@ def post_customer_message(
     upload: ChatUpload | None = None,
 ) -> list[ChatMessage]:
     """One customer turn (text, a button or a file); returns the messages it added, in order."""
+    # Read the message before taking any lock: the models need no database, and on SQLite the
+    # write lock is the whole site's, so nothing slow should run while it is held.
+    hint = conversation.language
+    reading = (
+        understand(text, language=hint)
+        if text and conversation.status != ConversationStatus.HANDED_OVER
+        else None
+    )
+    return _post_customer_message(
+        conversation=conversation, text=text, choice=choice, upload=upload, reading=(hint, reading)
+    )
+
+
+@transaction.atomic
+def _post_customer_message(
+    *,
+    conversation: Conversation,
+    text: str,
+    choice: str,
+    upload: ChatUpload | None,
+    reading: tuple[str, Understanding | None],
+) -> list[ChatMessage]:
     conversation = _locked(conversation)
+    hint, early = reading
     first_seq = conversation.last_seq + 1
     label = _choice_label(conversation, choice) if choice else ""
     body = text or label or (upload.original_name if upload else "")
-    message = _append(conversation, Author.CUSTOMER, body, upload=upload)
-    conversation.last_customer_at = message.created_at
     if conversation.status == ConversationStatus.HANDED_OVER:
+        message = _append(conversation, Author.CUSTOMER, body, upload=upload)
+        conversation.last_customer_at = message.created_at
         _to_case_thread(conversation, body, upload)
         _save(conversation)
         return list(conversation.messages.filter(seq__gte=first_seq))
     dialogue = Dialogue(conversation)
-    reading = dialogue.turn(text=text, choice=choice, upload=upload)
-    if reading is not None:
-        message.understanding = understanding_record(reading)
-        message.save(update_fields=["understanding"])
+    # Read again in the rare case another turn changed the conversation's language meanwhile.
+    early = early if hint == conversation.language else None
+    found = dialogue.turn(text=text, choice=choice, upload=upload, reading=early)
+    message = _append(
+        conversation,
+        Author.CUSTOMER,
+        body,
+        upload=upload,
+        understanding=understanding_record(found) if found is not None else None,
+    )
+    conversation.last_customer_at = message.created_at
     with translation.override(conversation.language):
         _finish_turn(conversation, dialogue)
     _say_all(conversation, dialogue.replies)

@@ -200,8 +200,8 @@ def send(request: HttpRequest, conversation_id: uuid.UUID, payload: MessageIn) -
     messages = actions.post_customer_message(
         conversation=conversation, text=text, choice=payload.choice.strip()
     )
-    conversation.refresh_from_db()
-    return _conversation_out(conversation, messages)
+    # The messages carry the conversation as the turn left it (no second read).
+    return _conversation_out(messages[0].conversation, messages)
 
 
 @router.post(
@@ -250,8 +250,7 @@ def upload(request: HttpRequest, conversation_id: uuid.UUID, file: File[Uploaded
             ],
         ) from None
     messages = actions.receive_upload(conversation=conversation, checked=checked)
-    conversation.refresh_from_db()
-    return _conversation_out(conversation, messages)
+    return _conversation_out(messages[0].conversation, messages)
 
 
 @router.post(

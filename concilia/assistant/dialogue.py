@@ -172,12 +172,21 @@ class Dialogue:
     # -- a turn ----------------------------------------------------------------------------
 
     def turn(
-        self, *, text: str = "", choice: str = "", upload: ChatUpload | None = None
+        self,
+        *,
+        text: str = "",
+        choice: str = "",
+        upload: ChatUpload | None = None,
+        reading: Understanding | None = None,
     ) -> Understanding | None:
-        """Handle one customer message; returns what the NLU read in it (None for a button)."""
-        reading = None
-        if text:
+        """Handle one customer message; returns what the NLU read in it (None for a button).
+
+        `reading` is the NLU's reading of `text` when the caller already has it (read before the
+        conversation was locked, so the lock is not held while the models run).
+        """
+        if text and reading is None:
             reading = understand(text, language=self.conv.language)
+        if reading is not None:
             self._adopt_language(reading)
         with translation.override(self.conv.language):
             wants_person = choice == HUMAN or (
