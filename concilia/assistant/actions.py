@@ -29,7 +29,7 @@ from concilia.assistant.models import (
 )
 from concilia.cases import actions as case_actions
 from concilia.cases import sla
-from concilia.cases.attachments import CheckedFile
+from concilia.cases.attachments import CheckedFile, stored_files
 from concilia.cases.models import ActorKind, Case, Channel, Kind, Priority
 from concilia.cases.queries import active_categories
 from concilia.core.ports import triage
@@ -286,22 +286,7 @@ def _ensure_customer(conversation: Conversation) -> Customer:
 
 
 def _checked_files(uploads: Sequence[ChatUpload | None]) -> list[CheckedFile]:
-    files = []
-    for upload in uploads:
-        if upload is None:
-            continue
-        with upload.file.open("rb") as handle:
-            content = handle.read()
-        files.append(
-            CheckedFile(
-                name=upload.original_name,
-                content_type=upload.content_type,
-                size=upload.size,
-                sha256=upload.sha256,
-                content=content,
-            )
-        )
-    return files
+    return stored_files(upload for upload in uploads if upload is not None)
 
 
 def _description(conversation: Conversation, dialogue: Dialogue) -> str:

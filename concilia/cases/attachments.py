@@ -7,7 +7,7 @@ import os
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import IO
+from typing import IO, Any
 
 import filetype
 from django.conf import settings
@@ -50,6 +50,25 @@ class CheckedFile:
     @property
     def extension(self) -> str:
         return ALLOWED_TYPES[self.content_type][0]
+
+
+def stored_files(uploads: Iterable[Any]) -> list[CheckedFile]:
+    """Files checked earlier and kept until their case exists (a form corrected, a chat): each
+    has `file`, `original_name`, `content_type`, `size` and `sha256`."""
+    files = []
+    for upload in uploads:
+        with upload.file.open("rb") as handle:
+            content = handle.read()
+        files.append(
+            CheckedFile(
+                name=upload.original_name,
+                content_type=upload.content_type,
+                size=upload.size,
+                sha256=upload.sha256,
+                content=content,
+            )
+        )
+    return files
 
 
 def clean_file_name(name: str) -> str:

@@ -12,7 +12,7 @@ from django.db import IntegrityError, transaction
 
 from concilia.accounts.models import User
 from concilia.cases.actions import open_case
-from concilia.cases.attachments import CheckedFile
+from concilia.cases.attachments import CheckedFile, stored_files
 from concilia.cases.models import ActorKind, Case
 from concilia.customers.actions import identify_customer, normalize_email, record_consent
 from concilia.intake.models import IdempotencyKey, PendingUpload
@@ -110,20 +110,7 @@ def keep_pending_uploads(*, submission_id: uuid.UUID, files: Sequence[CheckedFil
 
 
 def pending_files(uploads: Sequence[PendingUpload]) -> list[CheckedFile]:
-    files = []
-    for upload in uploads:
-        with upload.file.open("rb") as handle:
-            content = handle.read()
-        files.append(
-            CheckedFile(
-                name=upload.original_name,
-                content_type=upload.content_type,
-                size=upload.size,
-                sha256=upload.sha256,
-                content=content,
-            )
-        )
-    return files
+    return stored_files(uploads)
 
 
 def discard_pending_uploads(uploads: Sequence[PendingUpload]) -> None:
