@@ -75,20 +75,30 @@ def _append(
     )
 
 
-def _say_all(conversation: Conversation, replies: Sequence[Reply]) -> None:
+def _say_all(conversation: Conversation, replies: Sequence[Reply]) -> list[ChatMessage]:
+    """The assistant's replies, written in one statement; their buttons are remembered so that
+    a pressed one is written in the transcript with its words."""
     from concilia.nlu.llm import word_reply
 
+    messages = []
     for reply in replies:
         body = reply.body
         if reply.expects not in ("choice",) and not reply.choices:
             body = word_reply(body, language=conversation.language)
-        _append(
-            conversation,
-            Author.ASSISTANT,
-            body,
-            choices=reply.choices,
-            expects=reply.expects,
+        conversation.last_seq += 1
+        messages.append(
+            ChatMessage(
+                conversation=conversation,
+                seq=conversation.last_seq,
+                author=Author.ASSISTANT,
+                body=body,
+                choices=reply.choices,
+                expects=reply.expects,
+            )
         )
+    if messages:
+        conversation.state["offered"] = {c["value"]: c["label"] for c in messages[-1].choices}
+    return ChatMessage.objects.bulk_create(messages)
 
 
 def _save(conversation: Conversation) -> None:
@@ -187,7 +197,6 @@ def _post_customer_message(
 ) -> list[ChatMessage]:
     conversation = _locked(conversation)
     hint, early = reading
-    first_seq = conversation.last_seq + 1
     label = _choice_label(conversation, choice) if choice else ""
     body = text or label or (upload.original_name if upload else "")
     if conversation.status == ConversationStatus.HANDED_OVER:
@@ -195,7 +204,7 @@ def _post_customer_message(
         conversation.last_customer_at = message.created_at
         _to_case_thread(conversation, body, upload)
         _save(conversation)
-        return list(conversation.messages.filter(seq__gte=first_seq))
+        return [message]
     dialogue = Dialogue(conversation)
     # Read again in the rare case another turn changed the conversation's language meanwhile.
     early = early if hint == conversation.language else None
@@ -210,7 +219,7 @@ def _post_customer_message(
     conversation.last_customer_at = message.created_at
     with translation.override(conversation.language):
         _finish_turn(conversation, dialogue)
-    _say_all(conversation, dialogue.replies)
+    replies = _say_all(conversation, dialogue.replies)
     if dialogue.send_code:
         from concilia.assistant.tasks import send_chat_code
 
@@ -222,7 +231,7 @@ def _post_customer_message(
     _save(conversation)
     if conversation.case_id is not None:
         _copy_transcript(conversation)
-    return list(conversation.messages.filter(seq__gte=first_seq))
+    return [message, *replies]
 
 
 def _choice_label(conversation: Conversation, choice: str) -> str:
@@ -232,11 +241,7 @@ def _choice_label(conversation: Conversation, choice: str) -> str:
             return _("Talk to a person")
         if choice == SKIP:
             return _("Skip")
-    last = conversation.messages.filter(author=Author.ASSISTANT).order_by("-seq").first()
-    for option in last.choices if last else []:
-        if option.get("value") == choice:
-            return option.get("label", choice)
-    return choice
+    return str((conversation.state.get("offered") or {}).get(choice, choice))
 
 
 def _to_case_thread(conversation: Conversation, body: str, upload: ChatUpload | None) -> None:
