@@ -557,6 +557,9 @@ class Result:
             )
         if finished != with_reference:
             problems.append(f"{finished} finished, {with_reference} with a reference")
+        surveyed = sum(1 for o in self.run.outcomes if o.surveyed)
+        if check["surveys"] != surveyed:
+            problems.append(f"{check['surveys']} surveys stored for {surveyed} answered")
         return problems
 
     @property
