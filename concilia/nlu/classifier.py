@@ -64,6 +64,9 @@ def _estimator(kind: str) -> Pipeline:
     return Pipeline([("features", _features()), ("model", LinearSVC(C=0.5))])
 
 
+# With out-of-scope examples, the share of them the threshold must turn into UNKNOWN (measured on
+# cross-validated training predictions).
+OOS_RECALL = 0.8
 # A text of only unseen words needs this confidence to get a label ("reembolzo" does, by its
 # characters; "zzzz qwerty asdf" does not).
 UNSEEN_WORDS_CONFIDENCE = 0.9
@@ -84,9 +87,9 @@ class TextClassifier:
     """A classifier of short texts into any label set, with an UNKNOWN answer under `threshold`.
 
     `kind` is "svm" (the engine) or "baseline" (TF-IDF + logistic regression, for comparison).
-    Without out-of-scope examples the threshold turns at most `max_unknown_share` of the
-    validation predictions into UNKNOWN, and only where that removes more wrong answers than
-    right ones.
+    With out-of-scope examples the threshold is the lowest that turns `oos_recall` of them into
+    UNKNOWN. Without, it turns at most `max_unknown_share` of the validation predictions into
+    UNKNOWN, and only where that removes more wrong answers than right ones.
     """
 
     def __init__(
@@ -96,6 +99,7 @@ class TextClassifier:
         unknown_labels: Sequence[str] = DEFAULT_UNKNOWN_LABELS,
         folds: int = 3,
         max_unknown_share: float = 0.05,
+        oos_recall: float = OOS_RECALL,
         random_state: int = 0,
     ) -> None:
         if kind not in ("svm", "baseline"):
@@ -104,6 +108,7 @@ class TextClassifier:
         self.unknown_labels = tuple(unknown_labels)
         self.folds = folds
         self.max_unknown_share = max_unknown_share
+        self.oos_recall = oos_recall
         self.random_state = random_state
         self.labels: list[str] = []
         self.threshold = 0.0
@@ -207,10 +212,15 @@ class TextClassifier:
         rejected_right = np.searchsorted(right, candidates, side="left")
         rejected_wrong = np.searchsorted(wrong, candidates, side="left")
         if proba_out is not None and len(proba_out):
-            # Balance in-scope accuracy (an UNKNOWN counts as wrong) and out-of-scope recall.
+            # The lowest threshold that still turns `oos_recall` of the out-of-scope examples
+            # into UNKNOWN: every higher one only costs in-scope answers. (Maximising accuracy +
+            # recall instead chose ~0.98 on CLINC150: 91% recall for 78% in-scope accuracy.)
             outside = np.sort(proba_out.max(axis=1))
-            accuracy = (len(right) - rejected_right) / len(confidence)
             recall = np.searchsorted(outside, candidates, side="left") / len(outside)
+            enough = np.flatnonzero(recall >= getattr(self, "oos_recall", OOS_RECALL))
+            if len(enough):
+                return float(candidates[enough[0]])
+            accuracy = (len(right) - rejected_right) / len(confidence)
             return float(candidates[int(np.argmax(accuracy + recall))])
         # No out-of-scope examples: reject a small share, and only where mostly wrong.
         share = (rejected_right + rejected_wrong) / len(confidence)
