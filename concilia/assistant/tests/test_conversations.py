@@ -804,7 +804,7 @@ def test_a_turn_costs_a_bounded_number_of_queries(client, django_assert_max_num_
     chat.say("james@example.com")
     chat.say("James Carter")
     for _ in range(3):
-        with django_assert_max_num_queries(16):
+        with django_assert_max_num_queries(9):
             chat.press(chat.choices[0])
 
 
