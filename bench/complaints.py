@@ -184,7 +184,9 @@ def _role(pid: str, pgid: int) -> str:
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
     except OSError:
         return "web"
-    return "task worker" if "db_worker" in cmdline else "web"
+    if "db_worker" in cmdline:
+        return "task worker"
+    return "sweep" if " sweep" in cmdline else "web"  # web: granian's main process and workers
 
 
 def server_cpu(pgid: int) -> dict[str, tuple[str, float]]:
@@ -231,6 +233,20 @@ def machine_busy() -> tuple[float, float]:
     values = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:9]]
     idle = values[3] + values[4]
     return sum(values) - idle, sum(values)
+
+
+def wait_for_quiet(max_wait: float, threshold: float = 20.0) -> float:
+    """Wait up to `max_wait` seconds for the machine to be mostly idle (other programs, such as
+    test suites, share its cores); returns the share of the machine last seen busy."""
+    deadline = time.monotonic() + max_wait
+    while True:
+        before = machine_busy()
+        time.sleep(1.0)
+        after = machine_busy()
+        busy = 100 * (after[0] - before[0]) / max(1, after[1] - before[1])
+        if busy < threshold or time.monotonic() >= deadline:
+            return busy
+        time.sleep(2.0)
 
 
 def children_cpu() -> float:

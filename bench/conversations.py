@@ -41,9 +41,12 @@ from complaints import (
     BenchError,
     Instance,
     code_version,
+    cpu_delta,
     machine_busy,
     percentile,
     python_speed,
+    server_cpu,
+    wait_for_quiet,
 )
 
 START = "/api/v1/conversations"
@@ -370,33 +373,12 @@ async def run_customers(
 # The server's side: memory, CPU, and the cases in its database
 
 
-def _group_processes(pgid: int) -> Iterator[tuple[str, str]]:
-    """(pid, role) of every process of the server's process group."""
-    for pid in os.listdir("/proc"):
-        if not pid.isdigit():
-            continue
-        try:
-            text = Path(f"/proc/{pid}/stat").read_text()
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
-        except OSError:
-            continue
-        if int(text[text.rindex(")") + 2 :].split()[2]) != pgid:
-            continue
-        if int(pid) == pgid:
-            role = "serve"
-        elif "db_worker" in cmdline:
-            role = "task worker"
-        elif " sweep" in cmdline:
-            role = "sweep"
-        else:
-            role = "web"  # granian's main process and its workers
-        yield pid, role
-
-
 def memory(pgid: int) -> dict[str, dict[str, float]]:
     """Per role: total RSS, largest process and process count, in MiB (from /proc/<pid>/status)."""
     found: dict[str, dict[str, float]] = {}
-    for pid, role in _group_processes(pgid):
+    for pid, (role, _seconds) in server_cpu(pgid).items():
+        if role == "postgresql":
+            continue
         try:
             status = Path(f"/proc/{pid}/status").read_text()
         except OSError:
@@ -410,28 +392,6 @@ def memory(pgid: int) -> dict[str, dict[str, float]]:
         entry["largest_mib"] = max(entry["largest_mib"], mib)
         entry["processes"] += 1
     return found
-
-
-def cpu_seconds(pgid: int) -> dict[str, float]:
-    """CPU seconds so far per role of the server's processes, and of PostgreSQL's."""
-    roles = dict(_group_processes(pgid))
-    by_role: dict[str, float] = {}
-    for pid in os.listdir("/proc"):
-        if not pid.isdigit():
-            continue
-        try:
-            text = Path(f"/proc/{pid}/stat").read_text()
-        except OSError:
-            continue
-        role = roles.get(pid)
-        if role is None and text[text.index("(") + 1 : text.rindex(")")] == "postgres":
-            role = "postgresql"
-        if role is None:
-            continue
-        fields = text[text.rindex(")") + 2 :].split()
-        seconds = (int(fields[11]) + int(fields[12])) / CLK_TCK
-        by_role[role] = by_role.get(role, 0.0) + seconds
-    return by_role
 
 
 async def watch_memory(pgid: int, peak: dict[str, dict[str, float]], stop: asyncio.Event) -> None:
@@ -648,7 +608,7 @@ _batches = itertools.count(1)
 def measure(instance: Instance, args: argparse.Namespace) -> Result:
     speed = python_speed()
     cases_before = count_cases(instance)
-    cpu_before = cpu_seconds(instance.pgid)
+    cpu_before = server_cpu(instance.pgid)
     busy_before = machine_busy()
     peak: dict[str, dict[str, float]] = {}
 
@@ -670,8 +630,7 @@ def measure(instance: Instance, args: argparse.Namespace) -> Result:
 
     run = asyncio.run(talk())
     busy_after = machine_busy()
-    cpu_after = cpu_seconds(instance.pgid)
-    cpu = {role: cpu_after[role] - cpu_before.get(role, 0.0) for role in cpu_after}
+    cpu = cpu_delta(cpu_before, server_cpu(instance.pgid))
     cpu["client"] = run.client_cpu_s
     busy = busy_after[0] - busy_before[0]
     total = busy_after[1] - busy_before[1]
@@ -694,20 +653,6 @@ def measure(instance: Instance, args: argparse.Namespace) -> Result:
         speed_us=speed,
         code=instance.code,
     )
-
-
-def wait_for_quiet(max_wait: float, threshold: float = 20.0) -> float:
-    """Wait up to `max_wait` seconds for the machine to be mostly idle (other programs, such as
-    test suites, share its cores); returns the share of the machine last seen busy."""
-    deadline = time.monotonic() + max_wait
-    while True:
-        before = machine_busy()
-        time.sleep(1.0)
-        after = machine_busy()
-        busy = 100 * (after[0] - before[0]) / max(1, after[1] - before[1])
-        if busy < threshold or time.monotonic() >= deadline:
-            return busy
-        time.sleep(2.0)
 
 
 def default_workers() -> int:

@@ -62,6 +62,7 @@ from complaints import (  # noqa: E402 - the sibling benchmark's process and CPU
     percentile,
     python_speed,
     server_cpu,
+    wait_for_quiet,
 )
 
 HOST = "127.0.0.1"
@@ -1092,20 +1093,6 @@ def _rows(surface: str, status: int, body: bytes) -> int:
         except ValueError:
             return 0
     return body.count(b'href="/helpdesk/cases/')
-
-
-def wait_for_quiet(max_wait: float, threshold: float = 20.0) -> float:
-    """Wait up to `max_wait` seconds for the machine to be mostly idle (other programs, such as
-    test suites, share its 2 cores); returns the share of the machine last seen busy."""
-    deadline = time.monotonic() + max_wait
-    while True:
-        before = machine_busy()
-        time.sleep(1.0)
-        after = machine_busy()
-        busy = 100 * (after[0] - before[0]) / max(1, after[1] - before[1])
-        if busy < threshold or time.monotonic() >= deadline:
-            return busy
-        time.sleep(2.0)
 
 
 def measure(
