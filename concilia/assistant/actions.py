@@ -15,7 +15,14 @@ from django.utils.translation import gettext as _
 
 from concilia.accounts.models import User
 from concilia.assistant import flows, knowledge, visits
-from concilia.assistant.dialogue import HUMAN, SKIP, Dialogue, Reply, understanding_record
+from concilia.assistant.dialogue import (
+    HUMAN,
+    SKIP,
+    Dialogue,
+    Reply,
+    open_case_references,
+    understanding_record,
+)
 from concilia.assistant.models import (
     Author,
     ChatMessage,
@@ -134,24 +141,16 @@ def start_conversation(*, language: str, channel: str, customer: Customer | None
     """
     token, digest = Conversation.new_token()
     conversation = Conversation(language=language, channel=channel, token_digest=digest)
-    open_cases: list[Case] = []
     if customer is not None:
         conversation.customer = customer
         conversation.verified = True
-        open_cases = list(Case.objects.open().for_customer(customer).order_by("-created_at")[:3])
     conversation.save()
     dialogue = Dialogue(conversation)
     with translation.override(language):
-        dialogue.open(customer_name=customer.name if customer else "", open_cases=open_cases)
-    if open_cases:
-        conversation.state["open_cases"] = [case.reference for case in open_cases]
-        with translation.override(language):
-            dialogue.say(
-                _("I see you have open cases: %(references)s.")
-                % {"references": ", ".join(c.reference for c in open_cases)}
-            )
-            # The notice comes last, so its buttons are the ones to answer.
-            dialogue.replies.append(dialogue.replies.pop(-2))
+        dialogue.open(
+            customer_name=customer.name if customer else "",
+            open_cases=open_case_references(customer) if customer else (),
+        )
     _say_all(conversation, dialogue.replies)
     _save(conversation)
     return Started(conversation=conversation, token=token)

@@ -14,6 +14,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from concilia.cases.models import get_attachment_storage
 from concilia.core.i18n import in_language
 
 
@@ -183,19 +184,13 @@ def upload_path(instance: ChatUpload, filename: str) -> str:
     return f"chat/{timezone.now():%Y/%m}/{instance.sha256[:2]}/{filename}"
 
 
-def _attachment_storage():  # type: ignore[no-untyped-def]
-    from concilia.cases.models import get_attachment_storage
-
-    return get_attachment_storage()
-
-
 class ChatUpload(models.Model):
     """A file sent in the chat (checked like the form's), kept until it joins the case."""
 
     PERSONAL_FIELDS = ("file", "original_name")
 
     conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="uploads")
-    file = models.FileField(storage=_attachment_storage, upload_to=upload_path, max_length=300)
+    file = models.FileField(storage=get_attachment_storage, upload_to=upload_path, max_length=300)
     original_name = models.CharField(max_length=255)
     content_type = models.CharField(max_length=100)
     size = models.PositiveIntegerField()

@@ -14,7 +14,9 @@ from django.utils.translation import gettext as _
 from concilia.assistant.models import (
     HandoverRules,
 )
+from concilia.cases.models import Case
 from concilia.core.memo import remember_for
+from concilia.customers.models import Customer
 from concilia.nlu import Money, Understanding
 
 HUMAN = "__human"
@@ -63,7 +65,14 @@ def rules() -> Rules:
     )
 
 
-def _summary(reading: Understanding) -> dict[str, Any]:
+def open_case_references(customer: Customer) -> list[str]:
+    """The references of a customer's three most recent open cases (to ask which one it is)."""
+    cases = Case.objects.open().for_customer(customer).order_by("-created_at")[:3]
+    return list(cases.values_list("reference", flat=True))
+
+
+def understanding_record(reading: Understanding) -> dict[str, Any]:
+    """What the NLU read in a message, as kept with it (and in the hand-over snapshot)."""
     return {
         "language": reading.language,
         "kind": reading.kind.label,
@@ -76,10 +85,6 @@ def _summary(reading: Understanding) -> dict[str, Any]:
         "engine": reading.engine,
         "entities": [{"kind": e.kind, "text": e.text} for e in reading.entities],
     }
-
-
-def understanding_record(reading: Understanding) -> dict[str, Any]:
-    return _summary(reading)
 
 
 def _shorten(text: str, limit: int = 240) -> str:

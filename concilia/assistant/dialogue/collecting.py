@@ -22,13 +22,13 @@ from concilia.assistant.dialogue.base import (
     _match_option,
     _money,
     _shorten,
+    open_case_references,
     shipment_status,
 )
 from concilia.assistant.models import (
     ChatUpload,
     TroubleshootingGuide,
 )
-from concilia.cases.models import Case
 from concilia.core.ports import order_lookup
 from concilia.customers.models import Customer
 from concilia.nlu import Money, Understanding
@@ -88,8 +88,7 @@ class Collecting:
             self.conv.customer = customer
             self.conv.verified = True
             self.state["name"] = customer.name
-            cases = Case.objects.open().for_customer(customer).order_by("-created_at")[:3]
-            self.state["open_cases"] = [case.reference for case in cases]
+            self.state["open_cases"] = open_case_references(customer)
             self.say(_("Thank you, %(name)s. Welcome back.") % {"name": customer.name})
             self._next()
             return

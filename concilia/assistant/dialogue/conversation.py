@@ -17,8 +17,8 @@ from concilia.assistant.dialogue.base import (
     YES,
     Reply,
     Rules,
-    _summary,
     rules,
+    understanding_record,
 )
 from concilia.assistant.dialogue.closing import Closing
 from concilia.assistant.dialogue.collecting import Collecting
@@ -28,7 +28,7 @@ from concilia.assistant.models import (
     ConversationStatus,
     HandoverReason,
 )
-from concilia.cases.models import Case, Category, Kind
+from concilia.cases.models import Category, Kind
 from concilia.cases.queries import active_categories
 from concilia.customers.models import PrivacyNotice
 from concilia.nlu import UNKNOWN, Money, Understanding, understand
@@ -82,10 +82,10 @@ class Dialogue(Collecting, Closing):
 
     # -- the opening -----------------------------------------------------------------------
 
-    def open(self, *, customer_name: str = "", open_cases: Sequence[Case] = ()) -> None:
-        """The first messages: a greeting and the privacy notice, with its consent buttons."""
-        notice = PrivacyNotice.objects.current()
-        self.state.update({"step": "consent", "notice": notice.version, "fields": {}})
+    def open(self, *, customer_name: str = "", open_cases: Sequence[str] = ()) -> None:
+        """The first messages: a greeting (by name, with their open cases, for a customer who
+        proved who they are) and the privacy notice, whose consent buttons come last."""
+        self.state.update({"step": "consent", "fields": {}})
         if customer_name:
             greeting = _("Hello, %(name)s! I am the complaints assistant.") % {
                 "name": customer_name
@@ -100,6 +100,12 @@ class Dialogue(Collecting, Closing):
                 "pass you to a person at any moment: just ask."
             )
         )
+        if open_cases:
+            self.state["open_cases"] = list(open_cases)
+            self.say(
+                _("I see you have open cases: %(references)s.")
+                % {"references": ", ".join(open_cases)}
+            )
         self.ask_consent()
 
     def ask_consent(self) -> None:
@@ -343,7 +349,7 @@ class Dialogue(Collecting, Closing):
     def _describe(self, text: str, reading: Understanding) -> None:
         previous = self.state.get("description", "")
         self.state["description"] = f"{previous}\n{text}".strip() if previous else text
-        self.state["understanding"] = _summary(reading)
+        self.state["understanding"] = understanding_record(reading)
         if reading.kind.label and reading.kind.label != UNKNOWN:
             self.state["kind"] = reading.kind.label
         self._prefill(reading)
