@@ -187,10 +187,7 @@ class Collecting:
         choices: list[tuple[str, Any]] = list(slot.choices)
         expects = slot.expects
         if slot.expects == "product":
-            choices = [
-                (guide.code, guide.product_in(self.conv.language))
-                for guide in TroubleshootingGuide.objects.filter(active=True)
-            ] + [("other", _("Another product"))]
+            choices = list(self._products().items())
             expects = "choice"
         if not slot.required:
             choices.append((SKIP, _("Skip")))
@@ -254,11 +251,7 @@ class Collecting:
             return None
         if expects in ("choice", "product"):
             options = (
-                {
-                    g.code: g.product_in(self.conv.language)
-                    for g in TroubleshootingGuide.objects.filter(active=True)
-                }
-                | {"other": _("Another product")}
+                self._products()
                 if expects == "product"
                 else {key: str(label) for key, label in slot.choices}
             )
@@ -312,10 +305,18 @@ class Collecting:
             return None
         return cleaned[:2000]
 
+    def _active_guides(self) -> list[TroubleshootingGuide]:
+        if self._guides is None:
+            self._guides = list(TroubleshootingGuide.objects.filter(active=True))
+        return self._guides
+
+    def _products(self) -> dict[str, str]:
+        """The products with a troubleshooting guide, then "another product"."""
+        products = {g.code: g.product_in(self.conv.language) for g in self._active_guides()}
+        return products | {"other": str(_("Another product"))}
+
     def _guide_keywords(self) -> dict[str, str]:
-        return {
-            guide.code: guide.keywords for guide in TroubleshootingGuide.objects.filter(active=True)
-        }
+        return {guide.code: guide.keywords for guide in self._active_guides()}
 
     def _check_order(self, number: str) -> bool:
         """Look the order up; True to go on (found, or accepted as written after two misses)."""

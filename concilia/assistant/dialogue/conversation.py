@@ -27,6 +27,7 @@ from concilia.assistant.models import (
     Conversation,
     ConversationStatus,
     HandoverReason,
+    TroubleshootingGuide,
 )
 from concilia.cases.models import Category, Kind
 from concilia.cases.queries import active_categories
@@ -47,6 +48,7 @@ class Dialogue(Collecting, Closing):
         # The nonce of a verification code to email once the turn is saved.
         self.send_code = ""
         self._rules: Rules | None = None
+        self._guides: list[TroubleshootingGuide] | None = None
 
     # -- helpers ---------------------------------------------------------------------------
 
