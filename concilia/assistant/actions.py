@@ -227,9 +227,9 @@ def _post_customer_message(
         )
     if conversation.status == ConversationStatus.CLOSED and conversation.ended_at is None:
         conversation.ended_at = timezone.now()
-    _save(conversation)
     if conversation.case_id is not None:
         _copy_transcript(conversation)
+    _save(conversation)
     return [message, *replies]
 
 
@@ -449,8 +449,8 @@ def _copy_transcript(conversation: Conversation, *, case: Case | None = None) ->
     ]
     if lines:
         case_actions.add_transcript(case=case, lines=lines)
+    # Saved with the conversation at the end of the turn.
     conversation.state["copied_seq"] = conversation.last_seq
-    Conversation.objects.filter(pk=conversation.pk).update(state=conversation.state)
 
 
 def _hand_over(conversation: Conversation, dialogue: Dialogue, reason: str, detail: str) -> None:
