@@ -4,6 +4,7 @@ hand-over to a person, an agent's live answers, ratings and the satisfaction sur
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -39,12 +40,14 @@ from concilia.cases import sla
 from concilia.cases.attachments import CheckedFile, stored_files
 from concilia.cases.models import ActorKind, Case, Channel, Kind, Priority
 from concilia.cases.queries import active_categories
-from concilia.core.ports import triage
+from concilia.core.ports import TriageDecision, triage
 from concilia.core.tasks import enqueue_with_change
 from concilia.customers.actions import identify_customer, record_consent
 from concilia.customers.models import Customer
 from concilia.customers.queries import notice_by_version
 from concilia.nlu import Understanding, understand
+
+logger = logging.getLogger(__name__)
 
 
 class ConversationEnded(Exception):
@@ -392,15 +395,28 @@ def _after_case(conversation: Conversation, dialogue: Dialogue, case: Case) -> N
     if case.category_id in rules.person_categories:
         dialogue.handover = (HandoverReason.CATEGORY, case.category.code)
         return
-    decision = triage()(case)
-    if decision.message:
-        dialogue.say(
-            decision.message.get(conversation.language) or next(iter(decision.message.values()))
-        )
-    if decision.action == "escalate":
+    try:
+        with transaction.atomic():  # a failing policy or shop never loses the case
+            decision = triage()(case, hand_over=False)
+    except Exception:
+        logger.exception("Triage failed for %s; the case waits for a person", case.reference)
+        decision = TriageDecision(action="none")
+    message = decision.message.get(conversation.language) or next(
+        iter(decision.message.values()), ""
+    )
+    if decision.action == "offer" and decision.offer:
+        dialogue.present_offer(decision.offer, message)
+        return
+    if message:
+        dialogue.say(message)
+    if decision.action in ("escalate", "wait"):
         dialogue.handover = (HandoverReason.POLICY, decision.reason[:300])
         return
-    if decision.action in ("resolved", "offer"):
+    if decision.action == "resolved":
+        conversation.resolved_by_assistant = True
+        dialogue._ask_survey()
+        return
+    if decision.action == "evidence":
         dialogue._ask_survey()
         return
     if (

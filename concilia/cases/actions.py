@@ -698,12 +698,30 @@ def add_transcript(*, case: Case, lines: Sequence[TranscriptLine]) -> list[Messa
 
 @transaction.atomic
 def hand_over_to_person(
-    *, case: Case, reason: str, note: str, priority: str | None = None
+    *,
+    case: Case,
+    reason: str,
+    note: str,
+    priority: str | None = None,
+    team: Team | None = None,
 ) -> Message:
-    """The assistant passes a case to a person: a note for the agent with everything it knew,
-    the case waiting for us, and its assignee (or, while nobody has it, its team) told at once."""
+    """The assistant (or a policy) passes a case to a person: a note for the agent with
+    everything it knew, the case waiting for us, and its assignee (or, while nobody has it, its
+    team) told at once. `team` moves a case nobody has taken yet to that team's queue."""
     current = _lock(case, None)
     now = timezone.now()
+    fields: list[str] = []
+    if team is not None and current.assignee_id is None and current.team_id != team.pk:
+        previous = current.team.code if current.team_id else None
+        current.team = team
+        fields.append("team")
+        _event(
+            current,
+            EventKind.TRANSFERRED,
+            actor_kind=ActorKind.SYSTEM,
+            data={"from": previous, "to": team.code, "reason": reason},
+            now=now,
+        )
     message = Message.objects.create(
         case=current, author_kind=ActorKind.SYSTEM, body=note, internal=True, created_at=now
     )
@@ -714,11 +732,10 @@ def hand_over_to_person(
         data={"reason": reason, "message": message.pk},
         now=now,
     )
-    fields: list[str] = []
     if priority and Priority.values.index(priority) > Priority.values.index(current.priority):
         current.priority = priority
         fields.append("priority")
-    if current.status == Status.NOT_STARTED:
+    if current.status in (Status.NOT_STARTED, Status.PENDING_CUSTOMER):
         fields += _set_status(current, Status.PENDING_AGENT, "", ActorKind.SYSTEM, None, now)
     _save(current, fields, now)
     if current.assignee_id is not None:
@@ -743,4 +760,52 @@ def add_system_note(*, case: Case, body: str) -> Message:
         data={"message": message.pk},
         now=now,
     )
+    return message
+
+
+@transaction.atomic(savepoint=False)
+def record_event(
+    *,
+    case: Case,
+    kind: str,
+    actor_kind: str,
+    actor_user: User | None = None,
+    data: dict | None = None,
+) -> CaseEvent:
+    """A line in the case's history written by another app (a policy decision, an offer)."""
+    return _event(case, kind, actor_kind=actor_kind, actor_user=actor_user, data=data)
+
+
+@transaction.atomic
+def message_customer(
+    *,
+    case: Case,
+    body: str,
+    status: str | None = None,
+    outcome: str = "",
+    actor_kind: str = ActorKind.SYSTEM,
+    email: bool = True,
+) -> Message:
+    """Concilia itself writes to the customer in the case's thread (a decision, an offer, a
+    confirmation): on the tracking page and, unless `email=False`, by email. It counts as the
+    first response; `status` may move the case on (closing it needs `outcome`)."""
+    current = _lock(case, None)
+    now = timezone.now()
+    message = Message.objects.create(
+        case=current, author_kind=actor_kind, body=body, created_at=now
+    )
+    fields: list[str] = []
+    if current.first_response_at is None:
+        current.first_response_at = now
+        current.first_response_due = None
+        fields += ["first_response_at", "first_response_due"]
+    _event(current, EventKind.REPLY_SENT, actor_kind=actor_kind, data={"message": message.pk}, now=now)
+    if status is not None and (status != current.status or outcome != current.outcome):
+        fields += _set_status(current, status, outcome, actor_kind, None, now)
+    _save(current, fields, now)
+    case.status, case.outcome, case.version = current.status, current.outcome, current.version
+    if email:
+        from concilia.cases.tasks import send_agent_reply
+
+        enqueue_with_change(send_agent_reply, message_id=message.pk)
     return message

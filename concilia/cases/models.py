@@ -294,6 +294,12 @@ class EventKind(models.TextChoices):
     LINKED = "linked", _("Linked")
     REOPENED = "reopened", _("Reopened")
     HANDED_OVER = "handed_over", _("Handed over to a person by the assistant")
+    DECISION = "decision", _("Policy decision")
+    DECISION_OVERRIDDEN = "decision_overridden", _("Decision overridden by an agent")
+    OFFER_MADE = "offer_made", _("Offer made")
+    OFFER_ANSWERED = "offer_answered", _("Offer answered")
+    OFFER_EXPIRED = "offer_expired", _("Offer expired")
+    RESOLUTION_AGREED = "resolution_agreed", _("Resolution agreed")
 
 
 class CaseEvent(models.Model):

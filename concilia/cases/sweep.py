@@ -19,12 +19,14 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TypeVar
 
+from django.conf import settings
 from django.db import models, transaction
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.module_loading import import_string
 
 from concilia.accounts.models import User
 from concilia.cases.actions import _event, _notify, _refresh_next_alert
@@ -57,9 +59,12 @@ class SweepResult:
     at_risk: int = 0
     breached: int = 0
     failed: int = 0
+    # What the jobs of other apps did (settings.SWEEP_JOBS): {"expired offers": 2}
+    others: dict[str, int] = field(default_factory=dict)
 
     def __str__(self) -> str:
         text = f"{self.alerts} alerts due, {self.at_risk} deadlines at risk, {self.breached} missed"
+        text += "".join(f", {count} {what}" for what, count in self.others.items())
         return text + (f", {self.failed} failed (see the log)" if self.failed else "")
 
 
@@ -248,6 +253,13 @@ def sweep(*, now: dt.datetime | None = None, batch_size: int = BATCH) -> SweepRe
     ):
         result.at_risk += warning == AT_RISK
         result.breached += warning == BREACHED
+    # Periodic work of higher apps (offers that expire), named in settings: cases imports none.
+    for what, path in settings.SWEEP_JOBS.items():
+        try:
+            result.others[what] = import_string(path)(now=now)
+        except Exception:
+            logger.exception("Sweep: %s failed", what)
+            result.failed += 1
     return result
 
 

@@ -86,6 +86,12 @@ class WorkingCalendar:
                 yield day
             day += dt.timedelta(days=1)
 
+    def working_days_between(self, first: dt.date, last: dt.date) -> int:
+        """Working days from `first` to `last`, both included (0 when `last` is before `first`)."""
+        if last < first:
+            return 0
+        return sum(1 for _day in self._working_days(first, last))
+
     def deadline(self, received: dt.datetime, days: int) -> dt.datetime:
         """The close of the business day that falls `days` business days after `received`."""
         start = timezone.localtime(received, self.tz).date()

@@ -1,7 +1,7 @@
 """Ports: what lower floors need from higher ones or from other systems, as typed interfaces.
 
 A commerce connector (a shop, an ERP) implements `OrderLookup`; the resolution engine implements
-`Triage`. Which implementation runs is a deployment setting, read by `order_lookup()` and
+`Triage`; a connector also implements `Fulfilment` (refunds, labels). Which implementation runs is a deployment setting, read by `order_lookup()` and
 `triage()`.
 """
 
@@ -66,17 +66,43 @@ class OrderLookup(Protocol):
 class TriageDecision:
     """What the company's policies say about a new case, as far as a channel needs to know."""
 
-    action: Literal["none", "escalate", "resolved", "offer"]
+    action: Literal["none", "escalate", "resolved", "offer", "evidence", "wait"]
     reason: str = ""
     # Text for the customer in each language ({"es": ..., "en": ...}); empty when none.
     message: dict[str, str] = field(default_factory=dict)
+    # The team a policy sends the case to ("" for the usual routing).
+    team: str = ""
+    # The open offer's public id, for a channel that lets the customer answer it in place.
+    offer: str = ""
 
 
 class Triage(Protocol):
-    def __call__(self, case: Any) -> TriageDecision: ...
+    """Decides a new case. With `hand_over=False` the caller hands an escalated case over
+    itself (the chat hands over the live conversation)."""
+
+    def __call__(self, case: Any, *, hand_over: bool = True) -> TriageDecision: ...
 
 
-def no_policy(case: Any) -> TriageDecision:
+@dataclass(frozen=True)
+class FulfilmentRequest:
+    """What the company agreed to give, for the shop or ERP to carry out."""
+
+    reference: str  # the case's reference: connectors use it as an idempotency key
+    order_number: str
+    customer_email: str
+    kind: str  # refund, partial_refund, credit, replacement, return_label
+    amount: Decimal | None
+    currency: str
+
+
+class Fulfilment(Protocol):
+    """Carries out an agreed resolution in the shop (refund, label…); returns the shop's id for
+    it, or raises when it could not (the resolution is then kept and a person told)."""
+
+    def carry_out(self, request: FulfilmentRequest) -> str: ...
+
+
+def no_policy(case: Any, *, hand_over: bool = True) -> TriageDecision:
     """The triage used until policies are configured: the case simply goes to the queue."""
     return TriageDecision(action="none")
 
@@ -93,3 +119,7 @@ def order_lookup() -> OrderLookup:
 
 def triage() -> Triage:
     return _load(settings.TRIAGE)
+
+
+def fulfilment() -> Fulfilment:
+    return _load(settings.FULFILMENT)

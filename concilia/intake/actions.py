@@ -12,6 +12,7 @@ from django.db import IntegrityError, transaction
 
 from concilia.accounts.models import User
 from concilia.cases.actions import open_case
+from concilia.core.tasks import enqueue_with_change
 from concilia.cases.attachments import CheckedFile, stored_files
 from concilia.cases.models import ActorKind, Case
 from concilia.customers.actions import identify_customer, normalize_email, record_consent
@@ -90,6 +91,9 @@ def submit_complaint(
     if key is not None:
         key.case = case
         key.save(update_fields=["case"])
+    from concilia.intake.tasks import triage_new_case
+
+    enqueue_with_change(triage_new_case, case_id=case.pk)
     return Submission(case=case, created=True)
 
 

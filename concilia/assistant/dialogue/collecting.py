@@ -473,6 +473,8 @@ class Collecting:
             self._show_troubleshooting_step()
         elif step == "book_visit":
             self._offer_visits()
+        elif step == "offer":
+            self.present_offer(self.state.get("offer", ""))
         elif step == "consent":
             self.ask_consent()
         else:

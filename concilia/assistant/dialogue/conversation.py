@@ -22,6 +22,7 @@ from concilia.assistant.dialogue.base import (
 )
 from concilia.assistant.dialogue.closing import Closing
 from concilia.assistant.dialogue.collecting import Collecting
+from concilia.assistant.dialogue.offering import Offering
 from concilia.assistant.models import (
     ChatUpload,
     Conversation,
@@ -36,7 +37,7 @@ from concilia.nlu import UNKNOWN, Money, Understanding, understand
 from concilia.nlu.frustration import reasons as frustration_reasons
 
 
-class Dialogue(Collecting, Closing):
+class Dialogue(Collecting, Offering, Closing):
     """One turn of one conversation. The caller holds the conversation's row lock."""
 
     def __init__(self, conversation: Conversation):

@@ -522,7 +522,7 @@ def test_not_understood_twice_in_a_row_hands_over(client, language, gibberish):
     assert Handover.objects.get().reason == HandoverReason.NOT_UNDERSTOOD
 
 
-def escalate_everything(case) -> TriageDecision:
+def escalate_everything(case, *, hand_over: bool = True) -> TriageDecision:
     return TriageDecision(
         action="escalate",
         reason="refund above the automatic limit",

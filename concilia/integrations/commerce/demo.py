@@ -16,7 +16,7 @@ from decimal import Decimal
 
 from django.utils import timezone
 
-from concilia.core.ports import Order, OrderItem, Shipment
+from concilia.core.ports import FulfilmentRequest, Order, OrderItem, Shipment
 
 _PRODUCTS = (
     ("SKU-KETTLE", "Hervidor eléctrico / Electric kettle", Decimal("39.90")),
@@ -72,3 +72,8 @@ class DemoShop:
                 delivered_on=delivered,
             ),
         )
+
+    def carry_out(self, request: FulfilmentRequest) -> str:
+        """The demo shop accepts every request and answers with a stable id for it."""
+        key = f"{request.reference}:{request.kind}:{request.amount}".encode()
+        return f"DEMO-{request.kind.upper()}-{hashlib.sha256(key).hexdigest()[:10]}"

@@ -1,0 +1,277 @@
+"""Policies and their versions, the decisions taken on cases, offers under negotiation and the
+binding resolutions they become."""
+
+from __future__ import annotations
+
+import uuid
+from decimal import Decimal
+from functools import cached_property
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from concilia.cases.models import Case
+from concilia.core.i18n import in_language
+
+
+class Policy(models.Model):
+    """A named set of rules (e.g. "Deliveries"); what it says lives in its versions."""
+
+    code = models.SlugField(_("code"), max_length=60, unique=True)
+    name_es = models.CharField(_("name (Spanish)"), max_length=120)
+    name_en = models.CharField(_("name (English)"), max_length=120)
+    position = models.PositiveSmallIntegerField(
+        _("position"), default=0, help_text=_("Live policies are checked in this order.")
+    )
+    live_version = models.OneToOneField(
+        "PolicyVersion",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("live version"),
+    )
+    created_at = models.DateTimeField(_("created"), default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["position", "code"]
+        verbose_name = _("policy")
+        verbose_name_plural = _("policies")
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def name(self) -> str:
+        return in_language(self.name_es, self.name_en)
+
+
+class VersionStatus(models.TextChoices):
+    DRAFT = "draft", _("Draft")
+    LIVE = "live", _("Live")
+    RETIRED = "retired", _("Retired")
+
+
+class PolicyVersion(models.Model):
+    """One version of a policy's text, never edited once saved: a change is a new version."""
+
+    policy = models.ForeignKey(Policy, on_delete=models.PROTECT, related_name="versions")
+    number = models.PositiveIntegerField(_("version"))
+    source = models.TextField(_("policy (YAML)"))
+    status = models.CharField(
+        _("status"), max_length=10, choices=VersionStatus.choices, default=VersionStatus.DRAFT
+    )
+    note = models.CharField(_("what changed"), max_length=300, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(_("created"), default=timezone.now, editable=False)
+    published_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    published_at = models.DateTimeField(_("published"), null=True, blank=True)
+
+    class Meta:
+        ordering = ["policy", "-number"]
+        verbose_name = _("policy version")
+        verbose_name_plural = _("policy versions")
+        constraints = [
+            models.UniqueConstraint(fields=["policy", "number"], name="policy_version_once"),
+            models.UniqueConstraint(
+                fields=["policy"], condition=Q(status="live"), name="policy_one_live_version"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.policy.code} v{self.number}"
+
+    @cached_property
+    def document(self):  # -> policy.Document; checked against nothing but itself
+        from concilia.resolution.policy import parse
+
+        return parse(self.source)
+
+
+class DecisionOutcome(models.TextChoices):
+    RESOLVE = "resolve", _("Resolved now")
+    OFFER = "offer", _("Offer made")
+    ASK_EVIDENCE = "ask_evidence", _("Evidence asked for")
+    ESCALATE = "escalate", _("Escalated to a team")
+    MEDIATE = "mediate", _("Mediation")
+    WAIT = "wait", _("Waiting for data")
+    NONE = "none", _("No policy applies")
+
+
+class DecisionSource(models.TextChoices):
+    ENGINE = "engine", _("Policy engine")
+    OVERRIDE = "override", _("Agent's override")
+
+
+class Decision(models.Model):
+    """What was decided on a case, by which version of which policy, on which facts, and why.
+
+    Replaying `facts` against `policy_version` gives the same decision (see `actions.replay`)."""
+
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="decisions")
+    source = models.CharField(
+        max_length=10, choices=DecisionSource.choices, default=DecisionSource.ENGINE
+    )
+    outcome = models.CharField(_("outcome"), max_length=20, choices=DecisionOutcome.choices)
+    policy_version = models.ForeignKey(
+        PolicyVersion, on_delete=models.PROTECT, null=True, blank=True, related_name="decisions"
+    )
+    rule = models.CharField(_("rule"), max_length=60, blank=True)
+    # Options with amounts, terms of the offer, evidence asked, team (engine.Decision.detail_json)
+    detail = models.JSONField(default=dict)
+    facts = models.JSONField(default=dict)
+    unavailable = models.JSONField(default=list)  # fact namespaces that could not be read
+    trace = models.JSONField(default=list)
+    reason_es = models.TextField(blank=True)
+    reason_en = models.TextField(blank=True)
+    overrides = models.ForeignKey(
+        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="overridden_by"
+    )
+    actor_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    override_reason = models.TextField(_("reason for the override"), blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        verbose_name = _("decision")
+        verbose_name_plural = _("decisions")
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(source="engine") | (Q(actor_user__isnull=False) & ~Q(override_reason="")),
+                name="decision_override_has_reason",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.case_id} {self.outcome} {self.rule}"
+
+    def reason(self, language: str) -> str:
+        return in_language(self.reason_es, self.reason_en, language)
+
+
+class OfferStatus(models.TextChoices):
+    OPEN = "open", _("Waiting for the customer")
+    ACCEPTED = "accepted", _("Accepted")
+    REJECTED = "rejected", _("Rejected")
+    COUNTERED = "countered", _("Counter-proposal answered with a new offer")
+    ESCALATED = "escalated", _("Passed to a person")
+    EXPIRED = "expired", _("Expired")
+    WITHDRAWN = "withdrawn", _("Withdrawn")
+
+
+class Offer(models.Model):
+    """Options put to the customer, open until they answer or it expires."""
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="offers")
+    decision = models.ForeignKey(Decision, on_delete=models.PROTECT, related_name="offers")
+    # [{"kind": "credit", "amount": "12.00", "currency": "EUR", "percent": null}, ...]
+    options = models.JSONField()
+    # {"up_to_percent": "20", "cap": "36", "rounds": 2} or null: counter-proposals go to a person
+    counter_terms = models.JSONField(null=True, blank=True)
+    round = models.PositiveSmallIntegerField(default=1)
+    status = models.CharField(
+        _("status"), max_length=12, choices=OfferStatus.choices, default=OfferStatus.OPEN
+    )
+    expires_at = models.DateTimeField(_("expires"))
+    created_at = models.DateTimeField(default=timezone.now)
+    answered_at = models.DateTimeField(null=True, blank=True)
+    chosen_option = models.PositiveSmallIntegerField(null=True, blank=True)
+    counter_amount = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
+    rejection_reason = models.TextField(blank=True)
+    previous = models.OneToOneField(
+        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="next"
+    )
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        verbose_name = _("offer")
+        verbose_name_plural = _("offers")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["case"], condition=Q(status="open"), name="offer_one_open_per_case"
+            )
+        ]
+        indexes = [
+            models.Index(fields=["expires_at"], condition=Q(status="open"), name="offer_open_expiry")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.case_id} {self.status} {self.expires_at:%Y-%m-%d}"
+
+    @property
+    def is_open(self) -> bool:
+        return self.status == OfferStatus.OPEN and self.expires_at > timezone.now()
+
+    def settlements(self):  # -> list[engine.Settlement]
+        from concilia.resolution.engine import Settlement
+
+        return [Settlement.from_json(o) for o in self.options]
+
+
+class Party(models.TextChoices):
+    CUSTOMER = "customer", _("The customer")
+    STAFF = "staff", _("An agent")
+    AUTOMATIC = "automatic", _("Automatically, by policy")
+
+
+class FollowUp(models.TextChoices):
+    PENDING = "pending", _("Pending")
+    DONE = "done", _("Done")
+    FAILED = "failed", _("Failed")
+    NONE = "none", _("Nothing to do")
+
+
+class Resolution(models.Model):
+    """The binding record of what the company gives: what, how much, when, under which policy
+    version and on which facts, and who agreed."""
+
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="resolutions")
+    decision = models.ForeignKey(Decision, on_delete=models.PROTECT, related_name="resolutions")
+    offer = models.OneToOneField(
+        Offer, on_delete=models.PROTECT, null=True, blank=True, related_name="resolution"
+    )
+    kind = models.CharField(_("what"), max_length=20)
+    amount = models.DecimalField(_("amount"), max_digits=12, decimal_places=2, null=True, blank=True)
+    currency = models.CharField(_("currency"), max_length=3, blank=True)
+    percent = models.DecimalField(max_digits=5, decimal_places=2, null=True, blank=True)
+    discount_code = models.CharField(max_length=40, blank=True)
+    agreed_by = models.CharField(_("agreed by"), max_length=10, choices=Party.choices)
+    agreed_by_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    follow_up = models.CharField(
+        max_length=10, choices=FollowUp.choices, default=FollowUp.PENDING
+    )
+    follow_up_detail = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        verbose_name = _("resolution")
+        verbose_name_plural = _("resolutions")
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(amount__isnull=True) | Q(amount__gte=Decimal("0")),
+                name="resolution_amount_not_negative",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.case_id} {self.kind} {self.amount or ''}"
+
+    def settlement(self):  # -> engine.Settlement
+        from concilia.resolution.engine import Settlement
+
+        return Settlement(
+            kind=self.kind, amount=self.amount, currency=self.currency, percent=self.percent
+        )

@@ -1,0 +1,57 @@
+"""Background jobs of the resolution engine: carrying out agreed resolutions in the shop."""
+
+from __future__ import annotations
+
+import logging
+
+from django.db import transaction
+from django.utils.translation import gettext as _
+from django_tasks import task
+
+from concilia.cases import actions as case_actions
+from concilia.cases.models import ActorKind, Status
+from concilia.core.ports import FulfilmentRequest, fulfilment
+from concilia.resolution.models import FollowUp, Resolution
+
+logger = logging.getLogger(__name__)
+
+
+@task()
+def carry_out_resolution(*, resolution_id: int) -> None:
+    """Ask the shop to do what was agreed (refund, credit, label, replacement), once. When it
+    fails the resolution stands, and a person is told to do it by hand."""
+    claimed = Resolution.objects.filter(pk=resolution_id, follow_up=FollowUp.PENDING)
+    resolution = claimed.select_related("case__customer").first()
+    if resolution is None:
+        return
+    case = resolution.case
+    request = FulfilmentRequest(
+        reference=case.reference,
+        order_number=case.order_number,
+        customer_email=case.customer.email,
+        kind=resolution.kind,
+        amount=resolution.amount,
+        currency=resolution.currency,
+    )
+    try:
+        shop_id = fulfilment().carry_out(request)
+    except Exception as error:  # noqa: BLE001 - any failure of the shop is reported the same way
+        logger.warning("Fulfilment failed for %s", case.reference, exc_info=True)
+        with transaction.atomic():
+            if not claimed.update(follow_up=FollowUp.FAILED, follow_up_detail=repr(error)[:300]):
+                return
+            if not case.is_open:  # settled for the customer, not yet done: back to a person
+                case_actions.change_status(
+                    case=case, status=Status.PENDING_AGENT, actor_kind=ActorKind.SYSTEM
+                )
+            case_actions.hand_over_to_person(
+                case=case,
+                reason="fulfilment_failed",
+                note=_(
+                    "The shop could not carry out the agreed %(kind)s (%(error)s). The customer "
+                    "was promised it: do it by hand."
+                )
+                % {"kind": resolution.kind, "error": repr(error)[:200]},
+            )
+        return
+    claimed.update(follow_up=FollowUp.DONE, follow_up_detail=str(shop_id)[:300])
