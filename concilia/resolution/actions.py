@@ -560,7 +560,7 @@ def counter_offer(*, offer: Offer, amount: str | Decimal, hand_over: bool = True
                 "limit": engine.money(limit, best.currency, case.language),
             }
         _announce_offer(case, following, intro=intro)
-        return CounterResult(offer=following)
+        return CounterResult(offer=following, message=intro)
     with translation.override(case.language):
         told = _(
             "You asked for %(asked)s. That is beyond what we can agree automatically, so a "

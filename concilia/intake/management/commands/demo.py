@@ -261,6 +261,8 @@ class Command(BaseCommand):
             created = self._load()
             # The assistant's knowledge base and guides (a higher floor: called by name).
             call_command("demo_assistant", verbosity=0, stdout=self.stdout)
+            # The demo shop's policy (the resolution engine, also a higher floor).
+            call_command("demo_resolution", verbosity=0, stdout=self.stdout)
         if created:
             self.stdout.write(self.style.SUCCESS("Demo company loaded."))
         else:
