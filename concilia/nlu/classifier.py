@@ -2,28 +2,32 @@
 
 The model is the union of word 1-2-gram and character 2-5-gram TF-IDF (sublinear tf, accents
 folded, so "devolucion" reads as "devolución" and typos still share most n-grams) under a linear
-SVM. Its margins become probabilities through a softmax whose temperature is fitted on
+SVM; optionally with the vectors of a pretrained sentence encoder appended (`encoder=`, see
+concilia/nlu/encoders.py: it knows that "billed twice" and "charged two times" mean the same). Its margins become probabilities through a softmax whose temperature is fitted on
 cross-validated predictions, and the same predictions choose the confidence under which the
 answer is UNKNOWN. bench/README.md ("NLU") compares it with TF-IDF + logistic regression.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 import weakref
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import joblib
 import numpy as np
+from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold
 from sklearn.pipeline import FeatureUnion, Pipeline
 from sklearn.svm import LinearSVC
 
+from concilia.nlu import encoders
 from concilia.nlu.types import UNKNOWN, Prediction
 
 SHIPPED_DIR = Path(__file__).resolve().parent / "models"
@@ -37,7 +41,30 @@ class ModelNotFound(LookupError):
     """No trained model of that name, neither in NLU_MODEL_DIR nor shipped with Concilia."""
 
 
-def _features() -> FeatureUnion:
+class SentenceFeatures(TransformerMixin, BaseEstimator):
+    """The texts' sentence-encoder vectors times `weight`, their share next to the n-grams.
+
+    Holds only the encoder's name: the weights stay in the installed package, loaded once per
+    process (so a saved model is as small as without an encoder).
+    """
+
+    def __init__(self, encoder: str = "minilm", weight: float = 1.0) -> None:
+        self.encoder = encoder
+        self.weight = weight
+
+    def fit(self, texts: Any, labels: Any = None) -> SentenceFeatures:
+        return self
+
+    def transform(self, texts: Any) -> np.ndarray:
+        return encoders.encode(self.encoder, list(texts)) * np.float32(self.weight)
+
+
+def encoder_names(encoder: str) -> tuple[str, ...]:
+    """The encoders named by "none", "minilm", "use" or "minilm+use"."""
+    return tuple(name for name in encoder.split("+") if name and name != encoders.NONE)
+
+
+def _features(encoder: str = encoders.NONE, encoder_weight: float = 1.0) -> FeatureUnion:
     common: dict[str, Any] = {
         "sublinear_tf": True,
         "strip_accents": "unicode",
@@ -49,11 +76,17 @@ def _features() -> FeatureUnion:
         [
             ("words", TfidfVectorizer(ngram_range=(1, 2), **common)),
             ("chars", TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), **common)),
+            *(
+                (f"sentences_{name}", SentenceFeatures(name, encoder_weight))
+                for name in encoder_names(encoder)
+            ),
         ]
     )
 
 
-def _estimator(kind: str) -> Pipeline:
+def _estimator(
+    kind: str, encoder: str = encoders.NONE, encoder_weight: float = 1.0, c: float = 0.5
+) -> Pipeline:
     if kind == "baseline":  # the reference the engine must beat: TF-IDF 1-2-grams + LR
         return Pipeline(
             [
@@ -61,9 +94,11 @@ def _estimator(kind: str) -> Pipeline:
                 ("model", LogisticRegression(max_iter=1000)),
             ]
         )
-    return Pipeline([("features", _features()), ("model", LinearSVC(C=0.5))])
+    return Pipeline([("features", _features(encoder, encoder_weight)), ("model", LinearSVC(C=c))])
 
 
+# The sentence-encoder vectors' weight next to the n-grams (both parts have unit norm).
+ENCODER_WEIGHT = 1.0
 # With out-of-scope examples, the share of them the threshold must turn into UNKNOWN (measured on
 # cross-validated training predictions).
 OOS_RECALL = 0.8
@@ -87,6 +122,8 @@ class TextClassifier:
     """A classifier of short texts into any label set, with an UNKNOWN answer under `threshold`.
 
     `kind` is "svm" (the engine) or "baseline" (TF-IDF + logistic regression, for comparison).
+    `encoder` ("none", "minilm", "use", "minilm+use") appends sentence-encoder vectors, times
+    `encoder_weight`, to the engine's n-grams; the encoder's package is then needed to load it.
     With out-of-scope examples the threshold is the lowest that turns `oos_recall` of them into
     UNKNOWN. Without, it turns at most `max_unknown_share` of the validation predictions into
     UNKNOWN, and only where that removes more wrong answers than right ones.
@@ -101,10 +138,19 @@ class TextClassifier:
         max_unknown_share: float = 0.05,
         oos_recall: float = OOS_RECALL,
         random_state: int = 0,
+        encoder: str = encoders.NONE,
+        encoder_weight: float = ENCODER_WEIGHT,
     ) -> None:
         if kind not in ("svm", "baseline"):
             raise ValueError(f"Unknown classifier kind {kind!r}: use 'svm' or 'baseline'.")
+        if kind == "baseline" and encoder_names(encoder):
+            raise ValueError("The baseline has no sentence encoder.")
+        for name in encoder_names(encoder):
+            if name not in encoders.SPECS:
+                encoders.check_available(name)  # raises, naming the known encoders
         self.kind = kind
+        self.encoder = "+".join(encoder_names(encoder)) or encoders.NONE
+        self.encoder_weight = encoder_weight
         self.unknown_labels = tuple(unknown_labels)
         self.folds = folds
         self.max_unknown_share = max_unknown_share
@@ -139,7 +185,39 @@ class TextClassifier:
         if len(classes) < 2:
             raise ValueError("Training needs at least two labels (besides out-of-scope ones).")
         self.labels = classes
+        with self.encoding(texts_arr.tolist(), step):
+            self._fit_encoded(x_in, y_in, x_out, classes, step)
+        self._slim()
+        return self
 
+    @contextlib.contextmanager
+    def encoding(
+        self, texts: Sequence[str], on_step: Callable[[str], None] | None = None
+    ) -> Iterator[None]:
+        """Inside the block the texts are encoded already: once, in batches, for every fold.
+
+        Texts already encoded by an enclosing block are not encoded again (nor is the step told).
+        """
+        with contextlib.ExitStack() as stack:
+            for name in encoder_names(self.encoder):
+                encoders.check_available(name)
+                unique = list(dict.fromkeys(str(t) for t in texts))
+                if encoders.remembers(name, unique):
+                    continue
+                if on_step is not None:
+                    on_step(f"sentence encoder {name}")
+                vectors = encoders.encode(name, unique)
+                stack.enter_context(encoders.remembering(name, unique, vectors))
+            yield
+
+    def _fit_encoded(
+        self,
+        x_in: np.ndarray,
+        y_in: np.ndarray,
+        x_out: np.ndarray,
+        classes: list[str],
+        step: Callable[[str], None],
+    ) -> None:
         # Cross-validated scores: what the model says about texts it has not seen.
         counts = np.unique(y_in, return_counts=True)[1]
         n_splits = int(min(self.folds, counts.min()))
@@ -164,18 +242,16 @@ class TextClassifier:
             self.temperature, self.threshold = 1.0, 0.0
         step("final model on all examples")
         self.pipeline = self._fit_pipeline(x_in, y_in)
-        self._slim()
-        return self
 
     def steps_for(self, labels: Sequence[str]) -> int:
         """How many times fit() will call on_step for these labels (for a progress bar)."""
         in_scope = [label for label in labels if label not in self.unknown_labels]
         counts = np.unique(np.asarray(in_scope, dtype=object), return_counts=True)[1]
         n_splits = int(min(self.folds, counts.min())) if len(counts) else 0
-        return (n_splits if n_splits >= 2 else 0) + 1
+        return (n_splits if n_splits >= 2 else 0) + 1 + len(encoder_names(self.encoder))
 
     def _fit_pipeline(self, texts: np.ndarray, labels: np.ndarray) -> Pipeline:
-        pipeline = _estimator(self.kind)
+        pipeline = _estimator(self.kind, self.encoder, self.encoder_weight)
         pipeline.fit(list(texts), list(labels))
         return pipeline
 
@@ -322,6 +398,10 @@ class TextClassifier:
         model = joblib.load(path)
         if not isinstance(model, cls):
             raise ModelNotFound(f"{path} is not a Concilia text classifier.")
+        if not hasattr(model, "encoder"):  # saved before encoders existed
+            model.encoder, model.encoder_weight = encoders.NONE, ENCODER_WEIGHT
+        for name in encoder_names(model.encoder):
+            encoders.check_available(name)  # a clear error now, not at the first message
         return model
 
 

@@ -12,7 +12,7 @@ import numpy as np
 from sklearn.metrics import confusion_matrix, f1_score, precision_recall_fscore_support
 from sklearn.model_selection import train_test_split
 
-from concilia.nlu.classifier import TextClassifier
+from concilia.nlu.classifier import TextClassifier, encoder_names
 from concilia.nlu.types import UNKNOWN
 
 
@@ -181,11 +181,34 @@ def train(
     random_state: int = 0,
     on_step: Callable[[str], None] | None = None,
     kind: str = "svm",
+    encoder: str = "none",
 ) -> TrainingResult:
-    """Evaluate on a held-out share, then train the model to keep on all the examples."""
+    """Evaluate on a held-out share, then train the model to keep on all the examples.
+
+    With a sentence `encoder` every text is encoded once, for both models.
+    """
     check_trainable(examples, unknown_labels)
+    texts = examples.texts
+    options = {
+        "kind": kind,
+        "unknown_labels": unknown_labels,
+        "random_state": random_state,
+        "encoder": encoder,
+    }
+    model = TextClassifier(**options)
+    with model.encoding(texts, on_step):
+        return _held_out_then_all(model, examples, options, held_out_share, on_step)
+
+
+def _held_out_then_all(
+    model: TextClassifier,
+    examples: Examples,
+    options: dict,
+    held_out_share: float,
+    on_step: Callable[[str], None] | None,
+) -> TrainingResult:
     texts, labels = examples.texts, examples.labels
-    model = TextClassifier(kind=kind, unknown_labels=unknown_labels, random_state=random_state)
+    unknown_labels, random_state = options["unknown_labels"], options["random_state"]
     evaluation = None
     held_out = 0
     counts = np.unique(np.asarray(labels, dtype=object), return_counts=True)[1]
@@ -195,7 +218,7 @@ def train(
             texts, labels, test_size=held_out_share, stratify=labels, random_state=random_state
         )
         check_trainable(Examples(list(train_x), list(train_y)), unknown_labels)
-        trial = TextClassifier(kind=kind, unknown_labels=unknown_labels, random_state=random_state)
+        trial = TextClassifier(**options)
         trial.fit(train_x, train_y, on_step=on_step)
         evaluation = evaluate(trial, test_x, test_y)
         held_out = len(test_x)
@@ -204,12 +227,15 @@ def train(
         "trained_at": dt.datetime.now(tz=dt.UTC).isoformat(timespec="seconds"),
         "examples": len(texts),
         "held_out": held_out,
+        "encoder": model.encoder,
         "evaluation": evaluation.as_dict() if evaluation else None,
     }
     return TrainingResult(model, evaluation, len(texts), held_out)
 
 
-def training_steps(examples: Examples, unknown_labels: Sequence[str]) -> int:
+def training_steps(examples: Examples, unknown_labels: Sequence[str], encoder: str = "none") -> int:
     """How many progress steps train() reports for these examples."""
-    one = TextClassifier(unknown_labels=unknown_labels).steps_for(examples.labels)
-    return one * 2
+    model = TextClassifier(unknown_labels=unknown_labels, encoder=encoder)
+    one = model.steps_for(examples.labels)
+    encoding = len(encoder_names(model.encoder))
+    return (one - encoding) * 2 + encoding

@@ -8,9 +8,11 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import DatabaseError
 from tqdm import tqdm
 
+from concilia.nlu import encoders
 from concilia.nlu.classifier import (
     DEFAULT_UNKNOWN_LABELS,
     ModelNotFound,
+    encoder_names,
     forget_models,
     load_model,
     model_paths,
@@ -59,6 +61,14 @@ class Command(BaseCommand):
             action="store_true",
             help="add the descriptions and categories of closed cases to the examples",
         )
+        trainer.add_argument(
+            "--encoder",
+            default=encoders.NONE,
+            metavar="|".join((*encoders.CHOICES, "minilm+use")),
+            help="append a pretrained sentence encoder's vectors to the n-grams (needs the "
+            f"'{encoders.EXTRA}' extra): minilm (English), use (multilingual), both, or none "
+            "(default)",
+        )
         evaluator = actions.add_parser("evaluate", help="measure a model on labelled examples")
         data_arguments(evaluator)
 
@@ -78,8 +88,20 @@ class Command(BaseCommand):
             self.evaluate(examples, name=options["model"], unknown=options["unknown_label"])
 
     def train(
-        self, examples: Examples, *, name: str, unknown: tuple[str, ...], from_cases: bool, **_
+        self,
+        examples: Examples,
+        *,
+        name: str,
+        unknown: tuple[str, ...],
+        from_cases: bool,
+        encoder: str,
+        **_,
     ) -> None:
+        try:
+            for encoder_name in encoder_names(encoder):
+                encoders.check_available(encoder_name)
+        except encoders.EncoderUnavailable as error:
+            raise CommandError(str(error)) from None
         if from_cases:
             try:
                 extra = examples_from(CASES_SOURCE)
@@ -99,16 +121,20 @@ class Command(BaseCommand):
         shown = ", ".join(labels[:12]) + (", …" if len(labels) > 12 else "")
         self.stdout.write(
             f"Training {name!r} on {len(examples.texts)} examples, {len(labels)} labels: {shown}"
+            + (f" (sentence encoder: {encoder})" if encoder_names(encoder) else "")
         )
         with tqdm(
-            total=training_steps(examples, unknown), desc="training", unit="step", leave=False
+            total=training_steps(examples, unknown, encoder),
+            desc="training",
+            unit="step",
+            leave=False,
         ) as bar:
 
             def step(description: str) -> None:
                 bar.set_postfix_str(description)
                 bar.update(1)
 
-            result = train(examples, unknown_labels=unknown, on_step=step)
+            result = train(examples, unknown_labels=unknown, on_step=step, encoder=encoder)
         path = result.model.save(model_paths(name)[0])
         forget_models()
         self.stdout.write(f"Saved {path} ({path.stat().st_size / 1e6:.1f} MB).")
@@ -129,7 +155,7 @@ class Command(BaseCommand):
     def evaluate(self, examples: Examples, *, name: str, unknown: list[str] | None) -> None:
         try:
             model = load_model(name)
-        except ModelNotFound as error:
+        except (ModelNotFound, encoders.EncoderUnavailable) as error:
             raise CommandError(str(error)) from None
         source = next((p for p in model_paths(name) if Path(p).exists()), None)
         self.stdout.write(f"Model {name!r} ({source}), {len(examples.texts)} examples:\n")
