@@ -176,3 +176,30 @@ class ReplyForm(forms.Form):
         max_length=10000,
         widget=forms.Textarea(attrs={"rows": 4}),
     )
+
+
+class OfferAnswerForm(forms.Form):
+    """The customer's answer to an offer on the tracking page: accept an option, counter-propose
+    an amount, or say no with a reason."""
+
+    ACCEPT, COUNTER, REJECT = "accept", "counter", "reject"
+
+    answer = forms.ChoiceField(
+        choices=[(ACCEPT, _("Accept")), (COUNTER, _("Propose")), (REJECT, _("Say no"))]
+    )
+    option = forms.IntegerField(required=False, min_value=0, max_value=20)
+    amount = forms.CharField(label=_("Your amount"), required=False, max_length=30)
+    reason = forms.CharField(
+        label=_("Why does it not suit you?"), required=False, max_length=2000, widget=forms.Textarea
+    )
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        answer = data.get("answer")
+        if answer == self.ACCEPT and data.get("option") is None:
+            self.add_error("option", _("Choose one of the options."))
+        if answer == self.COUNTER and not (data.get("amount") or "").strip():
+            self.add_error("amount", _("Write the amount you propose."))
+        if answer == self.REJECT and not (data.get("reason") or "").strip():
+            self.add_error("reason", _("Tell us why the offer does not suit you."))
+        return data

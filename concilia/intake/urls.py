@@ -19,6 +19,7 @@ urlpatterns = [
     path("track/sign-out", views.sign_out, name="sign-out"),
     path("track/cases", views.my_cases, name="my-cases"),
     path("track/cases/<str:reference>", views.case_detail, name="case-detail"),
+    path("track/cases/<str:reference>/offer", views.answer_offer, name="answer-offer"),
     path(
         "cases/<str:reference>/attachments/<int:attachment_id>",
         views.attachment_download,

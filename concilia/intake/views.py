@@ -38,8 +38,11 @@ from concilia.intake.actions import (
     pending_files,
     submit_complaint,
 )
-from concilia.intake.forms import ComplaintForm, ReplyForm, TrackForm
+from concilia.intake.forms import ComplaintForm, OfferAnswerForm, ReplyForm, TrackForm
 from concilia.intake.models import PendingUpload
+from concilia.resolution import actions as resolution
+from concilia.resolution.engine import describe
+from concilia.resolution.models import Offer, OfferStatus
 
 SUBMITTED_KEY = "concilia_submitted"
 
@@ -266,11 +269,34 @@ def case_detail(request: HttpRequest, reference: str) -> HttpResponse:
             )
         if reply_form.is_valid() and not file_errors:
             add_customer_message(case=case, body=reply_form.cleaned_data["body"], files=files)
+            if files:
+                resolution.evidence_received(case=case)
             messages.success(request, _("Your message has been added to the case."))
             return redirect("intake:case-detail", reference=case.reference)
         status = 400
+    return _case_page(request, case, reply_form=reply_form, file_errors=file_errors, status=status)
+
+
+def _case_page(
+    request: HttpRequest,
+    case: Case,
+    *,
+    reply_form: ReplyForm | None = None,
+    offer_form: OfferAnswerForm | None = None,
+    file_errors: list[str] | None = None,
+    status: int = 200,
+) -> HttpResponse:
     thread = case.messages.filter(internal=False).prefetch_related("attachments")
     opening_attachments = case.attachments.filter(message__isnull=True)
+    offer = Offer.objects.filter(case=case, status=OfferStatus.OPEN).first()
+    language = translation.get_language() or case.language
+    options = (
+        [(n, describe(s, language[:2])) for n, s in enumerate(offer.settlements())] if offer else []
+    )
+    agreed = [
+        (r, describe(r.settlement(), language[:2]))
+        for r in case.resolutions.select_related("decision").order_by("created_at")
+    ]
     return render(
         request,
         "intake/case_detail.html",
@@ -278,11 +304,49 @@ def case_detail(request: HttpRequest, reference: str) -> HttpResponse:
             "case": case,
             "thread": thread,
             "opening_attachments": opening_attachments,
-            "reply_form": reply_form,
-            "file_errors": file_errors,
+            "reply_form": reply_form or ReplyForm(),
+            "file_errors": file_errors or [],
+            "offer": offer if offer is not None and offer.is_open else None,
+            "offer_options": options,
+            "offer_form": offer_form or OfferAnswerForm(initial={"option": 0}),
+            "agreed": agreed,
         },
         status=status,
     )
+
+
+@require_POST
+def answer_offer(request: HttpRequest, reference: str) -> HttpResponse:
+    """The customer accepts, counters or rejects the case's open offer from the tracking page."""
+    if customer_auth.current_customer(request) is None:
+        return redirect(reverse("intake:track") + f"?reference={reference}")
+    case = _visible_case(request, reference)
+    offer = get_object_or_404(Offer, case=case, public_id=request.POST.get("offer", ""))
+    form = OfferAnswerForm(request.POST)
+    if not form.is_valid():
+        return _case_page(request, case, offer_form=form, status=400)
+    data = form.cleaned_data
+    try:
+        if data["answer"] == OfferAnswerForm.ACCEPT:
+            resolution.accept_offer(offer=offer, option=data["option"])
+            messages.success(request, _("Thank you: you have accepted the offer. We have sent you the agreement by email."))
+        elif data["answer"] == OfferAnswerForm.COUNTER:
+            result = resolution.counter_offer(offer=offer, amount=data["amount"])
+            if result.resolution is not None:
+                messages.success(request, _("Thank you: we agree to your amount. We have sent you the agreement by email."))
+            else:
+                messages.info(request, result.message)
+        else:
+            resolution.reject_offer(offer=offer, reason=data["reason"])
+            messages.info(request, _("Thank you for telling us. A person from our team will look at your case."))
+    except resolution.InvalidAnswer as error:
+        form.add_error(None, str(error))
+        return _case_page(request, case, offer_form=form, status=400)
+    except resolution.OfferExpired:
+        messages.error(request, _("This offer has expired. A person from our team will look at your case."))
+    except resolution.OfferNotOpen:
+        messages.error(request, _("This offer has already been answered."))
+    return redirect("intake:case-detail", reference=case.reference)
 
 
 def attachment_download(request: HttpRequest, reference: str, attachment_id: int) -> HttpResponse:

@@ -308,6 +308,18 @@ def explain_for_agents(record: Decision) -> str:
     return "\n".join(str(line) for line in lines)
 
 
+def evidence_received(*, case: Case) -> bool:
+    """The customer sent files to a case whose policy asked for evidence: decide it again (in
+    the background, after commit). True when a new decision was queued."""
+    latest = Decision.objects.filter(case=case, source=DecisionSource.ENGINE).first()
+    if latest is None or latest.outcome != DecisionOutcome.ASK_EVIDENCE:
+        return False
+    from concilia.resolution.tasks import decide_again
+
+    enqueue_with_change(decide_again, case_id=case.pk, after_decision=latest.pk)
+    return True
+
+
 # Settling ---------------------------------------------------------------------------------
 
 

@@ -11,7 +11,8 @@ from django_tasks import task
 from concilia.cases import actions as case_actions
 from concilia.cases.models import ActorKind, Status
 from concilia.core.ports import FulfilmentRequest, fulfilment
-from concilia.resolution.models import FollowUp, Resolution
+from concilia.cases.models import Case
+from concilia.resolution.models import Decision, DecisionSource, FollowUp, Resolution
 
 logger = logging.getLogger(__name__)
 
@@ -55,3 +56,16 @@ def carry_out_resolution(*, resolution_id: int) -> None:
             )
         return
     claimed.update(follow_up=FollowUp.DONE, follow_up_detail=str(shop_id)[:300])
+
+
+@task()
+def decide_again(*, case_id: int, after_decision: int) -> str:
+    """Decide a case again now that the evidence its policy asked for has arrived (once: a job
+    that finds a newer decision than the one that asked does nothing)."""
+    from concilia.resolution.actions import triage_case
+
+    case = Case.objects.select_related("customer", "category").filter(pk=case_id).first()
+    latest = Decision.objects.filter(case_id=case_id, source=DecisionSource.ENGINE).first()
+    if case is None or not case.is_open or latest is None or latest.pk != after_decision:
+        return ""
+    return triage_case(case=case, again=True).outcome
