@@ -236,6 +236,8 @@ CONCILIA_SIGN_IN_LINK_MINUTES = envint("CONCILIA_SIGN_IN_LINK_MINUTES", 30)
 CONCILIA_CUSTOMER_SESSION_HOURS = envint("CONCILIA_CUSTOMER_SESSION_HOURS", 8)
 # How often alerts and deadline warnings are swept (one sweep per period across all processes).
 CONCILIA_SWEEP_SECONDS = envint("CONCILIA_SWEEP_SECONDS", 60)
+# Sections of higher apps on the helpdesk's case page: callables (request, case) -> HTML.
+HELPDESK_CASE_PANELS = ["concilia.resolution.panels.decisions_panel"]
 # What else each sweep runs (name in its summary: function taking now=, returning a count).
 SWEEP_JOBS = {"offers expired": "concilia.resolution.actions.expire_offers"}
 
@@ -266,9 +268,7 @@ ORDER_LOOKUP = os.environ.get(
 )
 TRIAGE = os.environ.get("CONCILIA_TRIAGE", "concilia.resolution.triage.triage")
 # Who carries out agreed refunds, credits and return labels (a shop connector).
-FULFILMENT = os.environ.get(
-    "CONCILIA_FULFILMENT", "concilia.integrations.commerce.demo.DemoShop"
-)
+FULFILMENT = os.environ.get("CONCILIA_FULFILMENT", "concilia.integrations.commerce.demo.DemoShop")
 # The assistant: conversations started per address, messages per conversation.
 CHAT_START_RATE = os.environ.get("CONCILIA_CHAT_START_RATE", "60/hour")
 CHAT_MESSAGE_RATE = os.environ.get("CONCILIA_CHAT_MESSAGE_RATE", "300/hour")

@@ -799,7 +799,9 @@ def message_customer(
         current.first_response_at = now
         current.first_response_due = None
         fields += ["first_response_at", "first_response_due"]
-    _event(current, EventKind.REPLY_SENT, actor_kind=actor_kind, data={"message": message.pk}, now=now)
+    _event(
+        current, EventKind.REPLY_SENT, actor_kind=actor_kind, data={"message": message.pk}, now=now
+    )
     if status is not None and (status != current.status or outcome != current.outcome):
         fields += _set_status(current, status, outcome, actor_kind, None, now)
     _save(current, fields, now)

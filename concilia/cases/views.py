@@ -6,6 +6,7 @@ import functools
 from collections.abc import Callable
 from typing import Any
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
@@ -13,6 +14,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.module_loading import import_string
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 from django.views.decorators.http import require_GET, require_POST
@@ -134,6 +136,8 @@ def _case_page(
         key=lambda m: (m.created_at, m.pk),
     )
     events = list(case.events.select_related("actor_user"))
+    # Panels of higher apps (the policy decisions), named in settings: cases imports none.
+    panels = [import_string(path)(request, case) for path in settings.HELPDESK_CASE_PANELS]
     return render(
         request,
         "cases/helpdesk/case.html",
@@ -172,9 +176,16 @@ def _case_page(
             .exclude(pk=case.pk)
             .order_by("-created_at")[:10],
             "Status": Status,
+            "panels": panels,
         },
         status=status,
     )
+
+
+def render_case_page(request: HttpRequest, case: Case, *, status: int = 200) -> HttpResponse:
+    """The case page, for another app's view that must show it again (with its panel's errors)."""
+    current = _visible_case(request, case.reference)
+    return _case_page(request, current, status=status)
 
 
 @require_GET

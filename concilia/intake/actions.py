@@ -12,9 +12,9 @@ from django.db import IntegrityError, transaction
 
 from concilia.accounts.models import User
 from concilia.cases.actions import open_case
-from concilia.core.tasks import enqueue_with_change
 from concilia.cases.attachments import CheckedFile, stored_files
 from concilia.cases.models import ActorKind, Case
+from concilia.core.tasks import enqueue_with_change
 from concilia.customers.actions import identify_customer, normalize_email, record_consent
 from concilia.intake.models import IdempotencyKey, PendingUpload
 

@@ -329,21 +329,36 @@ def answer_offer(request: HttpRequest, reference: str) -> HttpResponse:
     try:
         if data["answer"] == OfferAnswerForm.ACCEPT:
             resolution.accept_offer(offer=offer, option=data["option"])
-            messages.success(request, _("Thank you: you have accepted the offer. We have sent you the agreement by email."))
+            messages.success(
+                request,
+                _(
+                    "Thank you: you have accepted the offer. We have sent you the agreement by email."
+                ),
+            )
         elif data["answer"] == OfferAnswerForm.COUNTER:
             result = resolution.counter_offer(offer=offer, amount=data["amount"])
             if result.resolution is not None:
-                messages.success(request, _("Thank you: we agree to your amount. We have sent you the agreement by email."))
+                messages.success(
+                    request,
+                    _(
+                        "Thank you: we agree to your amount. We have sent you the agreement by email."
+                    ),
+                )
             else:
                 messages.info(request, result.message)
         else:
             resolution.reject_offer(offer=offer, reason=data["reason"])
-            messages.info(request, _("Thank you for telling us. A person from our team will look at your case."))
+            messages.info(
+                request,
+                _("Thank you for telling us. A person from our team will look at your case."),
+            )
     except resolution.InvalidAnswer as error:
         form.add_error(None, str(error))
         return _case_page(request, case, offer_form=form, status=400)
     except resolution.OfferExpired:
-        messages.error(request, _("This offer has expired. A person from our team will look at your case."))
+        messages.error(
+            request, _("This offer has expired. A person from our team will look at your case.")
+        )
     except resolution.OfferNotOpen:
         messages.error(request, _("This offer has already been answered."))
     return redirect("intake:case-detail", reference=case.reference)

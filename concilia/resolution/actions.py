@@ -7,7 +7,7 @@ import datetime as dt
 import re
 import secrets
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from functools import lru_cache
 
 from django.db import transaction
@@ -33,7 +33,7 @@ from concilia.resolution.models import (
     Resolution,
     VersionStatus,
 )
-from concilia.resolution.policy import Document, PolicyInvalid, parse
+from concilia.resolution.policy import Document, parse
 
 # Domain errors a customer or an agent can cause; the edges turn them into translated messages.
 
@@ -242,7 +242,11 @@ def triage_case(*, case: Case, hand_over: bool = True, again: bool = False) -> D
         _announce_offer(case, offer, intro=reason)
     elif decision.outcome == DecisionOutcome.ASK_EVIDENCE:
         case_actions.message_customer(case=case, body=reason, status=Status.PENDING_CUSTOMER)
-    elif decision.outcome in (DecisionOutcome.ESCALATE, DecisionOutcome.MEDIATE, DecisionOutcome.WAIT):
+    elif decision.outcome in (
+        DecisionOutcome.ESCALATE,
+        DecisionOutcome.MEDIATE,
+        DecisionOutcome.WAIT,
+    ):
         if decision.outcome != DecisionOutcome.WAIT:
             case_actions.message_customer(case=case, body=reason)
         if hand_over:
@@ -283,7 +287,13 @@ def _announce_offer(case: Case, offer: Offer, *, intro: str) -> None:
 
 
 def explain_for_agents(record: Decision) -> str:
-    """The full trace, for the agent who takes the case over."""
+    """The full trace, for the agent who takes the case over (in the case's language, as the
+    assistant's hand-over notes are)."""
+    with translation.override(record.case.language):
+        return _explanation(record)
+
+
+def _explanation(record: Decision) -> str:
     lines = [
         _("Policy decision: %(outcome)s (rule %(rule)s, %(policy)s).")
         % {
@@ -291,7 +301,8 @@ def explain_for_agents(record: Decision) -> str:
             "rule": record.rule or "—",
             "policy": str(record.policy_version) if record.policy_version else _("no policy"),
         },
-        _("Reason given to the customer: %(reason)s") % {"reason": record.reason(record.case.language)},
+        _("Reason given to the customer: %(reason)s")
+        % {"reason": record.reason(record.case.language)},
     ]
     if record.unavailable:
         lines.append(
@@ -355,9 +366,9 @@ def _agree(
     case_actions.record_event(
         case=case,
         kind=EventKind.RESOLUTION_AGREED,
-        actor_kind=ActorKind.STAFF if actor else (
-            ActorKind.CUSTOMER if agreed_by == Party.CUSTOMER else ActorKind.SYSTEM
-        ),
+        actor_kind=ActorKind.STAFF
+        if actor
+        else (ActorKind.CUSTOMER if agreed_by == Party.CUSTOMER else ActorKind.SYSTEM),
         actor_user=actor,
         data={
             "resolution": resolution.pk,
@@ -397,7 +408,11 @@ def confirmation_text(resolution: Resolution, *, intro: str = "") -> str:
         if resolution.discount_code:
             lines.append(_("Your discount code: %(code)s") % {"code": resolution.discount_code})
         elif resolution.kind in ("refund", "partial_refund"):
-            lines.append(_("The refund goes back to the payment method you used; banks take up to 10 days to show it."))
+            lines.append(
+                _(
+                    "The refund goes back to the payment method you used; banks take up to 10 days to show it."
+                )
+            )
         elif resolution.kind == "credit":
             lines.append(_("The credit is added to your account for your next purchase."))
         elif resolution.kind == "return_label":
@@ -466,11 +481,12 @@ def reject_offer(*, offer: Offer, reason: str, hand_over: bool = True) -> Offer:
         raise InvalidAnswer(_("Tell us why the offer does not suit you."))
     _close_offer(current, OfferStatus.REJECTED, now, rejection_reason=reason[:2000])
     case = current.case
-    note = (
-        _("The customer rejected the offer: %(reason)s") % {"reason": reason}
-        + "\n\n"
-        + explain_for_agents(current.decision)
-    )
+    with translation.override(case.language):
+        note = (
+            _("The customer rejected the offer: %(reason)s") % {"reason": reason}
+            + "\n\n"
+            + explain_for_agents(current.decision)
+        )
     if hand_over:
         case_actions.add_customer_message(case=case, body=reason)
         case_actions.hand_over_to_person(case=case, reason="offer_rejected", note=note)
@@ -496,7 +512,9 @@ def parse_amount(text: str | Decimal) -> Decimal:
             raise InvalidAnswer(_("Write the amount as a number, for example 45 or 45.50."))
         value = Decimal(cleaned)
     if not value.is_finite() or value <= 0 or value.as_tuple().exponent < -2:  # type: ignore[operator]
-        raise InvalidAnswer(_("Write the amount as a number above zero, with at most two decimals."))
+        raise InvalidAnswer(
+            _("Write the amount as a number above zero, with at most two decimals.")
+        )
     if value > Decimal("9999999999"):
         raise InvalidAnswer(_("That amount is too large."))
     return value.quantize(engine.CENT)
@@ -525,15 +543,15 @@ def counter_offer(*, offer: Offer, amount: str | Decimal, hand_over: bool = True
     if not money:
         raise InvalidAnswer(_("This offer cannot be answered with an amount."))
     best = max(money, key=lambda s: s.amount or Decimal("0"))
-    assert best.amount is not None
+    best_amount = best.amount or Decimal("0")
     terms = current.counter_terms
     case = current.case
-    limit = best.amount
+    limit = best_amount
     if terms is not None:
-        limit = best.amount * (1 + Decimal(terms["up_to_percent"]) / 100)
+        limit = best_amount * (1 + Decimal(terms["up_to_percent"]) / 100)
         if terms.get("cap") is not None:
             limit = min(limit, Decimal(terms["cap"]))
-        limit = max(best.amount, limit.quantize(engine.CENT))
+        limit = max(best_amount, limit.quantize(engine.CENT))
     if terms is not None and value <= limit:
         _close_offer(current, OfferStatus.ACCEPTED, now, counter_amount=value)
         settlement = engine.Settlement(kind=best.kind, amount=value, currency=best.currency)
@@ -552,8 +570,7 @@ def counter_offer(*, offer: Offer, amount: str | Decimal, hand_over: bool = True
         now,
         counter_amount=value,
     )
-    if more_rounds:
-        assert terms is not None
+    if more_rounds and terms is not None:
         following = Offer.objects.create(
             case=case,
             decision=current.decision,
@@ -565,9 +582,7 @@ def counter_offer(*, offer: Offer, amount: str | Decimal, hand_over: bool = True
             created_at=now,
         )
         with translation.override(case.language):
-            intro = _(
-                "We cannot reach %(asked)s, but we can improve our offer to %(limit)s."
-            ) % {
+            intro = _("We cannot reach %(asked)s, but we can improve our offer to %(limit)s.") % {
                 "asked": engine.money(value, best.currency, case.language),
                 "limit": engine.money(limit, best.currency, case.language),
             }
@@ -579,12 +594,13 @@ def counter_offer(*, offer: Offer, amount: str | Decimal, hand_over: bool = True
             "person from our team will review it and answer you."
         ) % {"asked": engine.money(value, best.currency, case.language)}
     case_actions.message_customer(case=case, body=told)
-    note = (
-        _("The customer counter-proposed %(amount)s (round %(round)s).")
-        % {"amount": value, "round": current.round}
-        + "\n\n"
-        + explain_for_agents(current.decision)
-    )
+    with translation.override(case.language):
+        note = (
+            _("The customer counter-proposed %(amount)s (round %(round)s).")
+            % {"amount": value, "round": current.round}
+            + "\n\n"
+            + explain_for_agents(current.decision)
+        )
     if hand_over:
         case_actions.hand_over_to_person(case=case, reason="counter_offer", note=note)
     else:
@@ -597,7 +613,9 @@ def expire_offers(*, now: dt.datetime | None = None) -> int:
     """Open offers past their time expire; their cases go back to a person. Returns how many."""
     now = now or timezone.now()
     expired = 0
-    due = Offer.objects.filter(status=OfferStatus.OPEN, expires_at__lte=now).values_list("pk", flat=True)
+    due = Offer.objects.filter(status=OfferStatus.OPEN, expires_at__lte=now).values_list(
+        "pk", flat=True
+    )
     for pk in list(due[:500]):
         claimed = Offer.objects.filter(pk=pk, status=OfferStatus.OPEN).update(
             status=OfferStatus.EXPIRED, answered_at=now
@@ -612,12 +630,12 @@ def expire_offers(*, now: dt.datetime | None = None) -> int:
             data={"offer": str(offer.public_id)},
         )
         if offer.case.is_open:
+            with translation.override(offer.case.language):
+                note = _("The offer expired without an answer from the customer.")
             case_actions.hand_over_to_person(
                 case=offer.case,
                 reason="offer_expired",
-                note=_("The offer expired without an answer from the customer.")
-                + "\n\n"
-                + explain_for_agents(offer.decision),
+                note=note + "\n\n" + explain_for_agents(offer.decision),
             )
         expired += 1
     return expired

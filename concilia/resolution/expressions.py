@@ -125,7 +125,7 @@ def check(expression: str) -> list[str]:
         raise ConditionError(_("unknown fact: %(name)s") % {"name": unknown[0]})
     try:
         result = run(program, fact_schema.to_expression_values(fact_schema.sample()))
-    except Exception as error:  # noqa: BLE001 - the engine's errors carry no common base class
+    except Exception as error:
         raise ConditionError(
             _("the condition fails on typical facts: %(error)s") % {"error": _first_line(error)}
         ) from None
@@ -143,7 +143,7 @@ def constant(expression: str) -> bool | None:
         return None
     try:
         result = run(compile_condition(expression), {})
-    except Exception:  # noqa: BLE001
+    except Exception:
         return None
     return result if isinstance(result, bool) else None
 
@@ -199,10 +199,16 @@ def string_values(expression: str, path: str) -> list[str]:
     """The text values a condition compares `path` with: `path == "x"`, `path in ["x", "y"]`."""
     values: list[str] = []
     dotted = re.escape(path).replace(r"\.", r"\s*\.\s*")
-    for match in re.finditer(dotted + r"""\s*==\s*("(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*')""", expression):
+    for match in re.finditer(
+        dotted + r"""\s*==\s*("(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*')""", expression
+    ):
         values.append(match.group(1)[1:-1])
-    for match in re.finditer(r"""("(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*')\s*==\s*""" + dotted, expression):
+    for match in re.finditer(
+        r"""("(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*')\s*==\s*""" + dotted, expression
+    ):
         values.append(match.group(1)[1:-1])
     for match in re.finditer(dotted + r"\s+in\s*\[([^\]]*)\]", expression):
-        values += [m[1:-1] for m in re.findall(r""""(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'""", match.group(1))]
+        values += [
+            m[1:-1] for m in re.findall(r""""(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'""", match.group(1))
+        ]
     return values

@@ -33,7 +33,7 @@ def _f(type_: str, help_: Any, sample: Any) -> Fact:
 
 SCHEMA: dict[str, dict[str, Fact]] = {
     "case": {
-        "category": _f(TEXT, _("the category's code, e.g. \"shipping_delay\""), "shipping_delay"),
+        "category": _f(TEXT, _('the category\'s code, e.g. "shipping_delay"'), "shipping_delay"),
         "kind": _f(TEXT, _("complaint, question, suggestion or thanks"), "complaint"),
         "channel": _f(TEXT, _("web, api, chat or email"), "chat"),
         "language": _f(TEXT, _("the customer's language: es or en"), "es"),
@@ -57,7 +57,9 @@ SCHEMA: dict[str, dict[str, Fact]] = {
         "resolutions_365d": _f(
             INT, _("refunds, credits and other settlements given in the last 365 days"), 0
         ),
-        "paid_365d": _f(MONEY, _("total paid out to the customer in the last 365 days"), Decimal("0")),
+        "paid_365d": _f(
+            MONEY, _("total paid out to the customer in the last 365 days"), Decimal("0")
+        ),
     },
     "order": {
         "found": _f(BOOL, _("the shop knows the order and it is the customer's"), True),
@@ -78,9 +80,15 @@ SCHEMA: dict[str, dict[str, Fact]] = {
         "delivered": _f(BOOL, _("the parcel was delivered"), False),
         "days_late": _f(INT, _("calendar days past the promised delivery"), 3),
         "business_days_late": _f(INT, _("business days past the promised delivery"), 2),
+        "placed_on": _f(
+            TEXT, _('the day the order was placed, e.g. "2026-11-28" ("" if unknown)'), "2026-11-28"
+        ),
+        "promised_on": _f(
+            TEXT, _('the promised delivery day, e.g. "2026-12-01" ("" if none)'), "2026-12-01"
+        ),
     },
     "calendar": {
-        "today": _f(TEXT, _("today's date, e.g. \"2026-12-05\""), "2026-12-05"),
+        "today": _f(TEXT, _('today\'s date, e.g. "2026-12-05"'), "2026-12-05"),
         "weekday": _f(INT, _("today's day of the week, 1 (Monday) to 7 (Sunday)"), 6),
         "month": _f(INT, _("today's month, 1 to 12"), 12),
         "days_since_purchase": _f(
@@ -105,7 +113,9 @@ def known(path: str) -> Fact | None:
 
 
 def sample() -> Facts:
-    return {ns: {name: fact.sample for name, fact in fields.items()} for ns, fields in SCHEMA.items()}
+    return {
+        ns: {name: fact.sample for name, fact in fields.items()} for ns, fields in SCHEMA.items()
+    }
 
 
 def empty_order() -> dict[str, Any]:
@@ -125,6 +135,8 @@ def empty_order() -> dict[str, Any]:
         "delivered": False,
         "days_late": 0,
         "business_days_late": 0,
+        "placed_on": "",
+        "promised_on": "",
     }
 
 

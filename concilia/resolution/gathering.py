@@ -19,7 +19,9 @@ from concilia.resolution.models import Resolution
 logger = logging.getLogger(__name__)
 
 
-def gather(case: Case, *, now: dt.datetime | None = None) -> tuple[fact_schema.Facts, frozenset[str]]:
+def gather(
+    case: Case, *, now: dt.datetime | None = None
+) -> tuple[fact_schema.Facts, frozenset[str]]:
     """The case's facts, and the namespaces that could not be read (the shop did not answer)."""
     now = now or timezone.now()
     today = timezone.localdate(now)
@@ -28,7 +30,7 @@ def gather(case: Case, *, now: dt.datetime | None = None) -> tuple[fact_schema.F
     if case.order_number:
         try:
             order = order_lookup().find_order(number=case.order_number, email=case.customer.email)
-        except Exception:  # noqa: BLE001 - any failure of the shop means "not known now"
+        except Exception:
             logger.warning("Order look-up failed for case %s", case.reference, exc_info=True)
             unavailable.add("order")
     facts: fact_schema.Facts = {
@@ -112,4 +114,8 @@ def order_facts(order: Order, case: Case, today: dt.date) -> dict:
         "delivered": bool(shipment and shipment.status == "delivered"),
         "days_late": days_late,
         "business_days_late": business_late,
+        "placed_on": order.placed_on.isoformat(),
+        "promised_on": shipment.promised_on.isoformat()
+        if shipment and shipment.promised_on
+        else "",
     }

@@ -135,13 +135,17 @@ def parse(
         mark = getattr(error, "problem_mark", None)
         where = _("line %(line)s") % {"line": mark.line + 1} if mark else ""
         raise PolicyInvalid(
-            [Problem(where, _("not valid YAML: %(error)s") % {"error": getattr(error, "problem", error)})]
+            [
+                Problem(
+                    where,
+                    _("not valid YAML: %(error)s") % {"error": getattr(error, "problem", error)},
+                )
+            ]
         ) from None
     reader = _Reader(categories=categories, teams=teams)
     document = reader.document(data)
-    if reader.problems:
+    if reader.problems or document is None:
         raise PolicyInvalid(reader.problems)
-    assert document is not None
     return document
 
 
@@ -186,7 +190,9 @@ class _Reader:
             if rule is None:
                 continue
             if rule.id in {r.id for r in rules}:
-                self.fail(f"{where}.id", _("another rule already has the id %(id)s") % {"id": rule.id})
+                self.fail(
+                    f"{where}.id", _("another rule already has the id %(id)s") % {"id": rule.id}
+                )
             normalised = " ".join(rule.when.split())
             if catch_all:
                 self.fail(
@@ -309,10 +315,12 @@ class _Reader:
                 _("exactly one outcome: %(choices)s") % {"choices": ", ".join(OUTCOMES)},
             )
             return None
-        (kind, body), = raw.items()
+        ((kind, body),) = raw.items()
         where = f"{where}.{kind}"
         if kind not in OUTCOMES:
-            self.fail(where, _("unknown outcome; one of %(choices)s") % {"choices": ", ".join(OUTCOMES)})
+            self.fail(
+                where, _("unknown outcome; one of %(choices)s") % {"choices": ", ".join(OUTCOMES)}
+            )
             return None
         body = body if body is not None else {}
         if not isinstance(body, dict):
@@ -335,7 +343,10 @@ class _Reader:
             if not all(options):
                 return None
             return Outcome(
-                "offer", options=tuple(o for o in options if o), valid_days=valid_days, counter=counter
+                "offer",
+                options=tuple(o for o in options if o),
+                valid_days=valid_days,
+                counter=counter,
             )
         if kind == "ask_evidence":
             self.keys(body, where, ("items", "wait_days"))
@@ -396,7 +407,9 @@ class _Reader:
         elif isinstance(raw, (int, float, Decimal)) and not isinstance(raw, bool):
             raw = {"fixed": raw}
         if not isinstance(raw, dict):
-            self.fail(where, _("a money fact (order.total), a number, or {percent, of, min, max, round}"))
+            self.fail(
+                where, _("a money fact (order.total), a number, or {percent, of, min, max, round}")
+            )
             return None
         self.keys(raw, where, ("of", "percent", "fixed", "min", "max", "round"))
         of = raw.get("of", "")
@@ -407,7 +420,12 @@ class _Reader:
         if of:
             fact = fact_schema.known(of) if isinstance(of, str) else None
             if fact is None or fact.type != fact_schema.MONEY:
-                money = [f"{ns}.{n}" for ns, fs in fact_schema.SCHEMA.items() for n, f in fs.items() if f.type == fact_schema.MONEY]
+                money = [
+                    f"{ns}.{n}"
+                    for ns, fs in fact_schema.SCHEMA.items()
+                    for n, f in fs.items()
+                    if f.type == fact_schema.MONEY
+                ]
                 self.fail(
                     f"{where}.of",
                     _("not a money fact; one of %(choices)s") % {"choices": ", ".join(money)},
@@ -432,7 +450,9 @@ class _Reader:
             self.fail(where, _("a mapping: {up_to_percent: 20, cap: 50, rounds: 2}"))
             return None
         self.keys(raw, where, ("up_to_percent", "cap", "rounds"))
-        up_to = self.decimal(raw.get("up_to_percent", 0), f"{where}.up_to_percent", minimum=Decimal("0"))
+        up_to = self.decimal(
+            raw.get("up_to_percent", 0), f"{where}.up_to_percent", minimum=Decimal("0")
+        )
         cap = self.decimal(raw["cap"], f"{where}.cap") if "cap" in raw else None
         rounds = self.integer(raw.get("rounds", 1), f"{where}.rounds", 1, 10)
         return Counter(up_to_percent=up_to or Decimal("0"), cap=cap, rounds=rounds)
@@ -453,6 +473,8 @@ class _Reader:
 
     def integer(self, raw: Any, where: str, low: int, high: int) -> int:
         if isinstance(raw, bool) or not isinstance(raw, int) or not low <= raw <= high:
-            self.fail(where, _("a whole number from %(low)s to %(high)s") % {"low": low, "high": high})
+            self.fail(
+                where, _("a whole number from %(low)s to %(high)s") % {"low": low, "high": high}
+            )
             return low
         return raw

@@ -5,13 +5,13 @@ from __future__ import annotations
 import logging
 
 from django.db import transaction
+from django.utils import translation
 from django.utils.translation import gettext as _
 from django_tasks import task
 
 from concilia.cases import actions as case_actions
-from concilia.cases.models import ActorKind, Status
+from concilia.cases.models import ActorKind, Case, Status
 from concilia.core.ports import FulfilmentRequest, fulfilment
-from concilia.cases.models import Case
 from concilia.resolution.models import Decision, DecisionSource, FollowUp, Resolution
 
 logger = logging.getLogger(__name__)
@@ -36,7 +36,7 @@ def carry_out_resolution(*, resolution_id: int) -> None:
     )
     try:
         shop_id = fulfilment().carry_out(request)
-    except Exception as error:  # noqa: BLE001 - any failure of the shop is reported the same way
+    except Exception as error:
         logger.warning("Fulfilment failed for %s", case.reference, exc_info=True)
         with transaction.atomic():
             if not claimed.update(follow_up=FollowUp.FAILED, follow_up_detail=repr(error)[:300]):
@@ -45,15 +45,12 @@ def carry_out_resolution(*, resolution_id: int) -> None:
                 case_actions.change_status(
                     case=case, status=Status.PENDING_AGENT, actor_kind=ActorKind.SYSTEM
                 )
-            case_actions.hand_over_to_person(
-                case=case,
-                reason="fulfilment_failed",
-                note=_(
+            with translation.override(case.language):
+                note = _(
                     "The shop could not carry out the agreed %(kind)s (%(error)s). The customer "
                     "was promised it: do it by hand."
-                )
-                % {"kind": resolution.kind, "error": repr(error)[:200]},
-            )
+                ) % {"kind": resolution.kind, "error": repr(error)[:200]}
+            case_actions.hand_over_to_person(case=case, reason="fulfilment_failed", note=note)
         return
     claimed.update(follow_up=FollowUp.DONE, follow_up_detail=str(shop_id)[:300])
 

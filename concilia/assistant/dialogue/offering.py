@@ -40,7 +40,9 @@ class Offering:
     def _offer(self) -> Offer | None:
         return Offer.objects.filter(public_id=self.state.get("offer")).first()
 
-    def _on_offer(self, *, text: str, choice: str, reading: Understanding | None, **rest: Any) -> None:
+    def _on_offer(
+        self, *, text: str, choice: str, reading: Understanding | None, **rest: Any
+    ) -> None:
         offer = self._offer()
         if offer is None:
             self._ask_survey()
@@ -66,7 +68,9 @@ class Offering:
             return
         self.present_offer(str(offer.public_id), _("Please choose one of the options:"))
 
-    def _on_offer_counter(self, *, text: str, choice: str, reading: Understanding | None, **rest: Any) -> None:
+    def _on_offer_counter(
+        self, *, text: str, choice: str, reading: Understanding | None, **rest: Any
+    ) -> None:
         offer = self._offer()
         if offer is None:
             self._ask_survey()

@@ -48,7 +48,9 @@ def late_parcel_offer(client, language: str):
         ("en", "We offer you store credit of", "Agreed: store credit of"),
     ],
 )
-def test_a_late_parcel_is_settled_with_credit_accepted_in_the_chat(client, language, offered, agreed):
+def test_a_late_parcel_is_settled_with_credit_accepted_in_the_chat(
+    client, language, offered, agreed
+):
     chat, case = late_parcel_offer(client, language)
     assert offered in chat.answer
     assert case.reference in chat.answer

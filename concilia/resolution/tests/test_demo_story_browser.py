@@ -42,7 +42,7 @@ def test_late_parcel_credit_offered_in_chat_accepted_and_confirmed(page, live_se
         elif asked["choices"] == ["yes", "no"]:
             asked = press(frame, "yes")
         elif asked["choices"]:
-            asked = press(frame, [c for c in asked["choices"] if not c.startswith("__")][0])
+            asked = press(frame, next(c for c in asked["choices"] if not c.startswith("__")))
         else:
             asked = write(frame, "Last week")
     assert asked["choices"] == ["accept:0", "accept:1", "counter", "reject"], log_text(frame)

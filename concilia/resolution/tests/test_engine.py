@@ -32,13 +32,48 @@ def facts(**changes) -> fact_schema.Facts:
     ("spec", "base", "expected"),
     [
         (Amount(of="order.total"), "79.80", "79.80"),
-        (Amount(of="order.total", percent=Decimal("15"), minimum=Decimal("5"), maximum=Decimal("30"), step=Decimal("1")), "79.80", "12.00"),
-        (Amount(of="order.total", percent=Decimal("15"), minimum=Decimal("5"), step=Decimal("1")), "10.00", "5.00"),
-        (Amount(of="order.total", percent=Decimal("15"), maximum=Decimal("30"), step=Decimal("1")), "299.00", "30.00"),
+        (
+            Amount(
+                of="order.total",
+                percent=Decimal("15"),
+                minimum=Decimal("5"),
+                maximum=Decimal("30"),
+                step=Decimal("1"),
+            ),
+            "79.80",
+            "12.00",
+        ),
+        (
+            Amount(
+                of="order.total", percent=Decimal("15"), minimum=Decimal("5"), step=Decimal("1")
+            ),
+            "10.00",
+            "5.00",
+        ),
+        (
+            Amount(
+                of="order.total", percent=Decimal("15"), maximum=Decimal("30"), step=Decimal("1")
+            ),
+            "299.00",
+            "30.00",
+        ),
         # 33.33... rounded to the step of 0.50, half up
-        (Amount(of="order.total", percent=Decimal("33.3333"), step=Decimal("0.5")), "100.00", "33.50"),
+        (
+            Amount(of="order.total", percent=Decimal("33.3333"), step=Decimal("0.5")),
+            "100.00",
+            "33.50",
+        ),
         # never rounded above the cap
-        (Amount(of="order.total", percent=Decimal("10"), maximum=Decimal("7.30"), step=Decimal("0.5")), "100.00", "7.00"),
+        (
+            Amount(
+                of="order.total",
+                percent=Decimal("10"),
+                maximum=Decimal("7.30"),
+                step=Decimal("0.5"),
+            ),
+            "100.00",
+            "7.00",
+        ),
         (Amount(fixed=Decimal("10")), "0", "10.00"),
         # 0.1 + 0.2 style sums stay exact
         (Amount(of="order.total", percent=Decimal("10")), "0.30", "0.03"),
@@ -92,11 +127,27 @@ def test_the_trace_says_why_each_earlier_rule_did_not_fire(shop):
     [
         ({"case__category": "staff_conduct"}, "escalate", "conduct-to-person"),
         ({"order__shipment_status": "lost"}, "resolve", "lost-parcel"),
-        ({"case__category": "damaged_missing", "case__has_photo": False}, "ask_evidence", "damaged-needs-photo"),
+        (
+            {"case__category": "damaged_missing", "case__has_photo": False},
+            "ask_evidence",
+            "damaged-needs-photo",
+        ),
         ({"case__category": "damaged_missing", "case__has_photo": True}, "offer", "damaged-parcel"),
-        ({"case__category": "billing_error", "case__amount": Decimal("20")}, "resolve", "small-billing-error"),
-        ({"case__category": "return", "order__days_since_purchase": 12}, "resolve", "return-in-window"),
-        ({"case__category": "refund", "order__days_since_purchase": 40}, "mediate", "refund-dispute"),
+        (
+            {"case__category": "billing_error", "case__amount": Decimal("20")},
+            "resolve",
+            "small-billing-error",
+        ),
+        (
+            {"case__category": "return", "order__days_since_purchase": 12},
+            "resolve",
+            "return-in-window",
+        ),
+        (
+            {"case__category": "refund", "order__days_since_purchase": 40},
+            "mediate",
+            "refund-dispute",
+        ),
         ({"order__days_late": 0}, "none", ""),
     ],
 )
@@ -106,7 +157,9 @@ def test_each_outcome_type(shop, changes, outcome, rule):
 
 
 def test_a_full_refund_of_a_lost_parcel_is_the_order_total(shop):
-    decision = engine.evaluate(facts(order__shipment_status="lost", order__total=Decimal("119.00")), shop)
+    decision = engine.evaluate(
+        facts(order__shipment_status="lost", order__total=Decimal("119.00")), shop
+    )
     assert decision.options == (engine.Settlement("refund", Decimal("119.00"), "EUR"),)
     assert "119,00 €" in decision.reason["es"]
 

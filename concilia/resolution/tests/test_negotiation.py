@@ -24,7 +24,9 @@ def offer(shop_policy, open_case):
     """Lucía's order 1234 is late: she is offered store credit (15% of the order, between 5 and
     30 euros, rounded to the euro) or a 10% discount code; counters up to 20% more, capped at 36
     euros, for two rounds."""
-    case = open_case(category="shipping_delay", order_number="1234", purchase_date=dt.date.today())
+    case = open_case(
+        category="shipping_delay", order_number="1234", purchase_date=timezone.localdate()
+    )
     actions.triage_case(case=case)
     return Offer.objects.get(case=case)
 
@@ -35,7 +37,11 @@ def credit(offer: Offer) -> Decimal:
 
 def test_accepting_makes_a_binding_resolution_and_closes_the_case(offer):
     resolution = actions.accept_offer(offer=offer)
-    assert (resolution.kind, resolution.amount, resolution.currency) == ("credit", credit(offer), "EUR")
+    assert (resolution.kind, resolution.amount, resolution.currency) == (
+        "credit",
+        credit(offer),
+        "EUR",
+    )
     assert resolution.agreed_by == "customer"
     assert resolution.decision.policy_version.number == 1
     assert resolution.decision.facts["order"]["number"] == "1234"
@@ -102,11 +108,15 @@ def test_a_counter_beyond_the_limit_gets_a_better_offer_then_a_person(offer):
     assert first.resolution is None and first.offer is not None
     better = first.offer
     assert (better.round, better.status, better.previous) == (2, OfferStatus.OPEN, offer)
-    assert better.options == [{"kind": "credit", "amount": str(limit), "currency": "EUR", "percent": None}]
+    assert better.options == [
+        {"kind": "credit", "amount": str(limit), "currency": "EUR", "percent": None}
+    ]
     offer.refresh_from_db()
     assert (offer.status, offer.counter_amount) == (OfferStatus.COUNTERED, Decimal("100"))
     case = offer.case
-    assert "podemos mejorar nuestra oferta hasta" in case.messages.filter(internal=False).last().body
+    assert (
+        "podemos mejorar nuestra oferta hasta" in case.messages.filter(internal=False).last().body
+    )
     # the last round: still beyond, so a person decides
     second = actions.counter_offer(offer=better, amount="90")
     assert second.handed_over and second.resolution is None
@@ -165,11 +175,19 @@ def test_an_override_needs_a_reason_and_is_audited(offer, agent):
         reason="Cliente habitual: le devolvemos el envío.",
         settlement=Settlement("refund", Decimal("4.95"), "EUR"),
     )
-    assert (override.source, override.overrides, override.actor_user) == ("override", decision, agent)
+    assert (override.source, override.overrides, override.actor_user) == (
+        "override",
+        decision,
+        agent,
+    )
     offer.refresh_from_db()
     assert offer.status == OfferStatus.WITHDRAWN
     resolution = Resolution.objects.get()
-    assert (resolution.kind, resolution.amount, resolution.agreed_by_user) == ("refund", Decimal("4.95"), agent)
+    assert (resolution.kind, resolution.amount, resolution.agreed_by_user) == (
+        "refund",
+        Decimal("4.95"),
+        agent,
+    )
     event = offer.case.events.get(kind=EventKind.DECISION_OVERRIDDEN)
     assert event.actor_user == agent
     assert event.data["reason"] == "Cliente habitual: le devolvemos el envío."
@@ -185,7 +203,9 @@ def test_a_failed_refund_in_the_shop_keeps_the_resolution_and_tells_a_person(
 
     _load.cache_clear()
     try:
-        case = open_case(category="shipping_delay", order_number="5558", purchase_date=dt.date.today())
+        case = open_case(
+            category="shipping_delay", order_number="5558", purchase_date=timezone.localdate()
+        )
         actions.triage_case(case=case)
         run_tasks()
     finally:

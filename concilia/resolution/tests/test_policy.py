@@ -12,7 +12,14 @@ from concilia.resolution.policy import PolicyInvalid, parse
 
 from .conftest import SHOP_POLICY
 
-CATEGORIES = {"shipping_delay", "damaged_missing", "billing_error", "refund", "return", "staff_conduct"}
+CATEGORIES = {
+    "shipping_delay",
+    "damaged_missing",
+    "billing_error",
+    "refund",
+    "return",
+    "staff_conduct",
+}
 
 
 @pytest.fixture(autouse=True)
@@ -26,15 +33,19 @@ def policy_with(*rules: str, head: str = "") -> str:
     return f"name: {{es: Prueba, en: Test}}\n{head}rules:\n{body}\n"
 
 
-def rule(rule_id: str, when: str, then: str = "escalate: {}", reason: str = "{es: Motivo, en: Reason}") -> str:
-    return (
-        f"  - id: {rule_id}\n    when: '{when}'\n    then: {{{then}}}\n    reason: {reason}\n"
-    )
+def rule(
+    rule_id: str, when: str, then: str = "escalate: {}", reason: str = "{es: Motivo, en: Reason}"
+) -> str:
+    return f"  - id: {rule_id}\n    when: '{when}'\n    then: {{{then}}}\n    reason: {reason}\n"
 
 
 def problems(source: str, **known) -> list[str]:
     with pytest.raises(PolicyInvalid) as refused:
-        parse(source, categories=known.get("categories", CATEGORIES), teams=known.get("teams", {"logistics"}))
+        parse(
+            source,
+            categories=known.get("categories", CATEGORIES),
+            teams=known.get("teams", {"logistics"}),
+        )
     return [str(p) for p in refused.value.problems]
 
 
@@ -74,7 +85,10 @@ def test_a_condition_of_the_wrong_type_is_refused():
     ("when", "why"),
     [
         ("false", "the condition is always false"),
-        ("case.amount > 100 && case.amount < 50", "no value of case.amount meets all its comparisons"),
+        (
+            "case.amount > 100 && case.amount < 50",
+            "no value of case.amount meets all its comparisons",
+        ),
         ("order.days_late >= 3 && order.days_late == 1", "no value of order.days_late meets"),
         ('case.category == "shiping"', "unknown category shiping"),
         ('case.category in ["refund", "retrun"]', "unknown category retrun"),
@@ -113,7 +127,11 @@ def test_outcomes_are_checked_too():
     found = problems(
         policy_with(
             rule("a", "case.amount > 1", then="resolve: {kind: refund}"),
-            rule("b", "case.amount > 2", then="offer: {options: [{kind: credit, amount: order.number}]}"),
+            rule(
+                "b",
+                "case.amount > 2",
+                then="offer: {options: [{kind: credit, amount: order.number}]}",
+            ),
             rule("c", "case.amount > 3", then="escalate: {team: nobody}"),
             rule("d", "case.amount > 4", then="ask_evidence: {items: [selfie]}"),
             rule("e", "case.amount > 5", then="pay: {}"),
@@ -149,9 +167,14 @@ def test_an_invalid_policy_never_goes_live_and_nothing_is_stored(teams):
 
 @pytest.mark.django_db
 def test_publishing_a_new_version_retires_the_live_one_and_keeps_its_history(teams):
-    first = save_policy_version(code="shop", source=SHOP_POLICY.read_text(), author=None, publish=True)
+    first = save_policy_version(
+        code="shop", source=SHOP_POLICY.read_text(), author=None, publish=True
+    )
     second = save_policy_version(
-        code="shop", source=policy_with(rule("late", "order.days_late > 2")), author=None, note="simpler"
+        code="shop",
+        source=policy_with(rule("late", "order.days_late > 2")),
+        author=None,
+        note="simpler",
     )
     assert (first.number, second.number) == (1, 2)
     first.refresh_from_db()
@@ -160,7 +183,10 @@ def test_publishing_a_new_version_retires_the_live_one_and_keeps_its_history(tea
     first.refresh_from_db()
     assert first.status == VersionStatus.RETIRED
     assert Policy.objects.get(code="shop").live_version == second
-    assert list(PolicyVersion.objects.values_list("number", "status")) == [(2, "live"), (1, "retired")]
+    assert list(PolicyVersion.objects.values_list("number", "status")) == [
+        (2, "live"),
+        (1, "retired"),
+    ]
 
 
 def test_problems_are_told_in_the_administrators_language():
