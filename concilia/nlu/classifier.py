@@ -31,9 +31,13 @@ from concilia.nlu import encoders
 from concilia.nlu.types import UNKNOWN, Prediction
 
 SHIPPED_DIR = Path(__file__).resolve().parent / "models"
-# Labels that mean "none of these" in training data: never learnt as a class, only used to
-# choose the threshold (and counted as a right answer when the model says UNKNOWN).
+# Labels that mean "none of these" in training data: learnt as one class of their own (OUTSIDE)
+# whose answer is UNKNOWN, and used to choose the threshold; counted as a right answer when the
+# model says UNKNOWN.
 DEFAULT_UNKNOWN_LABELS = ("oos", UNKNOWN)
+# The class the out-of-scope examples are learnt as: never a user's label (labels read from a
+# file are stripped of spaces and control characters).
+OUTSIDE = "\x00out-of-scope"
 ALTERNATIVES = 3
 
 
@@ -124,10 +128,17 @@ class TextClassifier:
     `kind` is "svm" (the engine) or "baseline" (TF-IDF + logistic regression, for comparison).
     `encoder` ("none", "minilm", "use", "minilm+use") appends sentence-encoder vectors, times
     `encoder_weight`, to the engine's n-grams; the encoder's package is then needed to load it.
-    With out-of-scope examples the threshold is the lowest that turns `oos_recall` of them into
-    UNKNOWN. Without, it turns at most `max_unknown_share` of the validation predictions into
-    UNKNOWN, and only where that removes more wrong answers than right ones.
+    Out-of-scope examples (labelled with one of `unknown_labels`) are learnt as a class of their
+    own whose answer is UNKNOWN (`learn_out_of_scope`, when there are at least as many as
+    validation folds), and the threshold is the lowest that turns `oos_recall` of them into
+    UNKNOWN in cross-validation. Without, it turns at most `max_unknown_share` of the validation
+    predictions into UNKNOWN, and only where that removes more wrong answers than right ones.
     """
+
+    # Defaults for model files saved before these attributes existed.
+    encoder = encoders.NONE
+    encoder_weight = 1.0
+    outside = False  # whether out-of-scope examples were learnt as a class (the last column)
 
     def __init__(
         self,
@@ -140,6 +151,7 @@ class TextClassifier:
         random_state: int = 0,
         encoder: str = encoders.NONE,
         encoder_weight: float = ENCODER_WEIGHT,
+        learn_out_of_scope: bool = True,
     ) -> None:
         if kind not in ("svm", "baseline"):
             raise ValueError(f"Unknown classifier kind {kind!r}: use 'svm' or 'baseline'.")
@@ -156,6 +168,8 @@ class TextClassifier:
         self.max_unknown_share = max_unknown_share
         self.oos_recall = oos_recall
         self.random_state = random_state
+        self.learn_out_of_scope = learn_out_of_scope
+        self.outside = False
         self.labels: list[str] = []
         self.threshold = 0.0
         self.temperature = 1.0
@@ -218,30 +232,50 @@ class TextClassifier:
         classes: list[str],
         step: Callable[[str], None],
     ) -> None:
-        # Cross-validated scores: what the model says about texts it has not seen.
         counts = np.unique(y_in, return_counts=True)[1]
         n_splits = int(min(self.folds, counts.min()))
-        scores_in = np.zeros((len(x_in), len(classes)))
-        scores_out = np.zeros((len(x_out), len(classes)))
+        self.outside = bool(
+            getattr(self, "learn_out_of_scope", True) and n_splits >= 2 and len(x_out) >= n_splits
+        )
+        if self.outside:
+            x_fit = np.concatenate([x_in, x_out])
+            y_fit = np.concatenate([y_in, np.full(len(x_out), OUTSIDE, dtype=object)])
+        else:
+            x_fit, y_fit = x_in, y_in
         if n_splits >= 2:
+            # Cross-validated scores: what the model says about texts it has not seen.
+            columns = self._columns()
+            scores = np.zeros((len(x_fit), len(columns)))
+            # Out-of-scope texts that are not learnt: every fold model's scores of them, pooled
+            # (an average of the models would be less sure than any of them).
+            scores_out: list[np.ndarray] = []
             splitter = StratifiedKFold(n_splits, shuffle=True, random_state=self.random_state)
-            for number, (train, test) in enumerate(splitter.split(x_in, y_in), start=1):
+            for number, (train, test) in enumerate(splitter.split(x_fit, y_fit), start=1):
                 step(f"validation fold {number}/{n_splits}")
-                fold = self._fit_pipeline(x_in[train], y_in[train])
-                scores_in[test] = self._scores(fold, x_in[test])
-                if len(x_out):
-                    scores_out += self._scores(fold, x_out) / n_splits
-            y_index = np.searchsorted(classes, y_in)
-            self.temperature = self._fit_temperature(scores_in, y_index)
-            self.threshold = self._choose_threshold(
-                _softmax(scores_in, self.temperature),
-                y_index,
-                _softmax(scores_out, self.temperature) if len(x_out) else None,
-            )
+                fold = self._fit_pipeline(x_fit[train], y_fit[train])
+                scores[test] = self._scores(fold, x_fit[test])
+                if len(x_out) and not self.outside:
+                    scores_out.append(self._scores(fold, x_out))
+            index = {label: i for i, label in enumerate(columns)}
+            y_index = np.array([index[label] for label in y_fit])
+            self.temperature = self._fit_temperature(scores, y_index)
+            proba = _softmax(scores, self.temperature)
+            inside = y_index < len(classes)
+            if self.outside:
+                proba_out: np.ndarray | None = proba[~inside]
+            elif scores_out:
+                proba_out = _softmax(np.vstack(scores_out), self.temperature)
+            else:
+                proba_out = None
+            self.threshold = self._choose_threshold(proba[inside], y_index[inside], proba_out)
         else:  # too few examples of some label to validate: no threshold
             self.temperature, self.threshold = 1.0, 0.0
         step("final model on all examples")
-        self.pipeline = self._fit_pipeline(x_in, y_in)
+        self.pipeline = self._fit_pipeline(x_fit, y_fit)
+
+    def _columns(self) -> list[str]:
+        """The classes in score order: the labels, then OUTSIDE if out-of-scope was learnt."""
+        return [*self.labels, OUTSIDE] if self.outside else list(self.labels)
 
     def steps_for(self, labels: Sequence[str]) -> int:
         """How many times fit() will call on_step for these labels (for a progress bar)."""
@@ -256,13 +290,16 @@ class TextClassifier:
         return pipeline
 
     def _scores(self, pipeline: Pipeline, texts: Sequence[str] | np.ndarray) -> np.ndarray:
-        """One column per label in self.labels order: margins (svm) or log-probabilities."""
+        """One column per class in _columns() order: margins (svm) or log-probabilities."""
         if self.kind == "baseline":
             proba = pipeline.predict_proba(list(texts))
-            return np.log(np.clip(proba, 1e-12, 1.0))
-        scores = pipeline.decision_function(list(texts))
-        if scores.ndim == 1:  # two labels: one margin, positive for the second
-            scores = np.column_stack([-scores, scores]) / 2
+            scores = np.log(np.clip(proba, 1e-12, 1.0))
+        else:
+            scores = pipeline.decision_function(list(texts))
+            if scores.ndim == 1:  # two labels: one margin, positive for the second
+                scores = np.column_stack([-scores, scores]) / 2
+        if self.outside:  # scikit-learn sorts the classes: OUTSIDE ("\x00…") comes first
+            scores = scores[:, np.searchsorted(pipeline.classes_, self._columns())]
         return scores
 
     @staticmethod
@@ -279,10 +316,17 @@ class TextClassifier:
     def _choose_threshold(
         self, proba_in: np.ndarray, y_index: np.ndarray, proba_out: np.ndarray | None
     ) -> float:
-        confidence = proba_in.max(axis=1)
-        correct = proba_in.argmax(axis=1) == y_index
+        """The threshold, from cross-validated probabilities of in-scope and out-of-scope texts.
+
+        Rows have a column per label, then OUTSIDE's if out-of-scope was learnt: a text whose
+        most probable class is OUTSIDE is UNKNOWN whatever the threshold.
+        """
+        n = len(self.labels)
+        confidence = proba_in[:, :n].max(axis=1)
+        refused = proba_in.argmax(axis=1) >= n
+        correct = (proba_in[:, :n].argmax(axis=1) == y_index) & ~refused
         right = np.sort(confidence[correct])
-        wrong = np.sort(confidence[~correct])
+        wrong = np.sort(confidence[~correct & ~refused])
         candidates = np.unique(np.concatenate([[0.0], confidence]))
         # How many right / wrong validation answers each candidate turns into UNKNOWN.
         rejected_right = np.searchsorted(right, candidates, side="left")
@@ -291,8 +335,11 @@ class TextClassifier:
             # The lowest threshold that still turns `oos_recall` of the out-of-scope examples
             # into UNKNOWN: every higher one only costs in-scope answers. (Maximising accuracy +
             # recall instead chose ~0.98 on CLINC150: 91% recall for 78% in-scope accuracy.)
-            outside = np.sort(proba_out.max(axis=1))
-            recall = np.searchsorted(outside, candidates, side="left") / len(outside)
+            out_refused = proba_out.argmax(axis=1) >= n
+            outside = np.sort(proba_out[~out_refused, :n].max(axis=1))
+            recall = (out_refused.sum() + np.searchsorted(outside, candidates, side="left")) / len(
+                proba_out
+            )
             enough = np.flatnonzero(recall >= getattr(self, "oos_recall", OOS_RECALL))
             if len(enough):
                 return float(candidates[enough[0]])
@@ -324,14 +371,22 @@ class TextClassifier:
     # --- prediction ---------------------------------------------------------------------
 
     def probabilities(self, texts: Sequence[str]) -> np.ndarray:
-        """One row per text, one column per label (self.labels order), each row summing to 1."""
+        """One row per text, one column per label (self.labels order).
+
+        Each row sums to 1 less the probability that the text is out of scope (0 unless the model
+        learnt out-of-scope examples).
+        """
+        return self._all_probabilities(texts)[:, : len(self.labels)]
+
+    def _all_probabilities(self, texts: Sequence[str]) -> np.ndarray:
+        """probabilities(), then the out-of-scope column if there is one: rows sum to 1."""
         if self.pipeline is None:
             raise RuntimeError("The classifier has not been trained.")
         return _softmax(self._scores(self.pipeline, texts), self.temperature)
 
     def predict(self, text: str) -> Prediction:
         """The label of one text, UNKNOWN under the threshold, with the best and the next ones."""
-        return self._prediction(self.probabilities([text])[0], self.knows_a_word(text))
+        return self._prediction(self._all_probabilities([text])[0], self.knows_a_word(text))
 
     def predict_many(self, texts: Iterable[str]) -> list[Prediction]:
         texts = list(texts)
@@ -339,7 +394,7 @@ class TextClassifier:
             return []
         return [
             self._prediction(row, self.knows_a_word(text))
-            for row, text in zip(self.probabilities(texts), texts, strict=True)
+            for row, text in zip(self._all_probabilities(texts), texts, strict=True)
         ]
 
     def knows_a_word(self, text: str) -> bool:
@@ -367,12 +422,17 @@ class TextClassifier:
         return dict(features.transformer_list).get("words")
 
     def _prediction(self, row: np.ndarray, known: bool = True) -> Prediction:
+        """Read one row of _all_probabilities(): labels, then out-of-scope if learnt."""
+        outside = float(row[len(self.labels) :].max(initial=0.0))
+        row = row[: len(self.labels)]
         order = np.argsort(row)[::-1]
         best = self.labels[order[0]]
         confidence = float(row[order[0]])
         return Prediction(
             label=best
-            if confidence >= self.threshold and (known or confidence >= UNSEEN_WORDS_CONFIDENCE)
+            if confidence >= self.threshold
+            and confidence >= outside
+            and (known or confidence >= UNSEEN_WORDS_CONFIDENCE)
             else UNKNOWN,
             confidence=confidence,
             best=best,
@@ -398,8 +458,6 @@ class TextClassifier:
         model = joblib.load(path)
         if not isinstance(model, cls):
             raise ModelNotFound(f"{path} is not a Concilia text classifier.")
-        if not hasattr(model, "encoder"):  # saved before encoders existed
-            model.encoder, model.encoder_weight = encoders.NONE, ENCODER_WEIGHT
         for name in encoder_names(model.encoder):
             encoders.check_available(name)  # a clear error now, not at the first message
         return model

@@ -111,6 +111,28 @@ def test_out_of_scope_examples_choose_a_threshold_that_answers_unknown():
     assert model.predict("my bread dough is too thick").label == "cooking"
 
 
+def test_out_of_scope_examples_are_learnt_as_a_class_whose_answer_is_unknown():
+    # Given in-scope topics and out-of-scope examples
+    rows = topic_rows() + [(text, "oos") for text in OUT_OF_SCOPE]
+    texts, labels = zip(*rows, strict=True)
+    # When trained with and without learning them as a class
+    learnt = TextClassifier(unknown_labels=["oos"]).fit(texts, labels)
+    threshold_only = TextClassifier(unknown_labels=["oos"], learn_out_of_scope=False)
+    threshold_only.fit(texts, labels)
+    # Then only the first has an out-of-scope class, which is never a label nor a best guess
+    assert (learnt.outside, threshold_only.outside) == (True, False)
+    assert learnt.labels == threshold_only.labels == ["car", "cooking", "garden"]
+    joke = learnt.predict("tell me a joke")
+    assert joke.label == UNKNOWN
+    assert joke.best in learnt.labels
+    # and what is left to the labels is what the out-of-scope class did not take
+    row = learnt.probabilities(["tell me a joke"])[0]
+    assert row.sum() < 0.5
+    assert joke.confidence == pytest.approx(row.max())
+    assert threshold_only.probabilities(["tell me a joke"])[0].sum() == pytest.approx(1.0)
+    assert learnt.predict("the basil plants are turning yellow").label == "garden"
+
+
 def test_without_out_of_scope_examples_few_answers_become_unknown():
     texts, labels = zip(*topic_rows(), strict=True)
     model = TextClassifier(max_unknown_share=0.05).fit(texts, labels)
