@@ -13,6 +13,7 @@ urlpatterns = [
     path("chat/", include("concilia.assistant.urls")),
     path("helpdesk/chats/", include("concilia.assistant.helpdesk_urls")),
     path("helpdesk/decisions/", include("concilia.resolution.helpdesk_urls")),
+    path("helpdesk/collective/", include("concilia.resolution.urls")),
     path("helpdesk/", include("concilia.cases.urls")),
     path("admin/", admin.site.urls),
     path("api/v1/", api.urls),

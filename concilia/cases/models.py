@@ -563,6 +563,7 @@ class NotificationKind(models.TextChoices):
     SLA_AT_RISK = "sla_at_risk", _("A deadline is at risk")
     SLA_BREACHED = "sla_breached", _("A deadline was missed")
     HANDOVER = "handover", _("A customer in the chat needs a person")
+    COLLECTIVE = "collective", _("Many customers complain about the same thing")
 
 
 class Notification(models.Model):

@@ -18,7 +18,7 @@ from concilia.accounts.models import Team, User
 from concilia.cases import actions as case_actions
 from concilia.cases.models import ActorKind, Case, Category, EventKind, Outcome, Status
 from concilia.core.tasks import enqueue_with_change
-from concilia.resolution import engine, gathering
+from concilia.resolution import collective, engine, gathering
 from concilia.resolution import facts as fact_schema
 from concilia.resolution.models import (
     Decision,
@@ -259,6 +259,7 @@ def triage_case(*, case: Case, hand_over: bool = True, again: bool = False) -> D
             )
         else:
             case_actions.add_system_note(case=case, body=explain_for_agents(record))
+    collective.detect(case=case, facts=proposal.facts, now=now)
     return record
 
 

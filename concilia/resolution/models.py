@@ -275,3 +275,208 @@ class Resolution(models.Model):
         return Settlement(
             kind=self.kind, amount=self.amount, currency=self.currency, percent=self.percent
         )
+
+
+# Collective complaints ----------------------------------------------------------------------
+
+
+class CollectiveKind(models.TextChoices):
+    PRODUCT = "product", _("Same product")
+    SHIPMENT_BATCH = "shipment_batch", _("Same shipment batch")
+    CARRIER_DAY = "carrier_day", _("Same carrier and delivery day")
+    CHARGE = "charge", _("Same charge")
+
+
+class CollectiveRule(models.Model):
+    """When complaints that share something become one collective complaint: how many distinct
+    customers within how many hours, and in which categories (none chosen: every category).
+    One row per kind; administrators tune them, `collective.DEFAULT_RULES` applies without one."""
+
+    kind = models.CharField(
+        _("what is shared"), max_length=20, choices=CollectiveKind.choices, unique=True
+    )
+    active = models.BooleanField(_("active"), default=True)
+    min_customers = models.PositiveSmallIntegerField(
+        _("minimum distinct customers"),
+        default=5,
+        help_text=_("A flag is raised when this many different customers complain."),
+    )
+    window_hours = models.PositiveSmallIntegerField(
+        _("window (hours)"), default=48, help_text=_("…within this many hours of each other.")
+    )
+    categories = models.ManyToManyField(
+        "cases.Category",
+        blank=True,
+        related_name="+",
+        verbose_name=_("categories"),
+        help_text=_("Only complaints of these categories count; none chosen: every category."),
+    )
+
+    class Meta:
+        ordering = ["kind"]
+        verbose_name = _("collective complaint rule")
+        verbose_name_plural = _("collective complaint rules")
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(min_customers__gte=2) & Q(window_hours__gte=1),
+                name="collective_rule_sensible",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return str(self.get_kind_display())
+
+
+class CollectiveSignal(models.Model):
+    """One thing a triaged case shares with others (its product, its carrier's day…): what
+    detection counts, by (kind, key) and time, without reading the cases themselves."""
+
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="+")
+    customer_id = models.BigIntegerField()  # the case's customer, copied for distinct counts
+    kind = models.CharField(max_length=20, choices=CollectiveKind.choices)
+    key = models.CharField(max_length=200)
+    seen_at = models.DateTimeField()  # when the complaint arrived (the case's creation)
+
+    class Meta:
+        verbose_name = _("collective signal")
+        verbose_name_plural = _("collective signals")
+        constraints = [
+            models.UniqueConstraint(fields=["case", "kind", "key"], name="collective_signal_once")
+        ]
+        indexes = [
+            models.Index(fields=["kind", "key", "seen_at"], name="collective_signal_key_seen"),
+            models.Index(fields=["seen_at"], name="collective_signal_seen"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.case_id} {self.kind} {self.key}"
+
+
+class FlagStatus(models.TextChoices):
+    OPEN = "open", _("Open")
+    ACTED = "acted", _("Acted on")
+    DISMISSED = "dismissed", _("Dismissed")
+
+
+class CollectiveFlagQuerySet(models.QuerySet["CollectiveFlag"]):
+    def open(self) -> CollectiveFlagQuerySet:
+        return self.filter(status=FlagStatus.OPEN)
+
+    def open_first(self) -> CollectiveFlagQuerySet:
+        """Open flags first, then the latest seen."""
+        first = models.Case(
+            models.When(status=FlagStatus.OPEN, then=models.Value(0)),
+            default=models.Value(1),
+            output_field=models.IntegerField(),
+        )
+        return self.order_by(first, "-last_seen_at", "-pk")
+
+
+class CollectiveFlag(models.Model):
+    """Many customers complaining about the same thing within a window: supervisors see it and
+    may act once for all its cases (one settlement for every open case) or dismiss it."""
+
+    kind = models.CharField(_("what is shared"), max_length=20, choices=CollectiveKind.choices)
+    key = models.CharField(_("key"), max_length=200)
+    # The parts of the key, for people: {"sku": ...}, {"carrier": ..., "day": ...},
+    # {"category": ..., "amount": "12.99", "currency": "EUR"}.
+    detail = models.JSONField(default=dict)
+    amount = models.DecimalField(
+        _("amount"), max_digits=12, decimal_places=2, null=True, blank=True
+    )  # the shared charge (kind "charge")
+    currency = models.CharField(_("currency"), max_length=3, blank=True)
+    status = models.CharField(
+        _("status"), max_length=10, choices=FlagStatus.choices, default=FlagStatus.OPEN
+    )
+    # The rule as it was when the flag was raised.
+    min_customers = models.PositiveSmallIntegerField(_("minimum distinct customers"))
+    window_hours = models.PositiveSmallIntegerField(_("window (hours)"))
+    customers = models.PositiveIntegerField(_("distinct customers"), default=0)
+    cases = models.ManyToManyField(
+        Case, through="CollectiveMember", related_name="collective_flags", verbose_name=_("cases")
+    )
+    case_count = models.PositiveIntegerField(_("cases"), default=0)
+    first_seen_at = models.DateTimeField(_("first seen"))
+    last_seen_at = models.DateTimeField(_("last seen"))
+    raised_at = models.DateTimeField(_("raised"), default=timezone.now)
+    closed_at = models.DateTimeField(_("closed"), null=True, blank=True)
+    closed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("acted on by"),
+    )
+    close_reason = models.TextField(_("reason"), blank=True)
+    # What was applied to every open case (status "acted") and how it went.
+    applied_kind = models.CharField(_("settlement"), max_length=20, blank=True)
+    applied_amount = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
+    applied_currency = models.CharField(max_length=3, blank=True)
+    applied_percent = models.DecimalField(max_digits=5, decimal_places=2, null=True, blank=True)
+    settled = models.PositiveIntegerField(_("cases settled"), default=0)
+    # [{"reference": "...", "why": "..."}]: the linked cases the settlement was not applied to.
+    not_settled = models.JSONField(default=list, blank=True)
+
+    objects = CollectiveFlagQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-last_seen_at", "-pk"]
+        verbose_name = _("collective complaint")
+        verbose_name_plural = _("collective complaints")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["kind", "key"], condition=Q(status="open"), name="collective_one_open_flag"
+            ),
+            models.CheckConstraint(
+                condition=Q(status="open", closed_at__isnull=True)
+                | (~Q(status="open") & Q(closed_at__isnull=False) & ~Q(close_reason="")),
+                name="collective_closed_with_reason",
+            ),
+            models.CheckConstraint(
+                condition=Q(applied_amount__isnull=True) | Q(applied_amount__gte=Decimal("0")),
+                name="collective_applied_not_negative",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["kind", "key", "-closed_at"], name="collective_flag_key"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()}: {self.key}"
+
+    @property
+    def is_open(self) -> bool:
+        return self.status == FlagStatus.OPEN
+
+    def applied(self):  # -> engine.Settlement | None
+        from concilia.resolution.engine import Settlement
+
+        if not self.applied_kind:
+            return None
+        return Settlement(
+            kind=self.applied_kind,
+            amount=self.applied_amount,
+            currency=self.applied_currency,
+            percent=self.applied_percent,
+        )
+
+
+class CollectiveMember(models.Model):
+    """A case in a collective complaint, and when it joined; a case joins a flag once."""
+
+    flag = models.ForeignKey(CollectiveFlag, on_delete=models.CASCADE, related_name="members")
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="+")
+    joined_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["joined_at", "pk"]
+        verbose_name = _("case of a collective complaint")
+        verbose_name_plural = _("cases of collective complaints")
+        constraints = [
+            models.UniqueConstraint(fields=["flag", "case"], name="collective_member_once")
+        ]
+        indexes = [models.Index(fields=["case"], name="collective_member_case")]
+
+    def __str__(self) -> str:
+        return f"{self.flag_id} {self.case_id}"
