@@ -747,12 +747,14 @@ def hand_over_to_person(
 
 
 @transaction.atomic(savepoint=False)
-def add_system_note(*, case: Case, body: str) -> Message:
-    """A note written by Concilia itself (a report, a hand-over summary) for the agents."""
+def add_system_note(*, case: Case, body: str, files: Sequence[CheckedFile] = ()) -> Message:
+    """A note written by Concilia itself (a report, a hand-over summary, a third party's
+    statement with its evidence) for the agents; its files are never shown to the customer."""
     now = timezone.now()
     message = Message.objects.create(
         case=case, author_kind=ActorKind.SYSTEM, body=body, internal=True, created_at=now
     )
+    _store_files(case=case, files=files, message=message, uploaded_by=ActorKind.INTEGRATION)
     _event(
         case,
         EventKind.NOTE_ADDED,

@@ -300,6 +300,10 @@ class EventKind(models.TextChoices):
     OFFER_ANSWERED = "offer_answered", _("Offer answered")
     OFFER_EXPIRED = "offer_expired", _("Offer expired")
     RESOLUTION_AGREED = "resolution_agreed", _("Resolution agreed")
+    PARTY_INVITED = "party_invited", _("Another party invited")
+    STATEMENT_ADDED = "statement_added", _("Statement added")
+    PROPOSAL_MADE = "proposal_made", _("Mediation proposal made")
+    PROPOSAL_ANSWERED = "proposal_answered", _("Mediation proposal answered")
 
 
 class CaseEvent(models.Model):

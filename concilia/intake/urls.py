@@ -20,6 +20,7 @@ urlpatterns = [
     path("track/cases", views.my_cases, name="my-cases"),
     path("track/cases/<str:reference>", views.case_detail, name="case-detail"),
     path("track/cases/<str:reference>/offer", views.answer_offer, name="answer-offer"),
+    path("track/cases/<str:reference>/proposal", views.answer_proposal, name="answer-proposal"),
     path(
         "cases/<str:reference>/attachments/<int:attachment_id>",
         views.attachment_download,

@@ -41,8 +41,10 @@ from concilia.intake.actions import (
 from concilia.intake.forms import ComplaintForm, OfferAnswerForm, ReplyForm, TrackForm
 from concilia.intake.models import PendingUpload
 from concilia.resolution import actions as resolution
+from concilia.resolution import mediation
 from concilia.resolution.engine import describe
-from concilia.resolution.models import Offer, OfferStatus
+from concilia.resolution.forms import ProposalAnswerForm
+from concilia.resolution.models import Offer, OfferStatus, Proposal, ProposalStatus
 
 SUBMITTED_KEY = "concilia_submitted"
 
@@ -283,12 +285,14 @@ def _case_page(
     *,
     reply_form: ReplyForm | None = None,
     offer_form: OfferAnswerForm | None = None,
+    proposal_form: ProposalAnswerForm | None = None,
     file_errors: list[str] | None = None,
     status: int = 200,
 ) -> HttpResponse:
     thread = case.messages.filter(internal=False).prefetch_related("attachments")
     opening_attachments = case.attachments.filter(message__isnull=True)
     offer = Offer.objects.filter(case=case, status=OfferStatus.OPEN).first()
+    proposal = Proposal.objects.filter(case=case, status=ProposalStatus.OPEN).first()
     language = translation.get_language() or case.language
     options = (
         [(n, describe(s, language[:2])) for n, s in enumerate(offer.settlements())] if offer else []
@@ -310,9 +314,39 @@ def _case_page(
             "offer_options": options,
             "offer_form": offer_form or OfferAnswerForm(initial={"option": 0}),
             "agreed": agreed,
+            "proposal": proposal,
+            "proposal_text": describe(proposal.settlement(), language[:2]) if proposal else "",
+            "proposal_answered": proposal.answers.filter(party=None).first() if proposal else None,
+            "proposal_form": proposal_form or ProposalAnswerForm(),
         },
         status=status,
     )
+
+
+@require_POST
+def answer_proposal(request: HttpRequest, reference: str) -> HttpResponse:
+    """The customer accepts or rejects the mediator's proposal from the tracking page."""
+    if customer_auth.current_customer(request) is None:
+        return redirect(reverse("intake:track") + f"?reference={reference}")
+    case = _visible_case(request, reference)
+    proposal = get_object_or_404(Proposal, case=case, pk=request.POST.get("proposal") or 0)
+    form = ProposalAnswerForm(request.POST)
+    if not form.is_valid():
+        return _case_page(request, case, proposal_form=form, status=400)
+    try:
+        mediation.answer_proposal(
+            proposal=proposal,
+            party=None,
+            accept=form.cleaned_data["answer"] == "accept",
+            reason=form.cleaned_data["reason"],
+        )
+    except mediation.AlreadyAnswered:
+        messages.error(request, _("You have already answered this proposal."))
+    except mediation.ProposalNotOpen:
+        messages.error(request, _("This proposal is no longer open."))
+    else:
+        messages.success(request, _("Thank you: your answer has been recorded."))
+    return redirect("intake:case-detail", reference=case.reference)
 
 
 @require_POST

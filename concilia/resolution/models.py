@@ -108,6 +108,7 @@ class DecisionOutcome(models.TextChoices):
 class DecisionSource(models.TextChoices):
     ENGINE = "engine", _("Policy engine")
     OVERRIDE = "override", _("Agent's override")
+    MEDIATION = "mediation", _("Mediation agreed by every party")
 
 
 class Decision(models.Model):
@@ -146,7 +147,8 @@ class Decision(models.Model):
         verbose_name_plural = _("decisions")
         constraints = [
             models.CheckConstraint(
-                condition=Q(source="engine") | (Q(actor_user__isnull=False) & ~Q(override_reason="")),
+                condition=Q(source="engine")
+                | (Q(actor_user__isnull=False) & ~Q(override_reason="")),
                 name="decision_override_has_reason",
             )
         ]
@@ -202,7 +204,9 @@ class Offer(models.Model):
             )
         ]
         indexes = [
-            models.Index(fields=["expires_at"], condition=Q(status="open"), name="offer_open_expiry")
+            models.Index(
+                fields=["expires_at"], condition=Q(status="open"), name="offer_open_expiry"
+            )
         ]
 
     def __str__(self) -> str:
@@ -241,7 +245,9 @@ class Resolution(models.Model):
         Offer, on_delete=models.PROTECT, null=True, blank=True, related_name="resolution"
     )
     kind = models.CharField(_("what"), max_length=20)
-    amount = models.DecimalField(_("amount"), max_digits=12, decimal_places=2, null=True, blank=True)
+    amount = models.DecimalField(
+        _("amount"), max_digits=12, decimal_places=2, null=True, blank=True
+    )
     currency = models.CharField(_("currency"), max_length=3, blank=True)
     percent = models.DecimalField(max_digits=5, decimal_places=2, null=True, blank=True)
     discount_code = models.CharField(max_length=40, blank=True)
@@ -249,9 +255,9 @@ class Resolution(models.Model):
     agreed_by_user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
-    follow_up = models.CharField(
-        max_length=10, choices=FollowUp.choices, default=FollowUp.PENDING
-    )
+    # Everyone who agreed, when more than the customer did (a mediation with third parties).
+    agreed_parties = models.JSONField(_("agreed by every party"), default=list, blank=True)
+    follow_up = models.CharField(max_length=10, choices=FollowUp.choices, default=FollowUp.PENDING)
     follow_up_detail = models.CharField(max_length=300, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
 
@@ -480,3 +486,143 @@ class CollectiveMember(models.Model):
 
     def __str__(self) -> str:
         return f"{self.flag_id} {self.case_id}"
+
+
+# Mediation: more than two parties -----------------------------------------------------------
+
+
+class PartyRole(models.TextChoices):
+    CARRIER = "carrier", _("Carrier")
+    SELLER = "seller", _("Marketplace seller")
+    SUPPLIER = "supplier", _("Supplier")
+    OTHER = "other", _("Other party")
+
+
+class CaseParty(models.Model):
+    """A third party invited to a case (a carrier, a seller, a supplier) by a signed link: it
+    states its side, sends evidence and accepts or rejects the mediator's proposal."""
+
+    PERSONAL_FIELDS = ("name", "email")
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="parties")
+    role = models.CharField(_("role"), max_length=20, choices=PartyRole.choices)
+    name = models.CharField(_("name"), max_length=200)
+    email = models.EmailField(_("email"))
+    language = models.CharField(_("language"), max_length=8, choices=settings.LANGUAGES)
+    invited_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    invited_at = models.DateTimeField(default=timezone.now)
+    last_seen_at = models.DateTimeField(null=True, blank=True)
+    # A party removed from the case: its link stops working.
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["invited_at", "pk"]
+        verbose_name = _("party")
+        verbose_name_plural = _("parties")
+        constraints = [
+            models.UniqueConstraint(fields=["case", "email"], name="party_once_per_case")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.get_role_display()})"
+
+
+class Statement(models.Model):
+    """One party's account of what happened, as the mediator reads it side by side."""
+
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="statements")
+    # None: the customer's own statement.
+    party = models.ForeignKey(
+        CaseParty, on_delete=models.CASCADE, null=True, blank=True, related_name="statements"
+    )
+    body = models.TextField(_("statement"))
+    # The internal note in the case's thread that carries its files (staff only).
+    message = models.ForeignKey(
+        "cases.Message", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["created_at", "pk"]
+        verbose_name = _("statement")
+        verbose_name_plural = _("statements")
+
+    def __str__(self) -> str:
+        return f"{self.case_id} {self.party_id or 'customer'} {self.created_at:%Y-%m-%d}"
+
+
+class ProposalStatus(models.TextChoices):
+    OPEN = "open", _("Waiting for the parties")
+    AGREED = "agreed", _("Agreed by every party")
+    REJECTED = "rejected", _("Rejected")
+    WITHDRAWN = "withdrawn", _("Withdrawn")
+
+
+class Proposal(models.Model):
+    """The mediator's proposal to every party of a case; binding once all of them accept."""
+
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="proposals")
+    mediator = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    kind = models.CharField(_("what"), max_length=20)
+    amount = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
+    currency = models.CharField(max_length=3, blank=True)
+    percent = models.DecimalField(max_digits=5, decimal_places=2, null=True, blank=True)
+    explanation = models.TextField(_("explanation for the parties"))
+    status = models.CharField(
+        max_length=10, choices=ProposalStatus.choices, default=ProposalStatus.OPEN
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    closed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        verbose_name = _("mediation proposal")
+        verbose_name_plural = _("mediation proposals")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["case"], condition=Q(status="open"), name="proposal_one_open_per_case"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.case_id} {self.kind} {self.status}"
+
+    def settlement(self):  # -> engine.Settlement
+        from concilia.resolution.engine import Settlement
+
+        return Settlement(
+            kind=self.kind, amount=self.amount, currency=self.currency, percent=self.percent
+        )
+
+
+class ProposalAnswer(models.Model):
+    """One party's yes or no to a proposal (party None: the customer)."""
+
+    proposal = models.ForeignKey(Proposal, on_delete=models.CASCADE, related_name="answers")
+    party = models.ForeignKey(
+        CaseParty, on_delete=models.CASCADE, null=True, blank=True, related_name="answers"
+    )
+    accepted = models.BooleanField()
+    reason = models.TextField(blank=True)
+    answered_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["answered_at", "pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["proposal", "party"], name="proposal_answer_once_per_party"
+            ),
+            models.UniqueConstraint(
+                fields=["proposal"],
+                condition=Q(party__isnull=True),
+                name="proposal_answer_once_by_customer",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.proposal_id} {self.party_id or 'customer'} {self.accepted}"

@@ -12,7 +12,7 @@ from django.template.loader import render_to_string
 from django.utils.safestring import SafeString
 from django.utils.translation import gettext_lazy as _
 
-from concilia.cases.access import may_change
+from concilia.cases.access import can_supervise, may_change
 from concilia.cases.models import Case
 from concilia.resolution.engine import describe
 from concilia.resolution.models import Decision, Offer, OfferStatus
@@ -72,7 +72,8 @@ def decisions_panel(request: HttpRequest, case: Case) -> SafeString:
     decisions = list(
         Decision.objects.filter(case=case).select_related("policy_version__policy", "actor_user")
     )
-    if not decisions:
+    may_mediate = can_supervise(request.user) and may_change(request.user, case)
+    if not decisions and not may_mediate:
         return SafeString("")
     for decision in decisions:
         # Flat rows: a fact named "items" would otherwise shadow the dict's items() in a template.
@@ -83,7 +84,7 @@ def decisions_panel(request: HttpRequest, case: Case) -> SafeString:
         ]
     language = case.language
     offer = Offer.objects.filter(case=case, status=OfferStatus.OPEN).first()
-    latest = decisions[0]
+    latest = decisions[0] if decisions else None
     return render_to_string(
         "resolution/helpdesk/_decisions_panel.html",
         {
@@ -95,10 +96,11 @@ def decisions_panel(request: HttpRequest, case: Case) -> SafeString:
                 (r, describe(r.settlement(), language))
                 for r in case.resolutions.select_related("agreed_by_user").order_by("created_at")
             ],
-            "may_change": may_change(request.user, case),
+            "may_change": may_change(request.user, case) and latest is not None,
+            "may_mediate": may_mediate,
             # A refused override comes back with what was typed (see helpdesk_views.override).
             "form": getattr(request, "override_form", None)
-            or OverrideForm(initial={"decision": latest.pk}),
+            or OverrideForm(initial={"decision": latest.pk if latest else None}),
         },
         request=request,
     )

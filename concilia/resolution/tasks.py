@@ -66,3 +66,48 @@ def decide_again(*, case_id: int, after_decision: int) -> str:
     if case is None or not case.is_open or latest is None or latest.pk != after_decision:
         return ""
     return triage_case(case=case, again=True).outcome
+
+
+@task()
+def send_party_email(*, party_id: int, what: str) -> None:
+    """Email a third party its link to the case: the invitation, or a proposal to answer."""
+    from django.conf import settings
+    from django.core.mail import EmailMultiAlternatives
+    from django.template.loader import render_to_string
+    from django.urls import reverse
+
+    from concilia.resolution.mediation import party_link_token
+    from concilia.resolution.models import CaseParty, Proposal, ProposalStatus
+
+    party = (
+        CaseParty.objects.select_related("case__category")
+        .filter(pk=party_id, revoked_at__isnull=True)
+        .first()
+    )
+    if party is None:
+        return
+    case = party.case
+    with translation.override(party.language):
+        context = {
+            "party": party,
+            "case": case,
+            "what": what,
+            "proposal": Proposal.objects.filter(case=case, status=ProposalStatus.OPEN).first(),
+            "link": settings.BASE_URL + reverse("parties:page", args=[party_link_token(party)]),
+        }
+        subject = (
+            _("[%(reference)s] A proposal to settle the case") % {"reference": case.reference}
+            if what == "proposal"
+            else _("[%(reference)s] Your account of a customer's complaint")
+            % {"reference": case.reference}
+        )
+        email = EmailMultiAlternatives(
+            subject=subject,
+            body=render_to_string("resolution/email/party.txt", context),
+            to=[party.email],
+            headers={"X-Concilia-Reference": case.reference},
+        )
+        email.attach_alternative(
+            render_to_string("resolution/email/party.html", context), "text/html"
+        )
+        email.send()
