@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run install test lint messages bench bench-helpdesk bench-chat encoders clean
+.PHONY: run install test lint messages bench bench-helpdesk bench-chat bench-policies encoders clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -53,6 +53,11 @@ CUSTOMERS ?= 200
 bench-chat: $(BIN)/python
 	$(BIN)/pip install --quiet -e ".[bench]"
 	$(BIN)/python bench/conversations.py --customers $(CUSTOMERS) --db $(DB)
+
+# Decisions per second of a 50-rule policy and its simulation over 100k stored cases (POLICY_CASES=…, DB=postgres).
+POLICY_CASES ?= 100000
+bench-policies: install
+	$(BIN)/python bench/policies.py --cases $(POLICY_CASES) --db $(DB)
 
 clean:
 	rm -rf $(VENV) var build dist *.egg-info

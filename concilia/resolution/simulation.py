@@ -140,6 +140,23 @@ class Walker:
             frozenset(p.partition(".")[0] for p in rule.reads if p in fact_schema.SHOP_FACTS)
             for rule in document.rules
         ]
+        # Only the facts the conditions read go into the CEL context: its cost is per value.
+        read: dict[str, list[str]] = {}
+        for rule in document.rules:
+            for path in rule.reads:
+                namespace, _dot, name = path.partition(".")
+                if name not in read.setdefault(namespace, []):
+                    read[namespace].append(name)
+        self.reads = {namespace: tuple(names) for namespace, names in read.items()}
+
+    def values(self, facts: fact_schema.Facts) -> dict[str, Any]:
+        """`facts.to_expression_values` of the facts the document reads."""
+        values: dict[str, Any] = {}
+        for namespace, names in self.reads.items():
+            given = facts.get(namespace)
+            if given is not None:
+                values[namespace] = {n: _plain(given[n]) for n in names if n in given}
+        return values
 
     def decide(
         self, facts: fact_schema.Facts, unavailable: frozenset[str] = frozenset()
@@ -147,7 +164,7 @@ class Walker:
         document = self.document
         if not document.applies(facts.get("case", {}).get("category", "")):
             return engine.Decision("none")
-        values = cel.Context(fact_schema.to_expression_values(facts))
+        values = cel.Context(self.values(facts))
         for rule, needs in zip(document.rules, self.shop_needs, strict=True):
             if needs & unavailable:
                 return engine.Decision("wait", rule=rule.id)
@@ -173,6 +190,14 @@ class Walker:
                 team=outcome.team,
             )
         return engine.Decision("none")
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return float(value)  # compared only; amounts are computed from the Decimal
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return value
 
 
 def _settle(option: Any, facts: fact_schema.Facts, currency: str) -> engine.Settlement:

@@ -6,10 +6,14 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
+import subprocess
+import sys
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from django.db import connection
 from django.utils import timezone, translation
 
 from concilia.resolution import actions, engine, gathering, simulation
@@ -232,3 +236,40 @@ def test_facts_stored_before_a_fact_existed_get_its_empty_value():
     del stored["order"]["carrier"], stored["customer"]["open_cases"]
     facts = simulation._complete(fact_schema.from_json(stored))
     assert facts["order"]["carrier"] == "" and facts["customer"]["open_cases"] == 0
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(
+    connection.vendor != "sqlite", reason="runs once, on the embedded default (SQLite)"
+)
+def test_the_policies_benchmark_runs_on_a_few_hundred_cases(tmp_path: Path):
+    # Given an empty home, when the benchmark runs at 300 cases
+    report = tmp_path / "report.json"
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "CONCILIA_HOME")}
+    done = subprocess.run(  # noqa: S603
+        [
+            sys.executable,
+            str(ROOT / "bench" / "policies.py"),
+            "--cases=300",
+            "--evaluate-seconds=1",
+            "--quiet-wait=0",
+            f"--home={tmp_path / 'home'}",
+            f"--json={report}",
+        ],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    # Then it succeeds, leaves nothing behind and reports its figures
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert not (tmp_path / "home").exists()
+    result = json.loads(report.read_text())
+    assert result["rules"] == 50
+    assert result["cases"] >= 300
+    assert result["evaluate"]["decisions"] > 0 and result["evaluate"]["per_second"] > 0
+    assert result["simulate"]["considered"] == result["cases"]
+    assert result["simulate"]["seconds"] > 0
+    assert set(result["simulate"]["outcomes"]) >= {"resolve", "offer", "escalate"}
