@@ -237,7 +237,10 @@ CONCILIA_CUSTOMER_SESSION_HOURS = envint("CONCILIA_CUSTOMER_SESSION_HOURS", 8)
 # How often alerts and deadline warnings are swept (one sweep per period across all processes).
 CONCILIA_SWEEP_SECONDS = envint("CONCILIA_SWEEP_SECONDS", 60)
 # Sections of higher apps on the helpdesk's case page: callables (request, case) -> HTML.
-HELPDESK_CASE_PANELS = ["concilia.resolution.panels.decisions_panel"]
+HELPDESK_CASE_PANELS = [
+    "concilia.resolution.views.collective_panel",
+    "concilia.resolution.panels.decisions_panel",
+]
 # What else each sweep runs (name in its summary: function taking now=, returning a count).
 SWEEP_JOBS = {"offers expired": "concilia.resolution.actions.expire_offers"}
 

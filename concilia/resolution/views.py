@@ -13,15 +13,19 @@ from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.template.loader import render_to_string
+from django.utils.safestring import SafeString
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 from django.views.decorators.http import require_GET, require_POST
 
 from concilia.cases.access import can_supervise, may_see
+from concilia.cases.models import Case
 from concilia.cases.views import helpdesk_view
 from concilia.resolution import collective
 from concilia.resolution.engine import Settlement, describe
 from concilia.resolution.models import CollectiveFlag
+from concilia.resolution.panels import KIND_LABELS
 from concilia.resolution.policy import KINDS, MONEY_KINDS
 
 LIST_SIZE = 200
@@ -40,16 +44,8 @@ def supervisor_view(view: Callable[..., HttpResponse]) -> Callable[..., HttpResp
     return wrapper
 
 
-def _kind_labels() -> list[tuple[str, str]]:
-    labels = {
-        "refund": gettext_lazy("Refund"),
-        "partial_refund": gettext_lazy("Partial refund"),
-        "credit": gettext_lazy("Store credit"),
-        "replacement": gettext_lazy("Replacement"),
-        "return_label": gettext_lazy("Free return label"),
-        "discount_code": gettext_lazy("Discount code"),
-    }
-    return [(kind, labels.get(kind, kind)) for kind in KINDS]
+def _kind_labels() -> list[tuple[str, Any]]:
+    return [(kind, KIND_LABELS.get(kind, kind)) for kind in KINDS]
 
 
 class ActForm(forms.Form):
@@ -244,3 +240,23 @@ def flag_dismiss(request: HttpRequest, pk: int) -> HttpResponse:
     else:
         messages.success(request, _("The collective complaint was dismissed."))
     return redirect("collective:detail", pk=flag.pk)
+
+
+def collective_panel(request: HttpRequest, case: Case) -> SafeString:
+    """On a case's helpdesk page (settings.HELPDESK_CASE_PANELS): the open collective complaints
+    the case belongs to, linked for supervisors (one query; nothing when there are none)."""
+    flags = list(CollectiveFlag.objects.open().filter(members__case=case).order_by("pk"))
+    if not flags:
+        return SafeString("")
+    names = collective.category_names() if any(f.kind == "charge" for f in flags) else {}
+    return render_to_string(
+        "resolution/collective/_case_panel.html",
+        {
+            "rows": [
+                {"flag": f, "what": collective.describe_flag(f, category_names=names)}
+                for f in flags
+            ],
+            "may_supervise": can_supervise(request.user),
+        },
+        request=request,
+    )

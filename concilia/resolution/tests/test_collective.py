@@ -564,3 +564,21 @@ def test_dismissing_from_the_page(client, kettle_flag, sara):
     )
     assert Category.objects.exists()  # nothing else touched
     assert not Resolution.objects.exists()
+
+
+def test_a_case_page_says_the_case_is_part_of_an_open_flag(client, kettle_flag, sara, ana):
+    flag, cases = kettle_flag
+    # Sara, a supervisor, sees the flag linked from the case's page
+    client.force_login(sara)
+    html = client.get(f"/helpdesk/cases/{cases[0].reference}").content.decode()
+    assert f'href="/helpdesk/collective/{flag.pk}"' in html
+    assert f'data-flag="{flag.pk}"' in html
+    # Ana, an agent, sees that it is collective, without the supervisors' link
+    client.force_login(ana)
+    html = client.get(f"/helpdesk/cases/{cases[0].reference}").content.decode()
+    assert f'data-flag="{flag.pk}"' in html
+    assert f'href="/helpdesk/collective/{flag.pk}"' not in html
+    # once dismissed, the case page says nothing of it
+    collective.dismiss_flag(flag=flag, actor=sara, reason="Unrelated.")
+    html = client.get(f"/helpdesk/cases/{cases[0].reference}").content.decode()
+    assert "data-collective" not in html
