@@ -153,6 +153,8 @@ class Outcome:
     status: str = ""  # the conversation's status at the end: closed, handed_over, …
     finished: bool = False
     surveyed: bool = False
+    # Settled by the company's policy in the chat (an offer accepted).
+    settled: bool = False
     problem: str = ""  # why it did not finish
     turns: list[Turn] = field(default_factory=list)
 
@@ -311,6 +313,11 @@ class Customer:
         else:
             outcome.problem = f"no case after {MAX_TURNS} turns: {self.answer[:160]!r}"
             return outcome
+        # An offer from the company's policy (the demo shop's, for a late parcel): accepted.
+        if self.choices and self.choices[0].startswith("accept:"):
+            if not await self.say("offer", choice=self.choices[0]):
+                return outcome
+            outcome.settled = True
         # The survey, unless a person took the conversation over.
         if self.choices == ["1", "2", "3", "4", "5"]:
             if not await self.say("survey", choice=str(1 + outcome.index % 5)):
@@ -560,6 +567,7 @@ class Result:
             "think_s": self.think_s,
             "conversations_finished": len(self.finished),
             "surveys_answered": sum(1 for o in self.finished if o.surveyed),
+            "settled_by_policy": sum(1 for o in self.finished if o.settled),
             "handed_over": sum(1 for o in self.finished if o.status == "handed_over"),
             "finished_by_script": dict(
                 Counter(f"{o.script} ({o.language})" for o in self.finished).most_common()
@@ -672,7 +680,8 @@ def describe(result: Result) -> str:
         + (f", {result.think_s:g}s think time" if result.think_s else ", no think time"),
         f"code                 {result.code}",
         f"conversations        {finished} of {result.customers} finished with a case"
-        f" ({row['surveys_answered']} answered the survey, {row['handed_over']} handed over)",
+        f" ({row['surveys_answered']} answered the survey, {row['handed_over']} handed over,"
+        f" {row['settled_by_policy']} settled by an offer of the policy)",
         f"cases added          {result.cases_added}"
         + (
             " (one per finished conversation)"
