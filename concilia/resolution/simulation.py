@@ -141,21 +141,34 @@ class Walker:
             for rule in document.rules
         ]
         # Only the facts the conditions read go into the CEL context: its cost is per value.
-        read: dict[str, list[str]] = {}
+        read: dict[str, dict[str, tuple[bool, Any]]] = {}
         for rule in document.rules:
             for path in rule.reads:
                 namespace, _dot, name = path.partition(".")
-                if name not in read.setdefault(namespace, []):
-                    read[namespace].append(name)
-        self.reads = {namespace: tuple(names) for namespace, names in read.items()}
+                fact = fact_schema.SCHEMA[namespace][name]
+                empty = _empty_value(namespace, name)
+                read.setdefault(namespace, {})[name] = (fact.type == fact_schema.MONEY, empty)
+        self.reads = read
 
     def values(self, facts: fact_schema.Facts) -> dict[str, Any]:
-        """`facts.to_expression_values` of the facts the document reads."""
+        """`facts.to_expression_values` of the facts the document reads, from facts as gathered
+        or as stored (`facts.to_json`: money as decimal text). A fact stored before it existed
+        reads as its empty value."""
         values: dict[str, Any] = {}
         for namespace, names in self.reads.items():
             given = facts.get(namespace)
-            if given is not None:
-                values[namespace] = {n: _plain(given[n]) for n in names if n in given}
+            if given is None:
+                continue
+            plain = values[namespace] = {}
+            for name, (money, empty) in names.items():
+                value = given.get(name, empty)
+                if money:
+                    # float(Decimal) and float(text) round the same: to the nearest double
+                    plain[name] = float(value) if value is not None else None
+                elif isinstance(value, Decimal | dt.date):
+                    plain[name] = _plain(value)
+                else:
+                    plain[name] = value
         return values
 
     def decide(
@@ -332,19 +345,10 @@ def _given(ids: list[int]) -> dict[int, list[Given]]:
     return given
 
 
-def _complete(facts: fact_schema.Facts) -> fact_schema.Facts:
-    """Facts stored before a fact existed get its empty value (as a case without it would)."""
-    empty_order = None
-    for namespace, fields in fact_schema.SCHEMA.items():
-        stored = facts.setdefault(namespace, {})
-        for name, fact in fields.items():
-            if name not in stored:
-                if namespace == "order":
-                    empty_order = empty_order or fact_schema.empty_order()
-                    stored[name] = empty_order.get(name)
-                else:
-                    stored[name] = _EMPTY[fact.type]
-    return facts
+def _empty_value(namespace: str, name: str) -> Any:
+    if namespace == "order":
+        return fact_schema.empty_order().get(name)
+    return _EMPTY[fact_schema.SCHEMA[namespace][name].type]
 
 
 _EMPTY: dict[str, Any] = {
@@ -508,7 +512,7 @@ def simulate(
             case_id = row["id"]
             if case_id in stored:
                 data, unavailable = stored[case_id]
-                facts = _complete(fact_schema.from_json(data))
+                facts = data  # as stored: the walk reads money as text (see Walker.values)
                 missing = frozenset(unavailable or ())
                 report.from_decisions += 1
             else:
