@@ -242,7 +242,14 @@ HELPDESK_CASE_PANELS = [
     "concilia.resolution.panels.decisions_panel",
 ]
 # What else each sweep runs (name in its summary: function taking now=, returning a count).
-SWEEP_JOBS = {"offers expired": "concilia.resolution.actions.expire_offers"}
+SWEEP_JOBS = {
+    "offers expired": "concilia.resolution.actions.expire_offers",
+    "collective complaints raised": "concilia.resolution.collective.sweep",
+}
+# Links of higher apps in the helpdesk's menu: (URL name, label, permission needed or "").
+HELPDESK_MENU = [
+    ("collective:list", _("Collective complaints"), "accounts.supervise_teams"),
+]
 
 LOGGING = {
     "version": 1,

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.http import HttpRequest
+from django.urls import reverse
 from django.utils.functional import SimpleLazyObject
 
 from concilia.cases.models import Notification
@@ -15,9 +17,15 @@ def helpdesk(request: HttpRequest) -> dict[str, Any]:
     if not request.path.startswith("/helpdesk/") or not request.user.is_authenticated:
         return {}
     return {
+        # Pages of higher apps (collective complaints), named in settings: cases imports none.
+        "menu_extra": [
+            (reverse(name), str(label))
+            for name, label, permission in settings.HELPDESK_MENU
+            if not permission or request.user.has_perm(permission)
+        ],
         "unread": SimpleLazyObject(
             lambda: Notification.objects.filter(
                 recipient=request.user, read_at__isnull=True
             ).count()
-        )
+        ),
     }

@@ -582,3 +582,17 @@ def test_a_case_page_says_the_case_is_part_of_an_open_flag(client, kettle_flag, 
     collective.dismiss_flag(flag=flag, actor=sara, reason="Unrelated.")
     html = client.get(f"/helpdesk/cases/{cases[0].reference}").content.decode()
     assert "data-collective" not in html
+
+
+def test_supervisors_find_collective_complaints_in_the_helpdesk_menu(teams):
+    from django.test import Client
+
+    from concilia.accounts.models import Role
+    from concilia.cases.tests.conftest import person
+
+    supervisor, agent = Client(), Client()
+    supervisor.force_login(person("sara", Role.SUPERVISOR, teams["customer-care"], language="en"))
+    agent.force_login(person("ana", Role.AGENT, teams["customer-care"], language="en"))
+    link = 'href="/helpdesk/collective/"'
+    assert link in supervisor.get("/helpdesk/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert link not in agent.get("/helpdesk/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
