@@ -813,3 +813,9 @@ def message_customer(
 
         enqueue_with_change(send_agent_reply, message_id=message.pk)
     return message
+
+
+def notify_staff(*, recipient: User, case: Case, kind: str, note: str = "") -> None:
+    """Tell a member of staff about a case, in the app and by email (another app's alert, such
+    as a collective complaint); nothing for inactive people."""
+    _notify(recipient, case, kind, note=note)

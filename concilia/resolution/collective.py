@@ -429,7 +429,9 @@ def _tell_supervisors(flag: CollectiveFlag, trigger: Case) -> None:
                 "pk": flag.pk,
             }
         # cases offers no public notification action yet; this is the one every sweep uses.
-        case_actions._notify(person, trigger, NotificationKind.COLLECTIVE, note=note)
+        case_actions.notify_staff(
+            recipient=person, case=trigger, kind=NotificationKind.COLLECTIVE, note=note
+        )
 
 
 # The periodic sweep ------------------------------------------------------------------------
