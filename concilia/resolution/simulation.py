@@ -567,13 +567,12 @@ def absolute(url: str) -> str:
 
 def format_report(report: Report) -> str:
     """The report as text (the command prints it)."""
+    window = {"policy": report.policy, "since": report.since.isoformat()}
     lines = [
         _("Policy %(policy)s over the cases opened from %(since)s to %(until)s")
-        % {
-            "policy": report.policy,
-            "since": report.since.isoformat(),
-            "until": report.until.isoformat() if report.until else _("today"),
-        },
+        % {**window, "until": report.until.isoformat()}
+        if report.until
+        else _("Policy %(policy)s over the cases opened since %(since)s") % window,
         _(
             "Cases considered: %(count)s (%(stored)s on the facts of their decision, %(read)s read "
             "from the case, %(shop)s of them without shop data)"

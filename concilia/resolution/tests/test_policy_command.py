@@ -163,6 +163,7 @@ def test_simulate_a_stored_policy_by_code_and_version(past_cases):
     assert out.startswith(f"Policy shop v1 over the cases opened from {today} to {today}")
     assert "Cases where it differs from what was done: 0" in out
     out, _ = policy("simulate", "shop", "--version", "1", "--since", today)
+    assert out.startswith(f"Policy shop v1 over the cases opened since {today}\n")
     assert "Resolved now (resolve): 2" in out
 
 
