@@ -5,15 +5,17 @@ cases before they go live."""
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
 
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, StreamingHttpResponse
 from django.shortcuts import get_object_or_404
+from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.html import format_html
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -26,6 +28,7 @@ from concilia.resolution.policy import PolicyInvalid
 
 # Publishing and simulating are changes to how cases are decided.
 MAY_PUBLISH = "resolution.change_policy"
+PROGRESS_MARKER = "<!-- simulation -->"
 
 
 def may_publish(request: HttpRequest) -> bool:
@@ -252,24 +255,55 @@ class PolicyVersionAdmin(admin.ModelAdmin):
         )
 
     def simulate_view(self, request, object_id: int) -> HttpResponse:
+        """The form, then (once submitted) the report, streamed: a progress bar grows as the
+        cases are read (one line per chunk; only the latest shows, with no script)."""
         if not may_publish(request):
             raise PermissionDenied
         version = get_object_or_404(PolicyVersion.objects.select_related("policy"), pk=object_id)
         form = SimulationForm(request.GET if "since" in request.GET else None)
-        report = None
-        if form.is_valid():
-            report = simulation.simulate(
-                version, since=form.cleaned_data["since"], until=form.cleaned_data["until"]
-            )
         context = {
             **self.admin_site.each_context(request),
             "opts": self.model._meta,
             "title": _("Simulate %(version)s") % {"version": version},
             "version": version,
             "form": form,
-            "report": report,
+            "running": form.is_valid(),
+            "marker": PROGRESS_MARKER,
         }
-        return TemplateResponse(request, "admin/resolution/policyversion/simulate.html", context)
+        template = "admin/resolution/policyversion/simulate.html"
+        if not form.is_valid():
+            return TemplateResponse(request, template, context)
+        head, middle, tail = render_to_string(template, context, request).split(PROGRESS_MARKER)
+        steps = simulation.run(
+            version, since=form.cleaned_data["since"], until=form.cleaned_data["until"]
+        )
+        language = translation.get_language()
+
+        def page() -> Iterator[str]:
+            with translation.override(language):
+                yield head
+                report = None
+                while report is None:
+                    try:
+                        done, total = next(steps)
+                    except StopIteration as end:
+                        report = end.value
+                    else:
+                        yield format_html(
+                            '<div><progress max="{}" value="{}"></progress> {}</div>\n',
+                            max(total, 1),
+                            done,
+                            _("%(done)s of %(total)s cases") % {"done": done, "total": total},
+                        )
+                yield middle
+                yield render_to_string(
+                    "admin/resolution/policyversion/_simulation_report.html",
+                    {"report": report},
+                    request,
+                )
+                yield tail
+
+        return StreamingHttpResponse(page(), content_type="text/html; charset=utf-8")
 
 
 class SimulationForm(forms.Form):

@@ -18,7 +18,7 @@ from __future__ import annotations
 import bisect
 import datetime as dt
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -493,13 +493,34 @@ def simulate(
     to `until` (inclusive) and report what it would do against what was done. Writes nothing.
     `progress(done, total)` is called after each chunk; the first `shown` differing cases are
     kept with their links, all are counted."""
+    steps = run(policy, since=since, until=until, shown=shown, chunk=chunk)
+    while True:
+        try:
+            done, total = next(steps)
+        except StopIteration as end:
+            return end.value
+        if progress and done:
+            progress(done, total)
+
+
+def run(
+    policy: PolicyVersion | Document,
+    *,
+    since: dt.date,
+    until: dt.date | None = None,
+    shown: int = SHOWN_DIFFERENCES,
+    chunk: int = CHUNK,
+) -> Generator[tuple[int, int], None, Report]:
+    """`simulate` one chunk at a time: yields (cases done, cases in all), first (0, total), and
+    returns the report (a page streams its progress this way)."""
     started = timezone.now()
     document, label = _document_and_label(policy)
     walker = Walker(document)
     report = Report(policy=label, since=since, until=until)
     language = translation.get_language() or settings.LANGUAGE_CODE
     cases = _window(since, until)
-    total = cases.count() if progress else 0
+    total = cases.count()
+    yield 0, total
     for rows in _chunks(cases, chunk):
         ids = [row["id"] for row in rows]
         stored = _latest_facts(ids)
@@ -551,8 +572,7 @@ def simulate(
                             outcome=decision.outcome,
                         )
                     )
-        if progress:
-            progress(report.considered, total)
+        yield report.considered, total
     report.would_pay = dict(report.would_pay)
     report.would_offer = dict(report.would_offer)
     report.paid = dict(report.paid)

@@ -151,15 +151,24 @@ def test_the_simulation_page_shows_the_report_with_links_to_differing_cases(as_p
         author=None,
     )
     url = reverse("admin:resolution_policyversion_simulate", args=[draft.pk])
-    assert as_pilar.get(url).status_code == 200  # the form alone
+    form_only = as_pilar.get(url)
+    assert form_only.status_code == 200 and "simulation-report" not in form_only.content.decode()
+    assert as_pilar.get(url, {"since": "2026-02-01", "until": "2026-01-01"}).context[
+        "form"
+    ].errors == {"until": ["The last day is before the first."]}
     today = timezone.localdate().isoformat()
     response = as_pilar.get(url, {"since": today})
-    assert response.status_code == 200
-    report = response.context["report"]
-    assert (report.considered, report.outcomes["ask_evidence"], report.differing) == (1, 1, 1)
-    html = response.content.decode()
+    assert response.status_code == 200 and response.streaming
+    html = b"".join(response.streaming_content).decode()
+    # the progress bar grew while the cases were read, then the report came
+    assert '<progress max="1" value="0"></progress> 0 of 1 cases' in html
+    assert '<progress max="1" value="1"></progress> 1 of 1 cases' in html
+    assert "1 cases considered" in html
+    assert '<tr class="outcome-ask_evidence"><td>Evidence asked for</td><td>1</td></tr>' in html
+    assert "Cases where it differs from what was done: 1" in html
     assert f'<a href="/helpdesk/cases/{billing.reference}">{billing.reference}</a>' in html
     assert "a refund of €30.00 (Automatically, by policy)" in html
+    assert html.rstrip().endswith("</html>")
     assert live.status == VersionStatus.LIVE  # nothing changed
     assert PolicyVersion.objects.get(pk=live.pk).status == VersionStatus.LIVE
 
