@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
+import cel
 from django.utils import translation
 from django.utils.translation import gettext as _
 
@@ -140,8 +141,8 @@ def _settle(option: Option, facts: fact_schema.Facts, currency: str) -> Settleme
     return Settlement(kind=option.kind, amount=amount_of(option.amount, facts), currency=currency)
 
 
-def _values(paths: list[str] | tuple[str, ...], facts: fact_schema.Facts) -> dict[str, Any]:
-    stored = fact_schema.to_json(facts)
+def _values(paths: list[str] | tuple[str, ...], stored: dict[str, Any]) -> dict[str, Any]:
+    """The facts a condition read, as stored (money as text), for the trace."""
     values = {}
     for path in paths:
         namespace, _dot, name = path.partition(".")
@@ -149,15 +150,14 @@ def _values(paths: list[str] | tuple[str, ...], facts: fact_schema.Facts) -> dic
     return values
 
 
-def _why_not(rule: Rule, values: dict[str, Any], facts: fact_schema.Facts) -> Step:
-    for clause, program in zip(rule.clauses, rule.programs, strict=True):
+def _why_not(rule: Rule, values: Any, stored: dict[str, Any]) -> Step:
+    for clause, program, reads in zip(rule.clauses, rule.programs, rule.clause_reads, strict=True):
         try:
             held = expressions.run(program, values)
         except Exception as error:
             return Step(rule.id, ERROR, f"{clause}: {error}".strip()[:300])
         if held is not True:
-            paths, _unknown = expressions.references(clause)
-            return Step(rule.id, NOT_MET, clause, _values(paths, facts))
+            return Step(rule.id, NOT_MET, clause, _values(reads, stored))
     return Step(rule.id, NOT_MET, rule.when)  # pragma: no cover - the whole was false
 
 
@@ -167,7 +167,10 @@ def evaluate(
     """The decision of `document` for these facts. `unavailable` names the fact namespaces that
     could not be read (the shop was down): a rule that needs them stops the walk with `wait`,
     so that nothing is settled on facts we do not have."""
-    values = fact_schema.to_expression_values(facts)
+    # One context per decision: the expression library converts the facts once, not for every
+    # condition (about 0.3 µs a condition instead of 100+ with 50 rules).
+    values = cel.Context(fact_schema.to_expression_values(facts))
+    stored = fact_schema.to_json(facts)
     trace: list[Step] = []
     category = facts.get("case", {}).get("category", "")
     if not document.applies(category):
@@ -184,18 +187,18 @@ def evaluate(
             try:
                 held = expressions.run(rule.program, values)
             except Exception:
-                trace.append(_why_not(rule, values, facts))
+                trace.append(_why_not(rule, values, stored))
                 continue
             if held is not True:
-                trace.append(_why_not(rule, values, facts))
+                trace.append(_why_not(rule, values, stored))
                 continue
         outcome = rule.outcome
         options = tuple(_settle(o, facts, document.currency) for o in outcome.options)
         if any(o.amount is not None and o.amount <= 0 for o in options):
             zero = [o.kind for o in options if o.amount is not None and o.amount <= 0]
-            trace.append(Step(rule.id, ZERO, ", ".join(zero), _values(rule.reads, facts)))
+            trace.append(Step(rule.id, ZERO, ", ".join(zero), _values(rule.reads, stored)))
             continue
-        trace.append(Step(rule.id, FIRED, rule.when, _values(rule.reads, facts)))
+        trace.append(Step(rule.id, FIRED, rule.when, _values(rule.reads, stored)))
         trace += [Step(r.id, NOT_REACHED) for r in document.rules[index + 1 :]]
         decision = Decision(
             outcome.type,

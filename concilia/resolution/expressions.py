@@ -103,7 +103,8 @@ def compile_condition(expression: str) -> Any:
         ) from None
 
 
-def run(program: Any, values: dict[str, Any]) -> Any:
+def run(program: Any, values: Any) -> Any:
+    """The condition's value for `values`: a dict, or a `cel.Context` built once for many."""
     return program.execute(values)
 
 

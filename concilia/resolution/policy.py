@@ -107,6 +107,8 @@ class Rule:
     clauses: tuple[str, ...] = ()
     reads: tuple[str, ...] = ()
     programs: tuple[Any, ...] = field(default=(), compare=False, repr=False)
+    # The facts each clause reads, for the trace of a rule that did not fire.
+    clause_reads: tuple[tuple[str, ...], ...] = field(default=(), compare=False, repr=False)
     program: Any = field(default=None, compare=False, repr=False)
 
 
@@ -282,6 +284,7 @@ class _Reader:
             reason=reason,
             description=description if isinstance(description, str) else "",
             clauses=tuple(clauses),
+            clause_reads=tuple(tuple(expressions.references(c)[0]) for c in clauses),
             reads=tuple(reads),
             programs=tuple(programs),
             program=program,
