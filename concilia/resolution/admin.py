@@ -23,7 +23,7 @@ from django.views.decorators.http import require_POST
 
 from concilia.resolution import actions, simulation
 from concilia.resolution.management.commands.policy import describe_problem
-from concilia.resolution.models import Policy, PolicyVersion
+from concilia.resolution.models import CollectiveRule, Policy, PolicyVersion
 from concilia.resolution.policy import PolicyInvalid
 
 # Publishing and simulating are changes to how cases are decided.
@@ -328,3 +328,12 @@ class SimulationForm(forms.Form):
         if since and until and until < since:
             self.add_error("until", _("The last day is before the first."))
         return cleaned
+
+
+@admin.register(CollectiveRule)
+class CollectiveRuleAdmin(admin.ModelAdmin):
+    """When many customers complaining about the same thing raise a collective complaint."""
+
+    list_display = ("kind", "active", "min_customers", "window_hours")
+    list_editable = ("active", "min_customers", "window_hours")
+    filter_horizontal = ("categories",)

@@ -596,3 +596,24 @@ def test_supervisors_find_collective_complaints_in_the_helpdesk_menu(teams):
     link = 'href="/helpdesk/collective/"'
     assert link in supervisor.get("/helpdesk/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
     assert link not in agent.get("/helpdesk/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+
+
+def test_an_administrator_tunes_the_thresholds_in_the_admin(admin_client):
+    from concilia.resolution.models import CollectiveRule
+
+    rule = CollectiveRule.objects.get(kind="product")
+    page = admin_client.get(f"/admin/resolution/collectiverule/{rule.pk}/change/")
+    assert page.status_code == 200
+    response = admin_client.post(
+        f"/admin/resolution/collectiverule/{rule.pk}/change/",
+        {
+            "kind": "product",
+            "active": "on",
+            "min_customers": "3",
+            "window_hours": "24",
+            "categories": list(rule.categories.values_list("pk", flat=True)),
+        },
+    )
+    assert response.status_code == 302
+    rule.refresh_from_db()
+    assert (rule.min_customers, rule.window_hours) == (3, 24)
