@@ -1,4 +1,6 @@
-"""Forms of the mediation pages: inviting a party, a proposal, a statement, an answer."""
+"""Forms of the resolution engine's pages: a settlement given by a person (an override, a
+mediator's proposal, one decision for a collective complaint), inviting a party, a statement,
+an answer to a proposal."""
 
 from __future__ import annotations
 
@@ -9,20 +11,28 @@ from django import forms
 from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 
+from concilia.resolution.engine import Settlement
 from concilia.resolution.models import PartyRole
-from concilia.resolution.panels import KIND_LABELS
 from concilia.resolution.policy import KINDS, MONEY_KINDS
 
+KIND_LABELS = {
+    "refund": _("Refund"),
+    "partial_refund": _("Partial refund"),
+    "credit": _("Store credit"),
+    "replacement": _("Replacement"),
+    "return_label": _("Return label"),
+    "discount_code": _("Discount code"),
+}
 
-class InvitePartyForm(forms.Form):
-    role = forms.ChoiceField(label=_("Role"), choices=PartyRole.choices)
-    name = forms.CharField(label=_("Name"), max_length=200)
-    email = forms.EmailField(label=_("Email"))
-    language = forms.ChoiceField(label=_("Language"), choices=settings.LANGUAGES)
 
+class SettlementForm(forms.Form):
+    """What a person gives: a kind, with an amount (refunds and credits) or a percentage
+    (discount codes). Subclasses name the kind's label and add their own fields."""
 
-class ProposalForm(forms.Form):
-    kind = forms.ChoiceField(label=_("Proposal"), choices=[(k, KIND_LABELS[k]) for k in KINDS])
+    kind_label: Any = _("What is given")
+    kind_optional: Any = None  # a label for "nothing", when giving nothing is a choice
+
+    kind = forms.ChoiceField()
     amount = forms.DecimalField(
         label=_("Amount"),
         required=False,
@@ -35,20 +45,73 @@ class ProposalForm(forms.Form):
         required=False,
         min_value=Decimal("1"),
         max_value=Decimal("100"),
+        max_digits=5,
         decimal_places=2,
     )
-    explanation = forms.CharField(
-        label=_("Explanation for every party"), widget=forms.Textarea, max_length=4000
-    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        field = self.fields["kind"]
+        field.label = self.kind_label
+        choices = [(k, KIND_LABELS[k]) for k in KINDS]
+        if self.kind_optional is not None:
+            choices.insert(0, ("", self.kind_optional))
+            field.required = False
+        field.choices = choices
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        data = super().clean() or {}
         kind = data.get("kind")
         if kind in MONEY_KINDS and data.get("amount") is None:
             self.add_error("amount", _("Give the amount."))
         if kind == "discount_code" and data.get("percent") is None:
             self.add_error("percent", _("Give the discount's percentage."))
         return data
+
+    def settlement(self, currency: str) -> Settlement | None:
+        """The settlement the valid form describes (None: nothing is given)."""
+        data = self.cleaned_data
+        kind = data.get("kind")
+        if not kind:
+            return None
+        money = kind in MONEY_KINDS
+        return Settlement(
+            kind=kind,
+            amount=data["amount"] if money else None,
+            currency=currency if money else "",
+            percent=data["percent"] if kind == "discount_code" else None,
+        )
+
+
+class OverrideForm(SettlementForm):
+    """An agent replaces the automated decision: a settlement, or none (set it aside)."""
+
+    kind_label = _("Settle with")
+    kind_optional = _("Nothing: set the decision aside and handle the case myself")
+
+    decision = forms.IntegerField(widget=forms.HiddenInput)
+    reason = forms.CharField(
+        label=_("Why (required, kept in the case's history)"),
+        widget=forms.Textarea,
+        max_length=2000,
+    )
+
+
+class InvitePartyForm(forms.Form):
+    role = forms.ChoiceField(label=_("Role"), choices=PartyRole.choices)
+    name = forms.CharField(label=_("Name"), max_length=200)
+    email = forms.EmailField(label=_("Email"))
+    language = forms.ChoiceField(label=_("Language"), choices=settings.LANGUAGES)
+
+
+class ProposalForm(SettlementForm):
+    """The mediator's proposal to every party."""
+
+    kind_label = _("Proposal")
+
+    explanation = forms.CharField(
+        label=_("Explanation for every party"), widget=forms.Textarea, max_length=4000
+    )
 
 
 class StatementForm(forms.Form):

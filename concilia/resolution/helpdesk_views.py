@@ -12,10 +12,8 @@ from django.views.decorators.http import require_POST
 from concilia.cases.access import may_change, visible_cases
 from concilia.cases.views import helpdesk_view, render_case_page
 from concilia.resolution import actions
-from concilia.resolution.engine import Settlement
+from concilia.resolution.forms import OverrideForm
 from concilia.resolution.models import Decision
-from concilia.resolution.panels import OverrideForm
-from concilia.resolution.policy import MONEY_KINDS
 
 
 @require_POST
@@ -38,15 +36,7 @@ def override(request: HttpRequest, reference: str) -> HttpResponse:
         request.override_form = form  # type: ignore[attr-defined]
         return render_case_page(request, case, status=400)
     data = form.cleaned_data
-    settlement = None
-    if data["kind"]:
-        money = data["kind"] in MONEY_KINDS
-        settlement = Settlement(
-            kind=data["kind"],
-            amount=data["amount"] if money else None,
-            currency=case.currency if money else "",
-            percent=data["percent"] if data["kind"] == "discount_code" else None,
-        )
+    settlement = form.settlement(case.currency)
     actions.override_decision(
         decision=decision, actor=request.user, reason=data["reason"], settlement=settlement
     )

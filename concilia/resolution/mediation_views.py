@@ -16,7 +16,6 @@ from concilia.cases.views import helpdesk_view
 from concilia.resolution import engine, mediation
 from concilia.resolution.forms import InvitePartyForm, ProposalForm
 from concilia.resolution.models import Proposal, ProposalStatus
-from concilia.resolution.policy import MONEY_KINDS
 
 
 def _mediated_case(request: HttpRequest, reference: str) -> Case:
@@ -57,18 +56,14 @@ def mediation_page(request: HttpRequest, reference: str) -> HttpResponse:
             elif action == "propose":
                 proposal_form = ProposalForm(request.POST)
                 if proposal_form.is_valid():
-                    data = proposal_form.cleaned_data
-                    money = data["kind"] in MONEY_KINDS
+                    settlement = proposal_form.settlement(case.currency)
+                    if settlement is None:  # pragma: no cover - the proposal's kind is required
+                        raise mediation.InvalidMediation(_("Choose what to give."))
                     mediation.make_proposal(
                         case=case,
                         mediator=request.user,
-                        settlement=engine.Settlement(
-                            kind=data["kind"],
-                            amount=data["amount"] if money else None,
-                            currency=case.currency if money else "",
-                            percent=data["percent"] if data["kind"] == "discount_code" else None,
-                        ),
-                        explanation=data["explanation"],
+                        settlement=settlement,
+                        explanation=proposal_form.cleaned_data["explanation"],
                     )
                     messages.success(request, _("The proposal has been sent to every party."))
                     return redirect("mediation:page", reference=case.reference)

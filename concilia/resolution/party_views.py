@@ -93,4 +93,3 @@ def party_page(request: HttpRequest, token: str) -> HttpResponse:
 
 def _problem(request: HttpRequest, problem: str) -> HttpResponse:
     return render(request, "resolution/party/problem.html", {"problem": problem}, status=410)
-

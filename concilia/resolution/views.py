@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from decimal import Decimal
 from typing import Any
 
 from django import forms
@@ -23,10 +22,9 @@ from concilia.cases.access import can_supervise, may_see
 from concilia.cases.models import Case
 from concilia.cases.views import helpdesk_view
 from concilia.resolution import collective
-from concilia.resolution.engine import Settlement, describe
+from concilia.resolution.engine import describe
+from concilia.resolution.forms import SettlementForm
 from concilia.resolution.models import CollectiveFlag
-from concilia.resolution.panels import KIND_LABELS
-from concilia.resolution.policy import KINDS, MONEY_KINDS
 
 LIST_SIZE = 200
 
@@ -44,37 +42,22 @@ def supervisor_view(view: Callable[..., HttpResponse]) -> Callable[..., HttpResp
     return wrapper
 
 
-def _kind_labels() -> list[tuple[str, Any]]:
-    return [(kind, KIND_LABELS.get(kind, kind)) for kind in KINDS]
-
-
-class ActForm(forms.Form):
+class ActForm(SettlementForm):
     """One settlement for every open case of the flag, and why."""
 
-    kind = forms.ChoiceField(label=gettext_lazy("What every customer gets"), choices=_kind_labels)
-    amount = forms.DecimalField(
-        label=gettext_lazy("Amount"),
-        required=False,
-        min_value=Decimal("0.01"),
-        max_digits=12,
-        decimal_places=2,
-        help_text=gettext_lazy("For refunds and credits."),
-    )
+    kind_label = gettext_lazy("What every customer gets")
+
     currency = forms.CharField(label=gettext_lazy("Currency"), max_length=3, initial="EUR")
-    percent = forms.DecimalField(
-        label=gettext_lazy("Discount (%)"),
-        required=False,
-        min_value=Decimal("1"),
-        max_value=Decimal("100"),
-        max_digits=5,
-        decimal_places=2,
-        help_text=gettext_lazy("For discount codes."),
-    )
     reason = forms.CharField(
         label=gettext_lazy("Reason (kept in every case's history)"),
         widget=forms.Textarea(attrs={"rows": 3}),
         max_length=2000,
     )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["amount"].help_text = gettext_lazy("For refunds and credits.")
+        self.fields["percent"].help_text = gettext_lazy("For discount codes.")
 
     def clean_currency(self) -> str:
         currency = self.cleaned_data["currency"].strip().upper()
@@ -83,26 +66,10 @@ class ActForm(forms.Form):
         return currency
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean() or {}
-        kind = data.get("kind")
-        if kind in MONEY_KINDS and data.get("amount") is None:
-            self.add_error("amount", _("A refund or a credit needs an amount."))
-        if kind == "discount_code" and data.get("percent") is None:
-            self.add_error("percent", _("A discount code needs a percentage."))
+        data = super().clean()
         if not (data.get("reason") or "").strip():
             self.add_error("reason", _("Say why."))
         return data
-
-    def settlement(self) -> Settlement:
-        data = self.cleaned_data
-        kind = data["kind"]
-        money = kind in MONEY_KINDS
-        return Settlement(
-            kind=kind,
-            amount=data["amount"] if money else None,
-            currency=data["currency"] if money else "",
-            percent=data["percent"] if kind == "discount_code" else None,
-        )
 
 
 class DismissForm(forms.Form):
@@ -189,7 +156,7 @@ def flag_act(request: HttpRequest, pk: int) -> HttpResponse:
         report = collective.act_on_flag(
             flag=flag,
             actor=request.user,
-            settlement=form.settlement(),
+            settlement=form.settlement(form.cleaned_data["currency"]),
             reason=form.cleaned_data["reason"],
         )
     except collective.FlagNotOpen:
