@@ -279,6 +279,55 @@ ORDER_LOOKUP = os.environ.get(
 TRIAGE = os.environ.get("CONCILIA_TRIAGE", "concilia.resolution.triage.triage")
 # Who carries out agreed refunds, credits and return labels (a shop connector).
 FULFILMENT = os.environ.get("CONCILIA_FULFILMENT", "concilia.integrations.commerce.demo.DemoShop")
+# Connectors (concilia.integrations, docs/connectors.md): every call to another system has a
+# timeout, and after BREAKER_THRESHOLD failures in a row it is skipped for BREAKER_COOL_DOWN s.
+CONNECTOR_TIMEOUT = float(os.environ.get("CONCILIA_CONNECTOR_TIMEOUT", "5"))
+CONNECTOR_BREAKER_THRESHOLD = envint("CONCILIA_CONNECTOR_BREAKER_THRESHOLD", 5)
+CONNECTOR_BREAKER_COOL_DOWN = float(os.environ.get("CONCILIA_CONNECTOR_BREAKER_COOL_DOWN", "60"))
+
+
+def envjson(name: str) -> dict:
+    """A JSON object from NAME, or from the file named by NAME_FILE; {} when neither is set."""
+    import json
+
+    value = envsecret(name)
+    if not value:
+        return {}
+    try:
+        parsed = json.loads(value)
+    except ValueError as error:
+        raise ValueError(f"{name} (or {name}_FILE) is not valid JSON: {error}") from error
+    if not isinstance(parsed, dict):
+        raise ValueError(f"{name} (or {name}_FILE) must be a JSON object")
+    return parsed
+
+
+# A shop with its own REST API (commerce.rest.GenericRestShop): URL templates and field mappings.
+SHOP_REST = envjson("CONCILIA_SHOP_REST")
+SHOP_REST_TOKEN = envsecret("CONCILIA_SHOP_REST_TOKEN") or ""
+# WooCommerce (commerce.woocommerce.WooCommerceShop): the store's URL and a REST API key pair.
+WOOCOMMERCE_URL = os.environ.get("CONCILIA_WOOCOMMERCE_URL", "").rstrip("/")
+WOOCOMMERCE_KEY = envsecret("CONCILIA_WOOCOMMERCE_KEY") or ""
+WOOCOMMERCE_SECRET = envsecret("CONCILIA_WOOCOMMERCE_SECRET") or ""
+# Keys as query parameters instead of HTTP Basic (for servers that drop the Authorization header).
+WOOCOMMERCE_QUERY_AUTH = envbool("CONCILIA_WOOCOMMERCE_QUERY_AUTH", False)
+# Refunds through the payment gateway (True) or recorded as manual refunds (False).
+WOOCOMMERCE_API_REFUND = envbool("CONCILIA_WOOCOMMERCE_API_REFUND", True)
+# The promised delivery date: an order meta key holding it, else placed date + N days (0: none).
+WOOCOMMERCE_PROMISE_META = os.environ.get("CONCILIA_WOOCOMMERCE_PROMISE_META", "")
+WOOCOMMERCE_PROMISE_DAYS = envint("CONCILIA_WOOCOMMERCE_PROMISE_DAYS", 0)
+# The CRM (core.ports.CustomerDirectory): none by default; CRM_PUSH sends customers and case
+# summaries to it in the background when cases are opened and closed.
+CUSTOMER_DIRECTORY = os.environ.get(
+    "CONCILIA_CUSTOMER_DIRECTORY", "concilia.core.ports.NoCustomerDirectory"
+)
+CRM_PUSH = envbool("CONCILIA_CRM_PUSH", False)
+CRM_REST = envjson("CONCILIA_CRM_REST")
+CRM_REST_TOKEN = envsecret("CONCILIA_CRM_REST_TOKEN") or ""
+HUBSPOT_URL = os.environ.get("CONCILIA_HUBSPOT_URL", "https://api.hubapi.com").rstrip("/")
+HUBSPOT_TOKEN = envsecret("CONCILIA_HUBSPOT_TOKEN") or ""
+# A contact property holding the customer's tier (e.g. a custom "customer_tier"); "" for none.
+HUBSPOT_TIER_PROPERTY = os.environ.get("CONCILIA_HUBSPOT_TIER_PROPERTY", "")
 # The assistant: conversations started per address, messages per conversation.
 CHAT_START_RATE = os.environ.get("CONCILIA_CHAT_START_RATE", "60/hour")
 CHAT_MESSAGE_RATE = os.environ.get("CONCILIA_CHAT_MESSAGE_RATE", "300/hour")

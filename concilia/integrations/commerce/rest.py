@@ -1,0 +1,292 @@
+"""A shop or ERP with its own REST API, described by URL templates and JSON field mappings
+(settings.SHOP_REST, see docs/connectors.md), as an OrderLookup and a Fulfilment."""
+
+from __future__ import annotations
+
+import string
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import quote
+
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+
+from concilia.core.ports import FulfilmentRequest, Order, OrderItem, Shipment
+from concilia.integrations.commerce import fields
+from concilia.integrations.resilience import ConnectorClient, ConnectorUnavailable
+
+ORDER_FIELDS = ("number", "email", "placed_on", "total", "currency")
+OPTIONAL_ORDER_FIELDS = ("payment_method", "items", "shipment")
+ITEM_FIELDS = ("sku", "name", "quantity", "unit_price")
+SHIPMENT_FIELDS = ("carrier", "tracking_number", "status", "promised_on", "delivered_on")
+SHIPMENT_STATUSES = (
+    "label_created",
+    "in_transit",
+    "out_for_delivery",
+    "delivered",
+    "lost",
+    "returned",
+)
+ACTION_KINDS = ("refund", "partial_refund", "credit", "replacement", "return_label")
+# What a template may ask for: the order look-up gets number and email; actions get them all.
+LOOKUP_VALUES = frozenset({"number", "email"})
+ACTION_VALUES = frozenset(
+    {"reference", "number", "email", "kind", "amount", "currency", "idempotency_key"}
+)
+# Kinds that fall back to another kind's request when they have none of their own.
+FALLBACK = {"partial_refund": "refund"}
+
+
+def validate(config: Mapping[str, Any]) -> list[str]:
+    """Every problem in a GenericRestShop mapping, in words an operator can act on."""
+    problems: list[str] = []
+    if not isinstance(config, Mapping) or not config:
+        return ["SHOP_REST is empty: set CONCILIA_SHOP_REST (JSON) or CONCILIA_SHOP_REST_FILE."]
+    base = config.get("base_url")
+    if not isinstance(base, str) or not base.startswith(("http://", "https://")):
+        problems.append(f"base_url must be an http(s) URL, not {base!r}.")
+    problems += _template_problems("order_url", config.get("order_url"), LOOKUP_VALUES)
+    if config.get("order_root") is not None and not fields.is_path(config["order_root"]):
+        problems.append(f"order_root must be a dotted path, not {config['order_root']!r}.")
+    mapping = config.get("fields")
+    if not isinstance(mapping, Mapping):
+        problems.append('fields must map "number", "email", "placed_on", "total", "currency".')
+        mapping = {}
+    for name in ORDER_FIELDS:
+        if not fields.is_path(mapping.get(name)):
+            problems.append(f"fields.{name} must be a dotted path such as 'customer.email'.")
+    for name in OPTIONAL_ORDER_FIELDS:
+        if mapping.get(name) is not None and not fields.is_path(mapping[name]):
+            problems.append(f"fields.{name} must be a dotted path or absent.")
+    unknown = set(mapping) - {*ORDER_FIELDS, *OPTIONAL_ORDER_FIELDS, "item", "shipment_fields"}
+    if unknown:
+        problems.append(f"fields has unknown keys: {', '.join(sorted(unknown))}.")
+    problems += _sub_mapping(mapping, "item", ITEM_FIELDS, needed=("sku", "quantity", "unit_price"))
+    problems += _sub_mapping(mapping, "shipment_fields", SHIPMENT_FIELDS, needed=("status",))
+    status_map = config.get("shipment_status_map", {})
+    if not isinstance(status_map, Mapping) or not all(
+        v in SHIPMENT_STATUSES for v in status_map.values()
+    ):
+        problems.append(
+            "shipment_status_map must map the shop's words to: " + ", ".join(SHIPMENT_STATUSES)
+        )
+    actions = config.get("actions", {})
+    if not isinstance(actions, Mapping):
+        problems.append("actions must map kinds to requests.")
+        actions = {}
+    for kind, action in actions.items():
+        if kind not in ACTION_KINDS:
+            problems.append(f"actions.{kind}: unknown kind (one of {', '.join(ACTION_KINDS)}).")
+            continue
+        if not isinstance(action, Mapping):
+            problems.append(f"actions.{kind} must be an object with url (and body, id).")
+            continue
+        problems += _template_problems(f"actions.{kind}.url", action.get("url"), ACTION_VALUES)
+        if action.get("method", "POST") not in ("POST", "PUT", "PATCH"):
+            problems.append(f"actions.{kind}.method must be POST, PUT or PATCH.")
+        for path, template in _strings(action.get("body", {}), f"actions.{kind}.body"):
+            problems += _template_problems(path, template, ACTION_VALUES)
+        if action.get("id", "id") and not fields.is_path(action.get("id", "id")):
+            problems.append(f"actions.{kind}.id must be a dotted path to the shop's id.")
+    key = config.get("idempotency_key", "{reference}:{kind}")
+    problems += _template_problems("idempotency_key", key, ACTION_VALUES - {"idempotency_key"})
+    return problems
+
+
+def _template_problems(where: str, template: Any, allowed: frozenset[str]) -> list[str]:
+    if not isinstance(template, str) or not template:
+        return [f"{where} must be a text template such as '/orders/{{number}}'."]
+    try:
+        names = {name for _, name, _, _ in string.Formatter().parse(template) if name is not None}
+    except ValueError as error:
+        return [f"{where}: {error} in {template!r}."]
+    unknown = names - allowed
+    if unknown:
+        return [
+            f"{where} uses {', '.join(sorted(unknown))}; it may use {', '.join(sorted(allowed))}."
+        ]
+    return []
+
+
+def _sub_mapping(
+    mapping: Mapping[str, Any], key: str, allowed: tuple[str, ...], *, needed: tuple[str, ...]
+) -> list[str]:
+    sub = mapping.get(key)
+    if sub is None:
+        return []
+    if not isinstance(sub, Mapping):
+        return [f"fields.{key} must be an object."]
+    problems = [f"fields.{key}.{name} is required." for name in needed if name not in sub]
+    problems += [
+        f"fields.{key}.{name} is not a field ({', '.join(allowed)})."
+        for name in sub
+        if name not in allowed
+    ]
+    problems += [
+        f"fields.{key}.{name} must be a dotted path."
+        for name, path in sub.items()
+        if name in allowed and not fields.is_path(path)
+    ]
+    return problems
+
+
+def _strings(body: Any, where: str) -> list[tuple[str, str]]:
+    """Every text leaf of a body template, with where it is."""
+    if isinstance(body, Mapping):
+        return [leaf for k, v in body.items() for leaf in _strings(v, f"{where}.{k}")]
+    if isinstance(body, list):
+        return [leaf for i, v in enumerate(body) for leaf in _strings(v, f"{where}.{i}")]
+    return [(where, body)] if isinstance(body, str) else []
+
+
+def _fill(body: Any, values: Mapping[str, str]) -> Any:
+    """The body template with {placeholders} filled in (texts only; numbers and booleans kept)."""
+    if isinstance(body, Mapping):
+        return {k: _fill(v, values) for k, v in body.items()}
+    if isinstance(body, list):
+        return [_fill(v, values) for v in body]
+    return body.format_map(values) if isinstance(body, str) else body
+
+
+class GenericRestShop:
+    """OrderLookup and Fulfilment over a REST API described in settings.SHOP_REST.
+
+    The look-up GETs `order_url`; an order whose e-mail differs from the customer's is "not
+    found". Each agreed kind is sent to its `actions` request with an Idempotency-Key header
+    (the case reference and the kind), so a repeated job never refunds twice.
+    """
+
+    name = "shop-rest"
+
+    def __init__(self, config: Mapping[str, Any] | None = None, token: str | None = None):
+        self.config = dict(config if config is not None else settings.SHOP_REST)
+        problems = validate(self.config)
+        if problems:
+            raise ImproperlyConfigured(
+                "The REST shop connector (SHOP_REST) is misconfigured:\n- " + "\n- ".join(problems)
+            )
+        token = token if token is not None else settings.SHOP_REST_TOKEN
+        headers = {}
+        if token:
+            scheme = self.config.get("auth_scheme", "Bearer")
+            header = self.config.get("auth_header", "Authorization")
+            headers[header] = f"{scheme} {token}".strip()
+        self.client = ConnectorClient(
+            self.name,
+            base_url=self.config["base_url"],
+            headers=headers,
+            timeout=self.config.get("timeout"),
+        )
+
+    def find_order(self, *, number: str, email: str) -> Order | None:
+        number = number.strip()
+        if not number:
+            return None
+        url = self.config["order_url"].format_map(
+            {"number": quote(number, safe=""), "email": quote(email, safe="")}
+        )
+        body = self.client.request("GET", url)
+        if body is None:
+            return None
+        root = self.config.get("order_root")
+        data = fields.dig(body, root) if root else body
+        if isinstance(data, list):  # a search endpoint: the first match
+            data = data[0] if data else None
+        if not isinstance(data, Mapping):
+            return None
+        try:
+            order = self._order(data)
+        except fields.FieldError as error:
+            raise ConnectorUnavailable(
+                self.name, f"the order does not fit the mapping: {error}"
+            ) from error
+        if order.customer_email.casefold() != email.strip().casefold():
+            return None
+        return order
+
+    def _order(self, data: Mapping[str, Any]) -> Order:
+        mapping = self.config["fields"]
+        minor = bool(self.config.get("minor_units", False))
+
+        def field(name: str) -> Any:
+            value = fields.dig(data, mapping[name])
+            if value is None:
+                raise fields.FieldError(f"{name} ({mapping[name]}) is missing")
+            return value
+
+        items: list[OrderItem] = []
+        item_map = mapping.get("item", {})
+        for raw in (fields.dig(data, mapping["items"]) if mapping.get("items") else None) or []:
+            items.append(
+                OrderItem(
+                    sku=fields.text(fields.dig(raw, item_map.get("sku", "sku"))),
+                    name=fields.text(fields.dig(raw, item_map.get("name", "name"))),
+                    quantity=int(fields.dig(raw, item_map.get("quantity", "quantity")) or 0),
+                    unit_price=fields.money(
+                        fields.dig(raw, item_map.get("unit_price", "unit_price")), minor_units=minor
+                    ),
+                )
+            )
+        return Order(
+            number=fields.text(field("number")),
+            customer_email=fields.text(field("email")),
+            placed_on=fields.date(field("placed_on")),
+            total=fields.money(field("total"), minor_units=minor),
+            currency=fields.text(field("currency")).upper(),
+            payment_method=fields.text(fields.dig(data, mapping.get("payment_method", "-"))),
+            items=tuple(items),
+            shipment=self._shipment(data),
+        )
+
+    def _shipment(self, data: Mapping[str, Any]) -> Shipment | None:
+        mapping = self.config["fields"]
+        if not mapping.get("shipment"):
+            return None
+        raw = fields.dig(data, mapping["shipment"])
+        if isinstance(raw, list):  # several parcels: the latest
+            raw = raw[-1] if raw else None
+        if not isinstance(raw, Mapping):
+            return None
+        paths = {name: name for name in SHIPMENT_FIELDS} | dict(mapping.get("shipment_fields", {}))
+        status = fields.text(fields.dig(raw, paths["status"]))
+        status = self.config.get("shipment_status_map", {}).get(status, status)
+        if status not in SHIPMENT_STATUSES:
+            raise fields.FieldError(f"unknown shipment status {status!r}: map it")
+        return Shipment(
+            carrier=fields.text(fields.dig(raw, paths["carrier"])),
+            tracking_number=fields.text(fields.dig(raw, paths["tracking_number"])),
+            status=status,
+            promised_on=fields.optional_date(fields.dig(raw, paths["promised_on"])),
+            delivered_on=fields.optional_date(fields.dig(raw, paths["delivered_on"])),
+        )
+
+    def carry_out(self, request: FulfilmentRequest) -> str:
+        actions = self.config.get("actions", {})
+        kind = request.kind if request.kind in actions else FALLBACK.get(request.kind, "")
+        action = actions.get(kind)
+        if action is None:
+            raise ConnectorUnavailable(self.name, f"no request configured for {request.kind}")
+        values = {
+            "reference": request.reference,
+            "number": request.order_number,
+            "email": request.customer_email,
+            "kind": request.kind,
+            "amount": "" if request.amount is None else f"{request.amount:.2f}",
+            "currency": request.currency,
+        }
+        key = self.config.get("idempotency_key", "{reference}:{kind}").format_map(values)
+        values["idempotency_key"] = key
+        url = action["url"].format_map({k: quote(v, safe="") for k, v in values.items()})
+        header = self.config.get("idempotency_header", "Idempotency-Key")
+        body = self.client.request(
+            action.get("method", "POST"),
+            url,
+            json=_fill(action.get("body", {}), values),
+            headers={header: key},
+        )
+        if body is None:
+            raise ConnectorUnavailable(
+                self.name, f"the shop does not know order {request.order_number}"
+            )
+        shop_id = fields.dig(body, action.get("id", "id"))
+        return fields.text(shop_id) or key
