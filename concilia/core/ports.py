@@ -2,7 +2,7 @@
 
 A commerce connector (a shop, an ERP) implements `OrderLookup`; the resolution engine implements
 `Triage`; a connector also implements `Fulfilment` (refunds, labels). Which implementation runs is a deployment setting, read by `order_lookup()` and
-`triage()`.
+`triage()`. A CRM implements `CustomerDirectory` (none by default).
 """
 
 from __future__ import annotations
@@ -102,6 +102,55 @@ class Fulfilment(Protocol):
     def carry_out(self, request: FulfilmentRequest) -> str: ...
 
 
+@dataclass(frozen=True)
+class CustomerProfile:
+    """What a CRM knows of a customer, and what Concilia tells it."""
+
+    email: str
+    name: str = ""
+    phone: str = ""
+    tier: str = ""  # the CRM's segment ("gold", "vip"…), "" when it has none
+
+
+@dataclass(frozen=True)
+class CaseSummary:
+    """A case as a CRM's timeline shows it; `event` is "opened" or "closed"."""
+
+    reference: str
+    customer_email: str
+    event: str
+    category: str
+    status: str
+    outcome: str = ""
+    opened_at: dt.datetime | None = None
+    closed_at: dt.datetime | None = None
+    url: str = ""
+
+
+class CustomerDirectory(Protocol):
+    """A CRM: customers and case summaries pushed to it (idempotently: pushing the same thing
+    twice changes nothing), customer data pulled from it. Each push returns the CRM's id."""
+
+    def push_customer(self, customer: CustomerProfile) -> str: ...
+
+    def push_case_summary(self, summary: CaseSummary) -> str: ...
+
+    def pull_customer(self, *, email: str) -> CustomerProfile | None: ...
+
+
+class NoCustomerDirectory:
+    """The directory used until a CRM is configured: pushes go nowhere, pulls find nobody."""
+
+    def push_customer(self, customer: CustomerProfile) -> str:
+        return ""
+
+    def push_case_summary(self, summary: CaseSummary) -> str:
+        return ""
+
+    def pull_customer(self, *, email: str) -> CustomerProfile | None:
+        return None
+
+
 def no_policy(case: Any, *, hand_over: bool = True) -> TriageDecision:
     """The triage used until policies are configured: the case simply goes to the queue."""
     return TriageDecision(action="none")
@@ -123,3 +172,7 @@ def triage() -> Triage:
 
 def fulfilment() -> Fulfilment:
     return _load(settings.FULFILMENT)
+
+
+def customer_directory() -> CustomerDirectory:
+    return _load(getattr(settings, "CUSTOMER_DIRECTORY", "concilia.core.ports.NoCustomerDirectory"))

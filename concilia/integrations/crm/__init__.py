@@ -1,0 +1,1 @@
+"""CRM connectors: implementations of `core.ports.CustomerDirectory`, and the push job."""
