@@ -78,6 +78,7 @@ INSTALLED_APPS = [
     "concilia.nlu",
     "concilia.resolution",
     "concilia.assistant",
+    "concilia.integrations",
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -245,7 +246,18 @@ HELPDESK_CASE_PANELS = [
 SWEEP_JOBS = {
     "offers expired": "concilia.resolution.actions.expire_offers",
     "collective complaints raised": "concilia.resolution.collective.sweep",
+    "webhook endpoints with deliveries due": "concilia.integrations.webhooks.tasks.sweep",
 }
+# The job that delivers the outbox's events (queued by concilia.core.events.emit on commit).
+OUTBOX_DISPATCHER = "concilia.integrations.webhooks.tasks.dispatch_events"
+# Webhooks (docs/webhooks.md): seconds a receiver has to answer, attempts before giving up, and
+# the backoff between them (doubling from the base up to the cap, half of it random). A worker's
+# claim on a delivery lapses after CLAIM seconds (more than the timeout): then it is sent again.
+WEBHOOK_TIMEOUT_SECONDS = float(os.environ.get("CONCILIA_WEBHOOK_TIMEOUT_SECONDS") or 10)
+WEBHOOK_MAX_ATTEMPTS = envint("CONCILIA_WEBHOOK_MAX_ATTEMPTS", 15)
+WEBHOOK_RETRY_BASE_SECONDS = float(os.environ.get("CONCILIA_WEBHOOK_RETRY_BASE_SECONDS") or 10)
+WEBHOOK_RETRY_CAP_SECONDS = float(os.environ.get("CONCILIA_WEBHOOK_RETRY_CAP_SECONDS") or 6 * 3600)
+WEBHOOK_CLAIM_SECONDS = float(os.environ.get("CONCILIA_WEBHOOK_CLAIM_SECONDS") or 60)
 # Links of higher apps in the helpdesk's menu: (URL name, label, permission needed or "").
 HELPDESK_MENU = [
     ("collective:list", _("Collective complaints"), "accounts.supervise_teams"),

@@ -34,6 +34,7 @@ from concilia.cases.models import (
     Reminder,
     Status,
 )
+from concilia.core.events import EventType, emit
 from concilia.core.models import ReferenceSequence
 from concilia.core.references import PREFIX, format_reference
 from concilia.core.tasks import enqueue_with_change
@@ -141,6 +142,16 @@ def open_case(
             },
             now=now,
         )
+    _publish(
+        case,
+        EventType.CASE_CREATED,
+        now,
+        kind=kind,
+        category=category.code,
+        channel=channel,
+        status=case.status,
+        language=language,
+    )
     if case.assignee_id is not None:
         _notify(case.assignee, case, NotificationKind.ASSIGNED, note=rule.name if rule else "")
     from concilia.cases.tasks import send_case_confirmation
@@ -173,6 +184,15 @@ def _event(
         actor_user=actor_user,
         data=data or {},
         created_at=now or timezone.now(),
+    )
+
+
+def _publish(case: Case, event_type: str, now: dt.datetime, **data: object) -> None:
+    """An outbound event about the case (webhooks), in this transaction; no personal data."""
+    emit(
+        event_type,
+        subject=case.reference,
+        payload={"case": case.reference, **data, "at": now.isoformat()},
     )
 
 
@@ -242,9 +262,13 @@ def add_customer_message(*, case: Case, body: str, files: Sequence[CheckedFile] 
                 files=files,
             )
             _link(case, follow_up, LinkKind.FOLLOW_UP, actor_kind=ActorKind.CUSTOMER, now=now)
-            return Message.objects.create(
+            message = Message.objects.create(
                 case=follow_up, author_kind=ActorKind.CUSTOMER, body=body, created_at=now
             )
+            _publish(
+                follow_up, EventType.CASE_MESSAGE_ADDED, now, message=message.pk, author="customer"
+            )
+            return message
     message = Message.objects.create(
         case=case, author_kind=ActorKind.CUSTOMER, body=body, created_at=now
     )
@@ -258,6 +282,7 @@ def add_customer_message(*, case: Case, body: str, files: Sequence[CheckedFile] 
         data={"message": message.pk, "attachments": [a.original_name for a in attachments]},
         now=now,
     )
+    _publish(case, EventType.CASE_MESSAGE_ADDED, now, message=message.pk, author="customer")
     case.last_customer_message_at = now
     fields = ["last_customer_message_at"]
     if case.status in (Status.PENDING_CUSTOMER, Status.CLOSED):
@@ -316,6 +341,16 @@ def _set_status(
         data={"from": previous, "to": status, "outcome": case.outcome},
         now=now,
     )
+    _publish(
+        case,
+        EventType.CASE_STATUS_CHANGED,
+        now,
+        previous=previous,
+        status=status,
+        outcome=case.outcome,
+    )
+    if status == Status.CLOSED:
+        _publish(case, EventType.CASE_CLOSED, now, outcome=case.outcome)
     return fields
 
 
@@ -398,6 +433,7 @@ def reply_to_customer(
         data={"message": message.pk, "template": template_code},
         now=now,
     )
+    _publish(current, EventType.CASE_MESSAGE_ADDED, now, message=message.pk, author="staff")
     if status is not None and status != current.status:
         fields += _set_status(current, status, outcome, ActorKind.STAFF, author, now)
     _save(current, fields, now)
@@ -693,6 +729,14 @@ def add_transcript(*, case: Case, lines: Sequence[TranscriptLine]) -> list[Messa
             actor_kind=ActorKind.SYSTEM,
             data={"transcript": len(messages)},
         )
+        for message in messages:
+            _publish(
+                case,
+                EventType.CASE_MESSAGE_ADDED,
+                message.created_at,
+                message=message.pk,
+                author="customer" if message.author_kind == ActorKind.CUSTOMER else "system",
+            )
     return messages
 
 
@@ -804,6 +848,7 @@ def message_customer(
     _event(
         current, EventKind.REPLY_SENT, actor_kind=actor_kind, data={"message": message.pk}, now=now
     )
+    _publish(current, EventType.CASE_MESSAGE_ADDED, now, message=message.pk, author="system")
     if status is not None and (status != current.status or outcome != current.outcome):
         fields += _set_status(current, status, outcome, actor_kind, None, now)
     _save(current, fields, now)

@@ -1,12 +1,14 @@
-"""Kernel tables: the counters behind reference numbers, business calendars and holidays, and the
-claims that keep periodic jobs to one run per period."""
+"""Kernel tables: the counters behind reference numbers, business calendars and holidays, the
+claims that keep periodic jobs to one run per period, and the outbox of outbound events."""
 
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 
 from django.db import IntegrityError, connection, models, transaction
 from django.db.models import F, Q
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from concilia.core.calendar import WorkingCalendar
@@ -210,3 +212,34 @@ class PeriodicRun(models.Model):
         cls.objects.filter(name=name).update(
             last_finished_at=now, last_result=result[:2000], last_failed=failed
         )
+
+
+class OutboxEvent(models.Model):
+    """Something that happened, written in the same transaction as the change itself, for
+    delivery to other systems (webhooks) after commit: a crash in between loses nothing."""
+
+    event_id = models.UUIDField(_("event id"), default=uuid.uuid4, unique=True, editable=False)
+    kind = models.CharField(_("event"), max_length=40)
+    # What the event is about (a case's reference): deliveries keep this order per subject.
+    subject = models.CharField(_("subject"), max_length=64)
+    version = models.PositiveSmallIntegerField(_("payload version"), default=1)
+    payload = models.JSONField(_("payload"), default=dict)
+    created_at = models.DateTimeField(_("created"), default=timezone.now)
+    # Set once the event has been handed to every subscriber (a delivery row each).
+    dispatched_at = models.DateTimeField(_("dispatched"), null=True, blank=True)
+
+    class Meta:
+        ordering = ["pk"]
+        verbose_name = _("outbound event")
+        verbose_name_plural = _("outbound events")
+        indexes = [
+            models.Index(
+                fields=["id"],
+                condition=Q(dispatched_at__isnull=True),
+                name="outbox_undispatched",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.subject} ({self.event_id})"
+

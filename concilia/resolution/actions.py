@@ -17,6 +17,7 @@ from django.utils.translation import gettext as _
 from concilia.accounts.models import Team, User
 from concilia.cases import actions as case_actions
 from concilia.cases.models import ActorKind, Case, Category, EventKind, Outcome, Status
+from concilia.core.events import EventType, emit
 from concilia.core.tasks import enqueue_with_change
 from concilia.resolution import collective, engine, gathering
 from concilia.resolution import facts as fact_schema
@@ -285,6 +286,17 @@ def _announce_offer(case: Case, offer: Offer, *, intro: str) -> None:
         actor_kind=ActorKind.SYSTEM,
         data={"offer": str(offer.public_id), "options": offer.options, "round": offer.round},
     )
+    emit(
+        EventType.OFFER_MADE,
+        subject=case.reference,
+        payload={
+            "case": case.reference,
+            "offer": str(offer.public_id),
+            "round": offer.round,
+            "options": offer.options,
+            "expires_at": offer.expires_at.isoformat(),
+        },
+    )
 
 
 def explain_for_agents(record: Decision) -> str:
@@ -380,6 +392,18 @@ def _agree(
             "rule": record.rule,
         },
     )
+    agreed = {
+        "case": case.reference,
+        "offer": str(offer.public_id) if offer is not None else None,
+        "kind": resolution.kind,
+        "amount": str(resolution.amount) if resolution.amount is not None else None,
+        "currency": resolution.currency,
+        "percent": str(resolution.percent) if resolution.percent is not None else None,
+        "agreed_by": agreed_by,
+    }
+    if offer is not None:
+        emit(EventType.OFFER_ACCEPTED, subject=case.reference, payload=agreed)
+    emit(EventType.RESOLUTION_AGREED, subject=case.reference, payload=agreed)
     case_actions.message_customer(
         case=case,
         body=confirmation_text(resolution, intro=intro),

@@ -1,0 +1,3 @@
+"""The integrations' admin pages, defined in their sub-packages."""
+
+from concilia.integrations.webhooks import admin as webhooks_admin  # noqa: F401 - registers

@@ -1,0 +1,5 @@
+"""The integrations' tables, defined in their sub-packages (Django looks for models here)."""
+
+from concilia.integrations.webhooks.models import Delivery, DeliveryAttempt, Endpoint
+
+__all__ = ["Delivery", "DeliveryAttempt", "Endpoint"]
