@@ -362,7 +362,7 @@ def test_a_period_is_swept_once_and_its_outcome_kept(case, ana):
     assert run.last_started_at == due + minute and run.last_finished_at is not None
     assert run.last_result == (
         "0 alerts due, 0 deadlines at risk, 0 missed, 0 offers expired,"
-        " 0 collective complaints raised"
+        " 0 collective complaints raised, 0 webhook endpoints with deliveries due"
     )
     assert not run.last_failed
 

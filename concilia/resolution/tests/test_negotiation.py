@@ -161,7 +161,11 @@ def test_the_sweep_expires_offers(offer):
     from concilia.cases.sweep import sweep
 
     result = sweep(now=offer.expires_at + dt.timedelta(minutes=1))
-    assert result.others == {"offers expired": 1, "collective complaints raised": 0}
+    assert result.others == {
+        "offers expired": 1,
+        "collective complaints raised": 0,
+        "webhook endpoints with deliveries due": 0,
+    }
     assert "1 offers expired" in str(result)
 
 
