@@ -7,6 +7,7 @@ import secrets
 from pathlib import Path
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
 BASE_DIR = Path(__file__).resolve().parent
@@ -164,7 +165,27 @@ else:
         }
     }
 
-TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
+# Background jobs: the database backend by default (`concilia serve` starts its worker), or the RQ
+# backend on Redis at scale (the `rq` extra; README, "Scaled deployment"). Same job code on both.
+TASKS_BACKEND = os.environ.get("CONCILIA_TASKS_BACKEND", "database")
+if TASKS_BACKEND == "rq":
+    INSTALLED_APPS += ["django_rq"]
+    RQ_QUEUES = {
+        "default": {
+            "URL": os.environ.get("CONCILIA_REDIS_URL") or REDIS_URL or "redis://127.0.0.1:6379/0",
+            "DEFAULT_TIMEOUT": envint("CONCILIA_JOB_TIMEOUT", 600),
+        }
+    }
+    TASKS = {"default": {"BACKEND": "django_tasks_rq.RQBackend", "QUEUES": ["default"]}}
+elif TASKS_BACKEND == "database":
+    TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
+else:
+    raise ImproperlyConfigured("CONCILIA_TASKS_BACKEND must be 'database' or 'rq'.")
+# A failing job (concilia.core.jobs) is tried this many times in all, waiting about BACKOFF
+# seconds, then twice that…, up to an hour, before it is kept as a dead job for an administrator.
+JOB_ATTEMPTS = envint("CONCILIA_JOB_ATTEMPTS", 8)
+JOB_BACKOFF_SECONDS = float(os.environ.get("CONCILIA_JOB_BACKOFF_SECONDS") or 30)
+JOB_MAX_BACKOFF_SECONDS = float(os.environ.get("CONCILIA_JOB_MAX_BACKOFF_SECONDS") or 3600)
 
 STORAGES = {
     "default": {

@@ -6,13 +6,13 @@ from django.core.mail import EmailMultiAlternatives
 from django.template.loader import render_to_string
 from django.utils import translation
 from django.utils.translation import gettext as _
-from django_tasks import task
 
 from concilia.assistant.models import Conversation
 from concilia.assistant.verification import CODE_MINUTES, code_for
+from concilia.core.jobs import job
 
 
-@task()
+@job()
 def send_chat_code(*, conversation_id: int, nonce: str) -> None:
     conversation = Conversation.objects.filter(pk=conversation_id).first()
     challenge = (conversation.state.get("challenge") or {}) if conversation else {}

@@ -8,12 +8,12 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
-from django_tasks import task
 
 from concilia.cases.models import Case, Message, Notification, NotificationKind
+from concilia.core.jobs import job
 
 
-@task()
+@job()
 def send_case_confirmation(*, case_id: int) -> None:
     case = Case.objects.select_related("customer", "category").filter(pk=case_id).first()
     if case is None:
@@ -42,7 +42,7 @@ def _track_url(case: Case) -> str:
     return settings.BASE_URL + reverse("intake:track") + f"?reference={case.reference}"
 
 
-@task()
+@job()
 def send_agent_reply(*, message_id: int) -> None:
     """Email an agent's reply to the customer, in the case's language and thread."""
     message = (
@@ -70,7 +70,7 @@ def send_agent_reply(*, message_id: int) -> None:
         email.send()
 
 
-@task()
+@job()
 def send_notification_email(*, notification_id: int) -> None:
     """Email a staff member one notification, in their language; sent once."""
     notification = (

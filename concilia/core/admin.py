@@ -1,10 +1,12 @@
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.db import transaction
 from django.db.models import Count
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
+from concilia.core.jobs import retry_dead_job
 from concilia.core.memo import forget_all
-from concilia.core.models import BusinessCalendar, Holiday, PeriodicRun
+from concilia.core.models import BusinessCalendar, DeadJob, Holiday, PeriodicRun
 
 
 def forget_remembered() -> None:
@@ -84,3 +86,58 @@ class PeriodicRunAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None):
         return False
+
+
+@admin.register(DeadJob)
+class DeadJobAdmin(admin.ModelAdmin):
+    """Background jobs that failed on every attempt, newest first, with an action that queues
+    them again once the cause (a mail server, a shop's API) is fixed."""
+
+    list_display = [
+        "task_path",
+        "kwargs",
+        "attempts",
+        "first_failed_at",
+        "last_failed_at",
+        "retried_at",
+    ]
+    list_filter = [("retried_at", admin.EmptyFieldListFilter), "task_path"]
+    search_fields = ["task_path", "error"]
+    date_hierarchy = "last_failed_at"
+    readonly_fields = [
+        "task_path",
+        "args",
+        "kwargs",
+        "queue_name",
+        "backend",
+        "attempts",
+        "first_failed_at",
+        "last_failed_at",
+        "retried_at",
+        "error",
+    ]
+    actions = ["retry"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    @admin.action(description=_("Retry the selected jobs"), permissions=["retry"])
+    def retry(self, request, queryset):
+        queued = 0
+        for dead_job in queryset:
+            if retry_dead_job(dead_job=dead_job):
+                self.log_change(request, dead_job, [{"changed": {"fields": ["retried_at"]}}])
+                queued += 1
+        self.message_user(
+            request,
+            ngettext("%(count)d job queued again.", "%(count)d jobs queued again.", queued)
+            % {"count": queued},
+            messages.SUCCESS if queued else messages.WARNING,
+        )
+
+    def has_retry_permission(self, request):
+        # Whoever may delete dead jobs may also send them again.
+        return self.has_delete_permission(request)

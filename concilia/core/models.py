@@ -243,3 +243,31 @@ class OutboxEvent(models.Model):
     def __str__(self) -> str:
         return f"{self.kind} {self.subject} ({self.event_id})"
 
+
+class DeadJob(models.Model):
+    """A background job that failed on every attempt (concilia.core.jobs): kept for an
+    administrator to read why and to run it again once the cause is fixed.
+
+    Jobs carry ids, not personal data; the error may quote an address a mail server refused.
+    """
+
+    task_path = models.CharField(_("job"), max_length=200)
+    args = models.JSONField(_("arguments"), default=list, blank=True)
+    kwargs = models.JSONField(_("keyword arguments"), default=dict, blank=True)
+    queue_name = models.CharField(_("queue"), max_length=100, default="default")
+    backend = models.CharField(_("backend"), max_length=100, default="default")
+    attempts = models.PositiveSmallIntegerField(_("attempts"))
+    error = models.TextField(_("last error"), blank=True)
+    first_failed_at = models.DateTimeField(_("first failed"))
+    last_failed_at = models.DateTimeField(_("last failed"))
+    # Set when an administrator queued it again: a retry that fails too is a new dead job.
+    retried_at = models.DateTimeField(_("retried"), null=True, blank=True)
+
+    class Meta:
+        ordering = ["-last_failed_at", "-pk"]
+        verbose_name = _("dead job")
+        verbose_name_plural = _("dead jobs")
+        indexes = [models.Index(fields=["-last_failed_at"], name="dead_job_recent")]
+
+    def __str__(self) -> str:
+        return f"{self.task_path} ({self.last_failed_at:%Y-%m-%d %H:%M})"

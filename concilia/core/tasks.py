@@ -8,7 +8,7 @@ from django.db import transaction
 from django_tasks import task_backends
 
 
-def enqueue_with_change(task: Any, **kwargs: Any) -> None:
+def enqueue_with_change(task: Any, *args: Any, **kwargs: Any) -> None:
     """Queue `task` so that it runs only if the surrounding transaction commits.
 
     The database backend writes the job row inside the same transaction (an outbox: both land or
@@ -16,6 +16,6 @@ def enqueue_with_change(task: Any, **kwargs: Any) -> None:
     """
     backend = task_backends[task.backend]
     if backend.__class__.__module__.startswith("django_tasks_db"):
-        task.enqueue(**kwargs)
+        task.enqueue(*args, **kwargs)
     else:
-        transaction.on_commit(lambda: task.enqueue(**kwargs))
+        transaction.on_commit(lambda: task.enqueue(*args, **kwargs))

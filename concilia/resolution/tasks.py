@@ -11,13 +11,14 @@ from django_tasks import task
 
 from concilia.cases import actions as case_actions
 from concilia.cases.models import ActorKind, Case, Status
+from concilia.core.jobs import job
 from concilia.core.ports import FulfilmentRequest, fulfilment
 from concilia.resolution.models import Decision, DecisionSource, FollowUp, Resolution
 
 logger = logging.getLogger(__name__)
 
 
-@task()
+@job()
 def carry_out_resolution(*, resolution_id: int) -> None:
     """Ask the shop to do what was agreed (refund, credit, label, replacement), once. When it
     fails the resolution stands, and a person is told to do it by hand."""
@@ -68,7 +69,7 @@ def decide_again(*, case_id: int, after_decision: int) -> str:
     return triage_case(case=case, again=True).outcome
 
 
-@task()
+@job()
 def send_party_email(*, party_id: int, what: str) -> None:
     """Email a third party its link to the case: the invitation, or a proposal to answer."""
     from django.conf import settings

@@ -39,7 +39,10 @@ class Command(BaseCommand):
         parser.add_argument(
             "--no-worker",
             action="store_true",
-            help="do not start the background worker (run it elsewhere)",
+            help=(
+                "do not start the background worker (run `concilia worker` elsewhere: the "
+                "database worker, or an RQ worker when CONCILIA_TASKS_BACKEND=rq)"
+            ),
         )
         parser.add_argument(
             "--no-sweep",
@@ -97,15 +100,8 @@ class Command(BaseCommand):
         if not no_worker:
             children.append(
                 subprocess.Popen(
-                    [
-                        sys.executable,
-                        "-m",
-                        "concilia",
-                        "db_worker",
-                        "--interval",
-                        "0.5",
-                        "--no-reload",
-                    ],
+                    # The database worker, or an RQ worker when CONCILIA_TASKS_BACKEND=rq.
+                    [sys.executable, "-m", "concilia", "worker"],
                     env=env,
                     preexec_fn=_lower_priority,  # no threads have started yet
                 )
