@@ -18,6 +18,7 @@ from django.urls import reverse
 from django_tasks import task
 
 from concilia.core.ports import CaseSummary, CustomerProfile, customer_directory
+from concilia.core.tasks import enqueue_with_change
 
 logger = logging.getLogger(__name__)
 
@@ -29,7 +30,7 @@ def push_case_event(*, kind: str, payload: dict[str, Any]) -> bool:
     event = EVENTS.get(kind)
     if not settings.CRM_PUSH or event is None or not payload.get("case"):
         return False
-    push_case_to_crm.enqueue(reference=payload["case"], event=event)
+    enqueue_with_change(push_case_to_crm, reference=payload["case"], event=event)
     return True
 
 

@@ -55,3 +55,17 @@ def test_the_job_calls_the_directory_directly(hubspot, open_case):
     note_id = push_case_to_crm.call(reference=case.reference, event="opened")
     assert note_id == push_case_to_crm.call(reference=case.reference, event="opened")
     assert len(hubspot.notes) == 1
+
+
+def test_the_outbox_dispatcher_pushes_openings_and_closings_to_the_crm(
+    hubspot, open_case, settings, run_tasks
+):
+    settings.CRM_PUSH = True
+    case = open_case(category="refund")
+    run_tasks()  # the dispatcher, then the push it queued
+    run_tasks()
+    (contact,) = hubspot.contacts.values()
+    assert contact["properties"]["email"] == "lucia@example.com"
+    assert [n["properties"]["hs_note_body"].split("]")[0] for n in hubspot.notes.values()] == [
+        f"[Concilia {case.reference} opened"
+    ]

@@ -22,6 +22,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from concilia.core.models import OutboxEvent
+from concilia.integrations.crm.tasks import push_case_event
 from concilia.integrations.webhooks.models import (
     DUE_STATUSES,
     Delivery,
@@ -85,6 +86,8 @@ def dispatch(*, now: dt.datetime | None = None) -> tuple[int, set[int]]:
                 if endpoint.subscribes_to(event.kind)
             ]
             Delivery.objects.bulk_create(rows, ignore_conflicts=True)
+            for event in events:  # the CRM hears of openings and closings (when CRM_PUSH is on)
+                push_case_event(kind=event.kind, payload=event.payload)
             OutboxEvent.objects.filter(pk__in=[e.pk for e in events]).update(dispatched_at=now)
         dispatched += len(events)
         touched.update(row.endpoint_id for row in rows)
