@@ -260,7 +260,7 @@ def commit() -> str:
 
 
 def pct(value: float) -> str:
-    return f"{value:.1%}"
+    return f"{value:.2%}"
 
 
 def ms(pair: tuple[float, float]) -> str:
