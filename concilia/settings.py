@@ -250,8 +250,10 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 CONCILIA_ANON_SUBMISSION_RATE = os.environ.get("CONCILIA_ANON_SUBMISSION_RATE", "20/hour")
 # Tracking sign-in requests per client address.
 CONCILIA_SIGN_IN_RATE = os.environ.get("CONCILIA_SIGN_IN_RATE", "10/hour")
-# Token-authenticated integrations (0 = unlimited).
-CONCILIA_TOKEN_RATE = os.environ.get("CONCILIA_TOKEN_RATE", "")
+# API calls per token (0 = unlimited); over it the API answers 429 with Retry-After.
+CONCILIA_TOKEN_RATE = os.environ.get("CONCILIA_TOKEN_RATE", "600/minute")
+# Minutes a rotated API token keeps working beside its successor (0: it stops at once).
+CONCILIA_TOKEN_ROTATION_GRACE_MINUTES = envint("CONCILIA_TOKEN_ROTATION_GRACE_MINUTES", 0)
 # How long a one-time sign-in link stays valid.
 CONCILIA_SIGN_IN_LINK_MINUTES = envint("CONCILIA_SIGN_IN_LINK_MINUTES", 30)
 # How long a signed-in customer stays signed in.

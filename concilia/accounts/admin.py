@@ -1,11 +1,21 @@
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.contrib.admin.widgets import FilteredSelectMultiple
 from django.contrib.auth.admin import UserAdmin
 from django.db.models import Count, Q
+from django.template.response import TemplateResponse
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
-from concilia.accounts.models import ApiToken, Role, Team, User
+from concilia.accounts.models import (
+    ApiToken,
+    Role,
+    Scope,
+    Team,
+    TokenRevoked,
+    User,
+    checked_scopes,
+)
 from concilia.core.admin import RememberedConfigAdmin
 
 
@@ -79,11 +89,123 @@ class TeamAdmin(RememberedConfigAdmin):
         super().save_related(request, form, formsets, change)
 
 
+class ApiTokenForm(forms.ModelForm):
+    scopes = forms.MultipleChoiceField(
+        label=_("scopes"),
+        choices=Scope.choices,
+        widget=forms.CheckboxSelectMultiple,
+        required=False,
+        help_text=_("What the token may do; the user's own permissions still apply."),
+    )
+
+    class Meta:
+        model = ApiToken
+        fields = ("name", "user", "scopes")
+
+    def clean_scopes(self):
+        return checked_scopes(self.cleaned_data["scopes"])
+
+
 @admin.register(ApiToken)
 class ApiTokenAdmin(admin.ModelAdmin):
-    list_display = ("name", "prefix", "user", "created_at", "revoked_at")
-    readonly_fields = ("prefix", "created_at")
-    fields = ("name", "user", "prefix", "created_at", "revoked_at")
+    """Issue, rotate and revoke tokens; a new token's text is shown once, on its own page."""
 
-    def has_add_permission(self, request):  # tokens are issued with `concilia createtoken`
-        return False
+    form = ApiTokenForm
+    list_display = (
+        "name",
+        "prefix",
+        "user",
+        "scope_list",
+        "created_at",
+        "last_used_at",
+        "expires_at",
+        "revoked_at",
+    )
+    list_filter = (("revoked_at", admin.EmptyFieldListFilter),)
+    search_fields = ("name", "prefix", "user__username")
+    list_select_related = ("user",)
+    actions = ("rotate_tokens", "revoke_tokens")
+    issued_template = "admin/accounts/apitoken/issued.html"
+
+    def get_fields(self, request, obj=None):
+        if obj is None:
+            return ("name", "user", "scopes")
+        return (
+            "name",
+            "user",
+            "scopes",
+            "prefix",
+            "created_at",
+            "last_used_at",
+            "expires_at",
+            "revoked_at",
+        )
+
+    def get_readonly_fields(self, request, obj=None):
+        if obj is None:
+            return ()
+        return ("user", "prefix", "created_at", "last_used_at", "expires_at", "revoked_at")
+
+    @admin.display(description=_("scopes"))
+    def scope_list(self, obj):
+        return ", ".join(obj.scopes) or "—"
+
+    def save_model(self, request, obj, form, change):
+        if not change:
+            request._issued_token = obj.set_secret()
+        super().save_model(request, obj, form, change)
+
+    def response_add(self, request, obj, post_url_continue=None):
+        return self._issued_page(request, [(obj, request._issued_token)], rotated=False)
+
+    def _issued_page(self, request, issued, *, rotated):
+        response = TemplateResponse(
+            request,
+            self.issued_template,
+            {
+                **self.admin_site.each_context(request),
+                "opts": self.model._meta,
+                "title": _("New API token") if len(issued) == 1 else _("New API tokens"),
+                "issued": issued,
+                "rotated": rotated,
+            },
+        )
+        response["Cache-Control"] = "no-store"  # the page holds secrets
+        return response
+
+    @admin.action(
+        description=_("Rotate selected tokens (new token, same scopes)"), permissions=["change"]
+    )
+    def rotate_tokens(self, request, queryset):
+        issued = []
+        for token in queryset.select_related("user").order_by("pk"):
+            try:
+                new, raw = token.rotate()
+            except TokenRevoked:
+                self.message_user(
+                    request,
+                    _("%(token)s is revoked or expired and was not rotated.") % {"token": token},
+                    messages.WARNING,
+                )
+                continue
+            self.log_change(
+                request, token, _("Rotated; replaced by %(prefix)s…") % {"prefix": new.prefix}
+            )
+            issued.append((new, raw))
+        if not issued:
+            return None
+        return self._issued_page(request, issued, rotated=True)
+
+    @admin.action(description=_("Revoke selected tokens"), permissions=["change"])
+    def revoke_tokens(self, request, queryset):
+        revoked = 0
+        for token in queryset.filter(revoked_at__isnull=True):
+            token.revoke()
+            self.log_change(request, token, _("Revoked"))
+            revoked += 1
+        self.message_user(
+            request,
+            ngettext("%(count)d token revoked.", "%(count)d tokens revoked.", revoked)
+            % {"count": revoked},
+            messages.SUCCESS,
+        )

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import secrets
+from collections.abc import Iterable
 from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractUser, Group
-from django.db import models
+from django.db import models, transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -137,9 +139,47 @@ class Team(models.Model):
         return self.calendar.working() if self.calendar else default_calendar()
 
 
+class Scope(models.TextChoices):
+    """What a token may do; the person behind it must still be allowed to do it."""
+
+    CASES_READ = "cases:read", _("Read cases")
+    CASES_WRITE = "cases:write", _("Work cases (reply, notes, status, assign, transfer)")
+    COMPLAINTS_WRITE = "complaints:write", _("File complaints for customers")
+    WEBHOOKS_MANAGE = "webhooks:manage", _("Manage webhooks")
+
+
+# What a token may do when no scopes are named: everything tokens could do before scopes existed.
+DEFAULT_SCOPES = (Scope.CASES_READ, Scope.CASES_WRITE, Scope.COMPLAINTS_WRITE)
+
+
+class UnknownScope(ValueError):
+    """A scope outside Scope's fixed set."""
+
+    def __init__(self, scope: str):
+        super().__init__(scope)
+        self.scope = scope
+
+
+class TokenRevoked(Exception):
+    """A revoked token cannot be rotated: issue a new one instead."""
+
+
+def checked_scopes(scopes: Iterable[str]) -> list[str]:
+    """The scopes, deduplicated in Scope's order; UnknownScope for any outside the fixed set."""
+    wanted = set(scopes)
+    for scope in wanted:
+        if scope not in Scope.values:
+            raise UnknownScope(scope)
+    return [scope for scope in Scope.values if scope in wanted]
+
+
 class ApiTokenQuerySet(models.QuerySet["ApiToken"]):
     def active(self) -> ApiTokenQuerySet:
-        return self.filter(revoked_at__isnull=True, user__is_active=True)
+        return self.filter(
+            models.Q(expires_at__isnull=True) | models.Q(expires_at__gt=timezone.now()),
+            revoked_at__isnull=True,
+            user__is_active=True,
+        )
 
 
 class ApiToken(models.Model):
@@ -154,8 +194,22 @@ class ApiToken(models.Model):
     name = models.CharField(_("name"), max_length=100)
     prefix = models.CharField(_("prefix"), max_length=12, editable=False)
     digest = models.CharField(max_length=64, unique=True, editable=False)
+    scopes = models.JSONField(
+        _("scopes"),
+        default=list,
+        blank=True,
+        help_text=_("What the token may do; the user's own permissions still apply."),
+    )
     created_at = models.DateTimeField(_("created"), default=timezone.now, editable=False)
-    revoked_at = models.DateTimeField(_("revoked"), null=True, blank=True)
+    last_used_at = models.DateTimeField(_("last used"), null=True, blank=True, editable=False)
+    expires_at = models.DateTimeField(
+        _("expires"),
+        null=True,
+        blank=True,
+        editable=False,
+        help_text=_("Set when the token was rotated with a grace period."),
+    )
+    revoked_at = models.DateTimeField(_("revoked"), null=True, blank=True, editable=False)
 
     objects = ApiTokenQuerySet.as_manager()
 
@@ -167,23 +221,91 @@ class ApiToken(models.Model):
         return f"{self.name} ({self.prefix}…)"
 
     @classmethod
-    def issue(cls, *, user: User, name: str) -> tuple[ApiToken, str]:
-        """Create a token; the plain text is returned once and never stored."""
-        raw = TOKEN_PREFIX + secrets.token_urlsafe(32)
-        token = cls.objects.create(user=user, name=name, prefix=raw[:12], digest=digest_token(raw))
+    def issue(
+        cls, *, user: User, name: str, scopes: Iterable[str] | None = None
+    ) -> tuple[ApiToken, str]:
+        """Create a token; the plain text is returned once and never stored.
+
+        Without `scopes` the token gets DEFAULT_SCOPES; UnknownScope for a scope outside Scope.
+        """
+        token = cls(
+            user=user,
+            name=name,
+            scopes=checked_scopes(DEFAULT_SCOPES if scopes is None else scopes),
+        )
+        raw = token.set_secret()
+        token.save(force_insert=True)
         return token, raw
+
+    def set_secret(self) -> str:
+        """Give an unsaved token its secret: the prefix and digest are kept, the text returned."""
+        raw = TOKEN_PREFIX + secrets.token_urlsafe(32)
+        self.prefix, self.digest = raw[:12], digest_token(raw)
+        return raw
 
     @classmethod
     def authenticate(cls, raw: str) -> ApiToken | None:
         if not raw.startswith(TOKEN_PREFIX):
             return None
-        return _active_token(digest_token(raw))
+        token = _active_token(digest_token(raw))
+        if token is None or not token.is_usable:
+            return None  # the remembered row may have expired since it was read
+        return token
+
+    @property
+    def is_usable(self) -> bool:
+        if self.revoked_at is not None:
+            return False
+        return self.expires_at is None or self.expires_at > timezone.now()
+
+    def has_scope(self, scope: str) -> bool:
+        return scope in self.scopes
+
+    def record_use(self) -> None:
+        """Note the time of use, writing at most once a minute per token across all processes."""
+        now = timezone.now()
+        stale = now - LAST_USED_RESOLUTION
+        if self.last_used_at is not None and self.last_used_at > stale:
+            return
+        ApiToken.objects.filter(
+            models.Q(last_used_at__isnull=True) | models.Q(last_used_at__lte=stale), pk=self.pk
+        ).update(last_used_at=now)
+        self.last_used_at = now  # the remembered instance skips the query for a minute
 
     def revoke(self) -> None:
         """Stop accepting this token (other processes stop within a few seconds)."""
         self.revoked_at = timezone.now()
         self.save(update_fields=["revoked_at"])
         _active_token.forget()  # type: ignore[attr-defined]
+
+    @transaction.atomic
+    def rotate(self, *, grace_minutes: int | None = None) -> tuple[ApiToken, str]:
+        """Issue a token with the same user, name and scopes and retire this one.
+
+        This one stops at once, or after `grace_minutes` (default:
+        CONCILIA_TOKEN_ROTATION_GRACE_MINUTES) so that the integration can switch over.
+        The new token's plain text is returned once.
+        """
+        current = ApiToken.objects.select_for_update().get(pk=self.pk)
+        if not current.is_usable:
+            raise TokenRevoked(str(self))
+        if grace_minutes is None:
+            grace_minutes = settings.CONCILIA_TOKEN_ROTATION_GRACE_MINUTES
+        new, raw = ApiToken.issue(user=current.user, name=current.name, scopes=current.scopes)
+        if grace_minutes > 0:
+            expires_at = timezone.now() + dt.timedelta(minutes=grace_minutes)
+            if current.expires_at is not None:  # rotated again within the grace: never extend
+                expires_at = min(expires_at, current.expires_at)
+            ApiToken.objects.filter(pk=self.pk).update(expires_at=expires_at)
+            self.expires_at = expires_at
+            _active_token.forget()  # type: ignore[attr-defined]
+        else:
+            self.revoke()
+        return new, raw
+
+
+# How precisely `last_used_at` is kept: one UPDATE a minute per token at most.
+LAST_USED_RESOLUTION = dt.timedelta(minutes=1)
 
 
 @remember_for(seconds=5)

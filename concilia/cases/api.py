@@ -19,7 +19,7 @@ from django.utils.translation import gettext as _
 from ninja import Field, Query, Router, Schema
 
 from concilia.accounts.auth import TokenAuth
-from concilia.accounts.models import ApiToken, Team, User
+from concilia.accounts.models import ApiToken, Scope, Team, User
 from concilia.cases import actions, queue, sla
 from concilia.cases.access import (
     assignable_users,
@@ -35,7 +35,9 @@ from concilia.cases.templating import variables_for
 from concilia.core.problems import ApiProblem
 from concilia.core.references import InvalidReference, normalize_reference
 
-router = Router(tags=["helpdesk"], auth=TokenAuth())
+# Reading needs the cases:read scope; each change declares cases:write.
+router = Router(tags=["helpdesk"], auth=TokenAuth(scope=Scope.CASES_READ))
+WRITE = TokenAuth(scope=Scope.CASES_WRITE)
 
 MAX_PAGE_SIZE = 200
 
@@ -482,6 +484,7 @@ def get_case(request: HttpRequest, reference: str) -> Any:
 
 @router.post(
     "/cases/{reference}/replies",
+    auth=WRITE,
     response={200: CaseSummaryOut, **CHANGE_PROBLEMS},
     summary="Reply to the customer",
     description=(
@@ -527,6 +530,7 @@ def reply(request: HttpRequest, reference: str, payload: ReplyIn) -> Any:
 
 @router.post(
     "/cases/{reference}/notes",
+    auth=WRITE,
     response={200: CaseSummaryOut, **CHANGE_PROBLEMS},
     summary="Add an internal note",
     description="For colleagues only; never shown or sent to the customer.",
@@ -545,6 +549,7 @@ def add_note(request: HttpRequest, reference: str, payload: NoteIn) -> Any:
 
 @router.post(
     "/cases/{reference}/status",
+    auth=WRITE,
     response={200: CaseSummaryOut, **CHANGE_PROBLEMS},
     summary="Change the status",
     description="Closing needs an outcome; any other status clears it.",
@@ -579,6 +584,7 @@ def set_status(request: HttpRequest, reference: str, payload: StatusIn) -> Any:
 
 @router.post(
     "/cases/{reference}/assign",
+    auth=WRITE,
     response={200: CaseSummaryOut, **CHANGE_PROBLEMS},
     summary="Give the case to a person of your teams, or to nobody",
     description="The new assignee is told in the helpdesk and by email.",
@@ -610,6 +616,7 @@ def assign(request: HttpRequest, reference: str, payload: AssignIn) -> Any:
 
 @router.post(
     "/cases/{reference}/transfer",
+    auth=WRITE,
     response={200: CaseSummaryOut, **CHANGE_PROBLEMS},
     summary="Hand the case over to another team",
     description=(

@@ -84,3 +84,7 @@ def anonymous_submissions() -> RateLimit:
 
 def sign_in_requests() -> RateLimit:
     return RateLimit("sign-in", settings.CONCILIA_SIGN_IN_RATE)
+
+
+def api_tokens() -> RateLimit:
+    return RateLimit("api-token", settings.CONCILIA_TOKEN_RATE)

@@ -19,7 +19,7 @@ from ninja import Field, Router, Schema, Status
 from ninja.errors import HttpError
 
 from concilia.accounts.auth import ANONYMOUS, OptionalTokenAuth, TokenAuth
-from concilia.accounts.models import ApiToken
+from concilia.accounts.models import ApiToken, Scope
 from concilia.cases.attachments import CheckedFile, check_file
 from concilia.cases.models import CATEGORY_FIELDS, ActorKind, Case, Channel
 from concilia.cases.queries import active_categories
@@ -181,7 +181,7 @@ def _form_errors(form: ComplaintForm) -> list[dict[str, str]]:
 
 @router.post(
     "/complaints",
-    auth=OptionalTokenAuth(),
+    auth=OptionalTokenAuth(scope=Scope.COMPLAINTS_WRITE),
     response={201: ComplaintCreated, 200: ComplaintCreated},
     summary="File a complaint",
     description=(
@@ -263,7 +263,7 @@ def create_complaint(request: HttpRequest, payload: ComplaintIn, response: HttpR
 
 @router.get(
     "/complaints/{reference}",
-    auth=TokenAuth(),
+    auth=TokenAuth(scope=Scope.CASES_READ),
     response=ComplaintOut,
     summary="Read a complaint (staff tokens)",
 )
