@@ -290,6 +290,8 @@ class Fill:
 
 def start_django(db: str, home: Path, pg_url: str | None) -> None:
     os.environ["CONCILIA_HOME"] = str(home)
+    # The agents' API calls all carry the benchmark's one token: its rate limit is off.
+    os.environ["CONCILIA_TOKEN_RATE"] = "0"  # noqa: S105 - a rate, not a secret
     os.environ["DJANGO_SETTINGS_MODULE"] = "concilia.settings"
     if pg_url:
         os.environ["DATABASE_URL"] = pg_url
