@@ -9,7 +9,8 @@ LogisticRegression with scikit-learn's defaults), and evaluated on:
    train file. Top-1 accuracy (the best label, threshold ignored, as the literature reports it),
    and accuracy when UNKNOWN answers count as wrong, with the share of UNKNOWN answers.
 2. CLINC150 (`clinc150/train_val.json`): trained on `train` (15,000) with `oos_train` (100) as
-   out-of-scope examples that only choose the threshold; measured on `val` (3,000): in-scope
+   out-of-scope examples (learnt as a class whose answer is UNKNOWN, and choosing the threshold
+   on cross-validated training predictions); measured on `val` (3,000): in-scope
    accuracy (an UNKNOWN answer is wrong), top-1 accuracy, and out-of-scope recall on `oos_val`
    (100): the share answered UNKNOWN.
 3. Concilia's own set (`concilia/nlu/data/categories.csv`), Spanish and English separately:
@@ -30,7 +31,7 @@ No test split is used (none is here). It prints a markdown table and the wall ti
 
     .venv/bin/python bench/nlu_eval.py                 # everything, about 5 minutes on 2 cores
     .venv/bin/python bench/nlu_eval.py --only concilia --jobs 1
-    .venv/bin/python bench/nlu_eval.py --encoder minilm
+    .venv/bin/python bench/nlu_eval.py --encoder minilm+use   # 10-25 minutes, 5 more the first time
 """
 
 from __future__ import annotations
