@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextvars
 import importlib.util
 import threading
+from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -135,16 +136,20 @@ def encode(
     """Vectors of the texts (one row each), encoded in batches of similar lengths.
 
     `on_batch(done, total)` is told after each batch (a progress bar). Texts encoded inside a
-    `remembering` block are read from memory.
+    `remembering` block are read from memory, and so are the last few messages read one by one
+    (a chat turn asks the kind model and the category model about the same message).
     """
     texts = [str(t) for t in texts]
     dimension = SPECS[name].dimension if name in SPECS else 0
-    memory = _memory.get() or {}
+    memory = _memory.get() or _recent
     vectors = np.zeros((len(texts), dimension), dtype=np.float32)
-    todo = [i for i, t in enumerate(texts) if (name, t) not in memory]
+    todo = []
     for i, t in enumerate(texts):
-        if (name, t) in memory:
-            vectors[i] = memory[name, t]
+        known = memory.get((name, t))  # one look-up: another thread may drop a recent one
+        if known is None:
+            todo.append(i)
+        else:
+            vectors[i] = known
     if not todo:
         return vectors
     encoder = get_encoder(name)
@@ -157,6 +162,11 @@ def encode(
             on_batch(min(start + batch_size, len(unique)), len(unique))
     for i in todo:
         vectors[i] = found[texts[i]]
+    if len(found) <= RECENT_BATCH and _memory.get() is None:
+        with _recent_lock:
+            _recent.update(((name, text), vector) for text, vector in found.items())
+            while len(_recent) > RECENT:
+                _recent.popitem(last=False)
     return vectors
 
 
@@ -170,6 +180,12 @@ def remembering(name: str, texts: Sequence[str], vectors: np.ndarray) -> Iterato
         yield
     finally:
         _memory.reset(token)
+
+
+# The vectors of the last messages predicted one (or a few) at a time, oldest first.
+RECENT, RECENT_BATCH = 64, 8
+_recent: OrderedDict[tuple[str, str], np.ndarray] = OrderedDict()
+_recent_lock = threading.Lock()
 
 
 def remembers(name: str, texts: Sequence[str]) -> bool:

@@ -81,6 +81,7 @@ def test_encoder_vectors_are_normalised_deterministic_and_batch_independent(name
     assert vectors.shape == (3, encoders.SPECS[name].dimension)
     assert vectors.dtype == np.float32
     assert np.linalg.norm(vectors, axis=1) == pytest.approx([1.0, 1.0, 1.0], abs=1e-5)
+    assert np.array_equal(encoder.encode(SENTENCES), encoder.encode(SENTENCES))
     assert np.array_equal(encoders.encode(name, SENTENCES), vectors)
     assert np.allclose(one_by_one, vectors, atol=1e-5)  # padding in a batch changes nothing
     assert encoders.encode(name, []).shape == (0, encoders.SPECS[name].dimension)
@@ -142,6 +143,23 @@ def test_a_model_with_an_encoder_saves_reloads_in_a_fresh_process_and_predicts(m
     )
     # And the file holds no weights: the encoder stays in its package
     assert path.stat().st_size < 2_000_000
+
+
+@needs("minilm")
+def test_a_chat_message_read_by_two_models_is_encoded_once(monkeypatch):
+    # Given two models with the same encoder (a kind model and a category model)
+    texts, labels = zip(*topic_rows(), strict=True)
+    kinds = TextClassifier(encoder="minilm").fit(texts, labels)
+    categories = TextClassifier(encoder="minilm").fit(texts, labels[::-1])
+    encoder = encoders.get_encoder("minilm")
+    calls: list[list[str]] = []
+    encode = encoder.encode
+    monkeypatch.setattr(encoder, "encode", lambda texts: calls.append(texts) or encode(texts))
+    # When both read one new message
+    kinds.predict("my hatchback makes a grinding noise")
+    categories.predict("my hatchback makes a grinding noise")
+    # Then the encoder ran once
+    assert calls == [["my hatchback makes a grinding noise"]]
 
 
 @pytest.mark.parametrize(
