@@ -3,7 +3,8 @@
 The model is the union of word 1-2-gram and character 2-5-gram TF-IDF (sublinear tf, accents
 folded, so "devolucion" reads as "devolución" and typos still share most n-grams) under a linear
 SVM; optionally with the vectors of a pretrained sentence encoder appended (`encoder=`, see
-concilia/nlu/encoders.py: it knows that "billed twice" and "charged two times" mean the same). Its margins become probabilities through a softmax whose temperature is fitted on
+concilia/nlu/encoders.py: it knows that "billed twice" and "charged two times" mean the same).
+Its margins become probabilities through a softmax whose temperature is fitted on
 cross-validated predictions, and the same predictions choose the confidence under which the
 answer is UNKNOWN. bench/README.md ("NLU") compares it with TF-IDF + logistic regression.
 """
@@ -88,9 +89,7 @@ def _features(encoder: str = encoders.NONE, encoder_weight: float = 1.0) -> Feat
     )
 
 
-def _estimator(
-    kind: str, encoder: str = encoders.NONE, encoder_weight: float = 1.0, c: float = 0.5
-) -> Pipeline:
+def _estimator(kind: str, encoder: str = encoders.NONE, encoder_weight: float = 1.0) -> Pipeline:
     if kind == "baseline":  # the reference the engine must beat: TF-IDF 1-2-grams + LR
         return Pipeline(
             [
@@ -98,7 +97,7 @@ def _estimator(
                 ("model", LogisticRegression(max_iter=1000)),
             ]
         )
-    return Pipeline([("features", _features(encoder, encoder_weight)), ("model", LinearSVC(C=c))])
+    return Pipeline([("features", _features(encoder, encoder_weight)), ("model", LinearSVC(C=0.5))])
 
 
 # Each sentence encoder's unit-norm vector is scaled by this next to the two unit-norm TF-IDF
