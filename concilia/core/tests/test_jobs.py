@@ -97,7 +97,10 @@ def test_an_administrator_retries_a_dead_job_from_the_admin(run_tasks, settings,
     # Given the cause was fixed, when the administrator retries the job, then it runs once more.
     PeriodicRun.objects.create(name="sms-fixed")
     response = admin_client.post(
-        changelist, {"action": "retry", "_selected_action": [dead.pk]}, follow=True
+        changelist,
+        {"action": "retry", "_selected_action": [dead.pk]},
+        follow=True,
+        headers={"Accept-Language": "en"},
     )
     assert "1 job queued again." in response.content.decode()
     run_tasks()

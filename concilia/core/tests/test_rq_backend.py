@@ -180,7 +180,10 @@ def test_a_failing_job_is_retried_with_backoff_then_dead_then_retried_by_an_admi
     PeriodicRun.objects.create(name="rq-mail-fixed")
     changelist = reverse("admin:core_deadjob_changelist")
     response = admin_client.post(
-        changelist, {"action": "retry", "_selected_action": [dead.pk]}, follow=True
+        changelist,
+        {"action": "retry", "_selected_action": [dead.pk]},
+        follow=True,
+        headers={"Accept-Language": "en"},
     )
     assert "1 job queued again." in response.content.decode()
     wait_for(lambda: PeriodicRun.objects.filter(name="rq-mail").exists())
