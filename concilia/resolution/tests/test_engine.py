@@ -149,6 +149,17 @@ def test_the_trace_says_why_each_earlier_rule_did_not_fire(shop):
             "refund-dispute",
         ),
         ({"order__days_late": 0}, "none", ""),
+        (
+            {"case__category": "technical_problem", "order__days_since_purchase": 5},
+            "offer",
+            "faulty-on-arrival",
+        ),
+        (
+            {"case__category": "technical_problem", "order__days_since_purchase": 40},
+            "escalate",
+            "everything-else-to-a-person",
+        ),
+        ({"case__category": "other"}, "escalate", "everything-else-to-a-person"),
     ],
 )
 def test_each_outcome_type(shop, changes, outcome, rule):

@@ -55,7 +55,7 @@ def test_the_demo_shop_policy_is_valid_and_covers_the_demo_categories():
         categories=CATEGORIES | {"technical_problem", "other"},
         teams={"customer-care", "logistics"},
     )
-    assert len(document.rules) == 13
+    assert len(document.rules) == 15
     outcomes = {r.outcome.type for r in document.rules}
     assert outcomes == {"resolve", "offer", "ask_evidence", "escalate", "mediate"}
     assert all(set(r.reason) == {"es", "en"} for r in document.rules)
