@@ -112,6 +112,7 @@ def test_an_answered_offer_cannot_be_answered_again(client, offered):
 def test_another_customer_can_neither_see_nor_answer_it(offered, open_case, run_tasks):
     other = Client()
     case = open_case(email="pedro@example.com", name="Pedro Ruiz")
+    run_tasks()  # the policy's answer to his case is emailed before his sign-in link
     sign_in(other, case, run_tasks)
     assert other.get(f"/track/cases/{offered.case.reference}").status_code == 404
     response = answer(other, offered, answer="accept", option="0")

@@ -82,7 +82,7 @@ def test_check_points_at_every_problem_with_its_line_and_fails(invalid_file, tea
 
 def test_check_of_a_valid_file_says_so(shop_file, teams):
     out, _err = policy("check", str(shop_file))
-    assert out.strip() == f"{shop_file} is valid: 13 rule(s)."
+    assert out.strip() == f"{shop_file} is valid: 15 rule(s)."
 
 
 def test_check_of_a_missing_file_is_a_clear_error(tmp_path):
