@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import string
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote
@@ -12,7 +11,7 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
 from concilia.core.ports import FulfilmentRequest, Order, OrderItem, Shipment
-from concilia.integrations.commerce import fields
+from concilia.integrations import mapping
 from concilia.integrations.resilience import ConnectorClient, ConnectorUnavailable
 
 ORDER_FIELDS = ("number", "email", "placed_on", "total", "currency")
@@ -45,24 +44,26 @@ def validate(config: Mapping[str, Any]) -> list[str]:
     base = config.get("base_url")
     if not isinstance(base, str) or not base.startswith(("http://", "https://")):
         problems.append(f"base_url must be an http(s) URL, not {base!r}.")
-    problems += _template_problems("order_url", config.get("order_url"), LOOKUP_VALUES)
-    if config.get("order_root") is not None and not fields.is_path(config["order_root"]):
+    problems += mapping.template_problems("order_url", config.get("order_url"), LOOKUP_VALUES)
+    if config.get("order_root") is not None and not mapping.is_path(config["order_root"]):
         problems.append(f"order_root must be a dotted path, not {config['order_root']!r}.")
-    mapping = config.get("fields")
-    if not isinstance(mapping, Mapping):
+    field_paths = config.get("fields")
+    if not isinstance(field_paths, Mapping):
         problems.append('fields must map "number", "email", "placed_on", "total", "currency".')
-        mapping = {}
+        field_paths = {}
     for name in ORDER_FIELDS:
-        if not fields.is_path(mapping.get(name)):
+        if not mapping.is_path(field_paths.get(name)):
             problems.append(f"fields.{name} must be a dotted path such as 'customer.email'.")
     for name in OPTIONAL_ORDER_FIELDS:
-        if mapping.get(name) is not None and not fields.is_path(mapping[name]):
+        if field_paths.get(name) is not None and not mapping.is_path(field_paths[name]):
             problems.append(f"fields.{name} must be a dotted path or absent.")
-    unknown = set(mapping) - {*ORDER_FIELDS, *OPTIONAL_ORDER_FIELDS, "item", "shipment_fields"}
+    unknown = set(field_paths) - {*ORDER_FIELDS, *OPTIONAL_ORDER_FIELDS, "item", "shipment_fields"}
     if unknown:
         problems.append(f"fields has unknown keys: {', '.join(sorted(unknown))}.")
-    problems += _sub_mapping(mapping, "item", ITEM_FIELDS, needed=("sku", "quantity", "unit_price"))
-    problems += _sub_mapping(mapping, "shipment_fields", SHIPMENT_FIELDS, needed=("status",))
+    problems += _sub_mapping(
+        field_paths, "item", ITEM_FIELDS, needed=("sku", "quantity", "unit_price")
+    )
+    problems += _sub_mapping(field_paths, "shipment_fields", SHIPMENT_FIELDS, needed=("status",))
     status_map = config.get("shipment_status_map", {})
     if not isinstance(status_map, Mapping) or not all(
         v in SHIPMENT_STATUSES for v in status_map.values()
@@ -81,37 +82,28 @@ def validate(config: Mapping[str, Any]) -> list[str]:
         if not isinstance(action, Mapping):
             problems.append(f"actions.{kind} must be an object with url (and body, id).")
             continue
-        problems += _template_problems(f"actions.{kind}.url", action.get("url"), ACTION_VALUES)
+        problems += mapping.template_problems(
+            f"actions.{kind}.url", action.get("url"), ACTION_VALUES
+        )
         if action.get("method", "POST") not in ("POST", "PUT", "PATCH"):
             problems.append(f"actions.{kind}.method must be POST, PUT or PATCH.")
-        for path, template in _strings(action.get("body", {}), f"actions.{kind}.body"):
-            problems += _template_problems(path, template, ACTION_VALUES)
-        if action.get("id", "id") and not fields.is_path(action.get("id", "id")):
+        for path, template in mapping.template_leaves(
+            action.get("body", {}), f"actions.{kind}.body"
+        ):
+            problems += mapping.template_problems(path, template, ACTION_VALUES)
+        if action.get("id", "id") and not mapping.is_path(action.get("id", "id")):
             problems.append(f"actions.{kind}.id must be a dotted path to the shop's id.")
     key = config.get("idempotency_key", "{reference}:{kind}")
-    problems += _template_problems("idempotency_key", key, ACTION_VALUES - {"idempotency_key"})
+    problems += mapping.template_problems(
+        "idempotency_key", key, ACTION_VALUES - {"idempotency_key"}
+    )
     return problems
 
 
-def _template_problems(where: str, template: Any, allowed: frozenset[str]) -> list[str]:
-    if not isinstance(template, str) or not template:
-        return [f"{where} must be a text template such as '/orders/{{number}}'."]
-    try:
-        names = {name for _, name, _, _ in string.Formatter().parse(template) if name is not None}
-    except ValueError as error:
-        return [f"{where}: {error} in {template!r}."]
-    unknown = names - allowed
-    if unknown:
-        return [
-            f"{where} uses {', '.join(sorted(unknown))}; it may use {', '.join(sorted(allowed))}."
-        ]
-    return []
-
-
 def _sub_mapping(
-    mapping: Mapping[str, Any], key: str, allowed: tuple[str, ...], *, needed: tuple[str, ...]
+    field_paths: Mapping[str, Any], key: str, allowed: tuple[str, ...], *, needed: tuple[str, ...]
 ) -> list[str]:
-    sub = mapping.get(key)
+    sub = field_paths.get(key)
     if sub is None:
         return []
     if not isinstance(sub, Mapping):
@@ -125,27 +117,9 @@ def _sub_mapping(
     problems += [
         f"fields.{key}.{name} must be a dotted path."
         for name, path in sub.items()
-        if name in allowed and not fields.is_path(path)
+        if name in allowed and not mapping.is_path(path)
     ]
     return problems
-
-
-def _strings(body: Any, where: str) -> list[tuple[str, str]]:
-    """Every text leaf of a body template, with where it is."""
-    if isinstance(body, Mapping):
-        return [leaf for k, v in body.items() for leaf in _strings(v, f"{where}.{k}")]
-    if isinstance(body, list):
-        return [leaf for i, v in enumerate(body) for leaf in _strings(v, f"{where}.{i}")]
-    return [(where, body)] if isinstance(body, str) else []
-
-
-def _fill(body: Any, values: Mapping[str, str]) -> Any:
-    """The body template with {placeholders} filled in (texts only; numbers and booleans kept)."""
-    if isinstance(body, Mapping):
-        return {k: _fill(v, values) for k, v in body.items()}
-    if isinstance(body, list):
-        return [_fill(v, values) for v in body]
-    return body.format_map(values) if isinstance(body, str) else body
 
 
 class GenericRestShop:
@@ -189,14 +163,14 @@ class GenericRestShop:
         if body is None:
             return None
         root = self.config.get("order_root")
-        data = fields.dig(body, root) if root else body
+        data = mapping.dig(body, root) if root else body
         if isinstance(data, list):  # a search endpoint: the first match
             data = data[0] if data else None
         if not isinstance(data, Mapping):
             return None
         try:
             order = self._order(data)
-        except fields.FieldError as error:
+        except mapping.FieldError as error:
             raise ConnectorUnavailable(
                 self.name, f"the order does not fit the mapping: {error}"
             ) from error
@@ -205,59 +179,64 @@ class GenericRestShop:
         return order
 
     def _order(self, data: Mapping[str, Any]) -> Order:
-        mapping = self.config["fields"]
+        field_paths = self.config["fields"]
         minor = bool(self.config.get("minor_units", False))
 
         def field(name: str) -> Any:
-            value = fields.dig(data, mapping[name])
+            value = mapping.dig(data, field_paths[name])
             if value is None:
-                raise fields.FieldError(f"{name} ({mapping[name]}) is missing")
+                raise mapping.FieldError(f"{name} ({field_paths[name]}) is missing")
             return value
 
         items: list[OrderItem] = []
-        item_map = mapping.get("item", {})
-        for raw in (fields.dig(data, mapping["items"]) if mapping.get("items") else None) or []:
+        item_map = field_paths.get("item", {})
+        for raw in (
+            mapping.dig(data, field_paths["items"]) if field_paths.get("items") else None
+        ) or []:
             items.append(
                 OrderItem(
-                    sku=fields.text(fields.dig(raw, item_map.get("sku", "sku"))),
-                    name=fields.text(fields.dig(raw, item_map.get("name", "name"))),
-                    quantity=int(fields.dig(raw, item_map.get("quantity", "quantity")) or 0),
-                    unit_price=fields.money(
-                        fields.dig(raw, item_map.get("unit_price", "unit_price")), minor_units=minor
+                    sku=mapping.text(mapping.dig(raw, item_map.get("sku", "sku"))),
+                    name=mapping.text(mapping.dig(raw, item_map.get("name", "name"))),
+                    quantity=int(mapping.dig(raw, item_map.get("quantity", "quantity")) or 0),
+                    unit_price=mapping.money(
+                        mapping.dig(raw, item_map.get("unit_price", "unit_price")),
+                        minor_units=minor,
                     ),
                 )
             )
         return Order(
-            number=fields.text(field("number")),
-            customer_email=fields.text(field("email")),
-            placed_on=fields.date(field("placed_on")),
-            total=fields.money(field("total"), minor_units=minor),
-            currency=fields.text(field("currency")).upper(),
-            payment_method=fields.text(fields.dig(data, mapping.get("payment_method", "-"))),
+            number=mapping.text(field("number")),
+            customer_email=mapping.text(field("email")),
+            placed_on=mapping.date(field("placed_on")),
+            total=mapping.money(field("total"), minor_units=minor),
+            currency=mapping.text(field("currency")).upper(),
+            payment_method=mapping.text(mapping.dig(data, field_paths.get("payment_method", "-"))),
             items=tuple(items),
             shipment=self._shipment(data),
         )
 
     def _shipment(self, data: Mapping[str, Any]) -> Shipment | None:
-        mapping = self.config["fields"]
-        if not mapping.get("shipment"):
+        field_paths = self.config["fields"]
+        if not field_paths.get("shipment"):
             return None
-        raw = fields.dig(data, mapping["shipment"])
+        raw = mapping.dig(data, field_paths["shipment"])
         if isinstance(raw, list):  # several parcels: the latest
             raw = raw[-1] if raw else None
         if not isinstance(raw, Mapping):
             return None
-        paths = {name: name for name in SHIPMENT_FIELDS} | dict(mapping.get("shipment_fields", {}))
-        status = fields.text(fields.dig(raw, paths["status"]))
+        paths = {name: name for name in SHIPMENT_FIELDS} | dict(
+            field_paths.get("shipment_fields", {})
+        )
+        status = mapping.text(mapping.dig(raw, paths["status"]))
         status = self.config.get("shipment_status_map", {}).get(status, status)
         if status not in SHIPMENT_STATUSES:
-            raise fields.FieldError(f"unknown shipment status {status!r}: map it")
+            raise mapping.FieldError(f"unknown shipment status {status!r}: map it")
         return Shipment(
-            carrier=fields.text(fields.dig(raw, paths["carrier"])),
-            tracking_number=fields.text(fields.dig(raw, paths["tracking_number"])),
+            carrier=mapping.text(mapping.dig(raw, paths["carrier"])),
+            tracking_number=mapping.text(mapping.dig(raw, paths["tracking_number"])),
             status=status,
-            promised_on=fields.optional_date(fields.dig(raw, paths["promised_on"])),
-            delivered_on=fields.optional_date(fields.dig(raw, paths["delivered_on"])),
+            promised_on=mapping.optional_date(mapping.dig(raw, paths["promised_on"])),
+            delivered_on=mapping.optional_date(mapping.dig(raw, paths["delivered_on"])),
         )
 
     def carry_out(self, request: FulfilmentRequest) -> str:
@@ -281,12 +260,12 @@ class GenericRestShop:
         body = self.client.request(
             action.get("method", "POST"),
             url,
-            json=_fill(action.get("body", {}), values),
+            json=mapping.fill(action.get("body", {}), values),
             headers={header: key},
         )
         if body is None:
             raise ConnectorUnavailable(
                 self.name, f"the shop does not know order {request.order_number}"
             )
-        shop_id = fields.dig(body, action.get("id", "id"))
-        return fields.text(shop_id) or key
+        shop_id = mapping.dig(body, action.get("id", "id"))
+        return mapping.text(shop_id) or key

@@ -27,7 +27,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext as _
 
 from concilia.core.ports import FulfilmentRequest, Order, OrderItem, Shipment
-from concilia.integrations.commerce import fields
+from concilia.integrations import mapping
 from concilia.integrations.resilience import ConnectorClient, ConnectorUnavailable
 
 API = "/wp-json/wc/v3"
@@ -113,7 +113,7 @@ class WooCommerceShop:
             return None
         try:
             return self._order(data)
-        except (fields.FieldError, TypeError, ValueError) as error:
+        except (mapping.FieldError, TypeError, ValueError) as error:
             raise ConnectorUnavailable(self.name, f"unexpected order shape: {error}") from error
 
     def _order_data(self, number: str, email: str) -> Mapping[str, Any] | None:
@@ -124,29 +124,29 @@ class WooCommerceShop:
         data = self.client.request("GET", f"/orders/{int(order_id)}")
         if not isinstance(data, Mapping):
             return None
-        billed_to = fields.text(fields.dig(data, "billing.email"))
+        billed_to = mapping.text(mapping.dig(data, "billing.email"))
         if not billed_to or billed_to.casefold() != email.strip().casefold():
             return None  # someone else's order is, for this customer, no order at all
         return data
 
     def _order(self, data: Mapping[str, Any]) -> Order:
-        placed_on = fields.date(data.get("date_created_gmt") or data.get("date_created"))
+        placed_on = mapping.date(data.get("date_created_gmt") or data.get("date_created"))
         items = tuple(
             OrderItem(
-                sku=fields.text(line.get("sku")) or f"product-{line.get('product_id', '')}",
-                name=fields.text(line.get("name")),
+                sku=mapping.text(line.get("sku")) or f"product-{line.get('product_id', '')}",
+                name=mapping.text(line.get("name")),
                 quantity=int(line.get("quantity") or 0),
                 unit_price=self._unit_price(line),
             )
             for line in data.get("line_items") or []
         )
-        gateway = fields.text(data.get("payment_method"))
+        gateway = mapping.text(data.get("payment_method"))
         return Order(
-            number=fields.text(data.get("number") or data.get("id")),
-            customer_email=fields.text(fields.dig(data, "billing.email")),
+            number=mapping.text(data.get("number") or data.get("id")),
+            customer_email=mapping.text(mapping.dig(data, "billing.email")),
             placed_on=placed_on,
-            total=fields.money(data.get("total")),
-            currency=fields.text(data.get("currency")).upper(),
+            total=mapping.money(data.get("total")),
+            currency=mapping.text(data.get("currency")).upper(),
             payment_method=PAYMENT_METHODS.get(gateway, gateway),
             items=items,
             shipment=self._shipment(data, placed_on),
@@ -155,36 +155,36 @@ class WooCommerceShop:
     @staticmethod
     def _unit_price(line: Mapping[str, Any]) -> Decimal:
         if line.get("price") not in (None, ""):
-            return fields.money(line["price"])
+            return mapping.money(line["price"])
         quantity = int(line.get("quantity") or 1) or 1
-        return fields.money(line.get("subtotal") or "0") / quantity
+        return mapping.money(line.get("subtotal") or "0") / quantity
 
     def _shipment(self, data: Mapping[str, Any], placed_on: dt.date) -> Shipment | None:
         meta = {entry.get("key"): entry.get("value") for entry in data.get("meta_data") or []}
         parcels = meta.get(TRACKING_META) or []
-        status = STATUS_TO_SHIPMENT.get(fields.text(data.get("status")))
+        status = STATUS_TO_SHIPMENT.get(mapping.text(data.get("status")))
         if status is None or (not parcels and not data.get("shipping_lines")):
             return None
         parcel = parcels[-1] if parcels else {}
-        carrier = fields.text(parcel.get("custom_tracking_provider")) or fields.text(
+        carrier = mapping.text(parcel.get("custom_tracking_provider")) or mapping.text(
             parcel.get("tracking_provider")
         )
         if not carrier and data.get("shipping_lines"):
-            carrier = fields.text(data["shipping_lines"][0].get("method_title"))
+            carrier = mapping.text(data["shipping_lines"][0].get("method_title"))
         if parcels and status == "label_created":
             status = "in_transit"  # a tracking number was added: the parcel has left
         promised_on = None
         if settings.WOOCOMMERCE_PROMISE_META and meta.get(settings.WOOCOMMERCE_PROMISE_META):
-            promised_on = fields.date(meta[settings.WOOCOMMERCE_PROMISE_META])
+            promised_on = mapping.date(meta[settings.WOOCOMMERCE_PROMISE_META])
         elif settings.WOOCOMMERCE_PROMISE_DAYS:
             promised_on = placed_on + dt.timedelta(days=settings.WOOCOMMERCE_PROMISE_DAYS)
         delivered_on = None
         if status == "delivered":
             completed = data.get("date_completed_gmt") or data.get("date_completed")
-            delivered_on = fields.optional_date(completed)
+            delivered_on = mapping.optional_date(completed)
         return Shipment(
             carrier=carrier,
-            tracking_number=fields.text(parcel.get("tracking_number")),
+            tracking_number=mapping.text(parcel.get("tracking_number")),
             status=status,
             promised_on=promised_on,
             delivered_on=delivered_on,
@@ -210,14 +210,14 @@ class WooCommerceShop:
         self, order_id: int, data: Mapping[str, Any], request: FulfilmentRequest, marker: str
     ) -> str:
         for refund in self.client.request("GET", f"/orders/{order_id}/refunds") or []:
-            if marker in fields.text(refund.get("reason")):
+            if marker in mapping.text(refund.get("reason")):
                 return f"refund-{refund['id']}"  # already made by an earlier attempt
-        currency = fields.text(data.get("currency")).upper()
+        currency = mapping.text(data.get("currency")).upper()
         if request.currency and request.currency.upper() != currency:
             raise ConnectorUnavailable(
                 self.name, f"the order is in {currency}, the refund in {request.currency}"
             )
-        amount = request.amount if request.amount is not None else fields.money(data["total"])
+        amount = request.amount if request.amount is not None else mapping.money(data["total"])
         refund = self.client.request(
             "POST",
             f"/orders/{order_id}/refunds",
@@ -233,7 +233,7 @@ class WooCommerceShop:
         """A private order note asking the shop's staff to send the replacement or label."""
         tag = f"{marker} {request.kind}"
         for note in self.client.request("GET", f"/orders/{order_id}/notes") or []:
-            if fields.text(note.get("note")).startswith(tag):
+            if mapping.text(note.get("note")).startswith(tag):
                 return f"note-{note['id']}"
         if request.kind == "replacement":
             what = _("A replacement was agreed with the customer: please send it.")

@@ -8,17 +8,15 @@ that mention the case's reference are searched and an existing one is reused.
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Mapping
 from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
-from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from concilia.core.ports import CaseSummary, CustomerProfile
-from concilia.integrations.commerce import fields
+from concilia.integrations import mapping
 from concilia.integrations.resilience import ConnectorClient
 
 # HubSpot's own association type: note → contact.
@@ -68,12 +66,12 @@ class HubSpotDirectory:
         if contact is None:
             return None
         props = contact.get("properties") or {}
-        name = " ".join(fields.text(props.get(k)) for k in ("firstname", "lastname")).strip()
+        name = " ".join(mapping.text(props.get(k)) for k in ("firstname", "lastname")).strip()
         return CustomerProfile(
-            email=fields.text(props.get("email")) or email,
+            email=mapping.text(props.get("email")) or email,
             name=name,
-            phone=fields.text(props.get("phone")),
-            tier=fields.text(props.get(self.tier_property)) if self.tier_property else "",
+            phone=mapping.text(props.get("phone")),
+            tier=mapping.text(props.get(self.tier_property)) if self.tier_property else "",
         )
 
     def push_customer(self, customer: CustomerProfile) -> str:
@@ -119,15 +117,15 @@ class HubSpotDirectory:
             },
         )
         for note in (found or {}).get("results") or []:
-            if fields.text((note.get("properties") or {}).get("hs_note_body")).startswith(marker):
+            if mapping.text((note.get("properties") or {}).get("hs_note_body")).startswith(marker):
                 return str(note["id"])
         note = self.client.request(
             "POST",
             "/crm/v3/objects/notes",
             json={
                 "properties": {
-                    "hs_timestamp": _utc(summary.closed_at or summary.opened_at),
-                    "hs_note_body": f"{marker} {_note_text(summary)}",
+                    "hs_timestamp": mapping.iso_utc(summary.closed_at or summary.opened_at),
+                    "hs_note_body": f"{marker} {summary_text(summary)}",
                 },
                 "associations": [
                     {
@@ -145,12 +143,8 @@ class HubSpotDirectory:
         return str(note["id"])
 
 
-def _utc(moment: dt.datetime | None) -> str:
-    moment = (moment or timezone.now()).astimezone(dt.UTC)
-    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def _note_text(summary: CaseSummary) -> str:
+def summary_text(summary: CaseSummary) -> str:
+    """One line a person reads in the CRM: the case opened, or closed with its outcome."""
     if summary.event == "closed":
         text = _("Case %(reference)s (%(category)s) closed: %(outcome)s.")
     else:

@@ -1,9 +1,12 @@
-"""Reading other systems' JSON: dotted paths, money as Decimal, dates in the forms shops write."""
+"""Describing other systems' JSON in settings: dotted paths read into Decimal money and dates,
+and text templates ("/orders/{number}") checked against the values they may use, then filled."""
 
 from __future__ import annotations
 
 import datetime as dt
 import re
+import string
+from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -77,3 +80,60 @@ def optional_date(value: Any) -> dt.date | None:
 
 def text(value: Any) -> str:
     return "" if value is None else str(value).strip()
+
+
+def iso_utc(moment: dt.datetime | None) -> str:
+    """An ISO date-time in UTC with milliseconds and a "Z" (now when `moment` is None)."""
+    moment = (moment or timezone.now()).astimezone(dt.UTC)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def template_problems(
+    where: str, template: Any, allowed: frozenset[str], *, example: str = "/orders/{number}"
+) -> list[str]:
+    """What is wrong with a text template: not a text, unreadable, or naming a value not allowed."""
+    if not isinstance(template, str) or not template:
+        return [f"{where} must be a text template such as {example!r}."]
+    try:
+        names = {name for _, name, _, _ in string.Formatter().parse(template) if name is not None}
+    except ValueError as error:
+        return [f"{where}: {error} in {template!r}."]
+    unknown = names - allowed
+    if unknown:
+        return [
+            f"{where} uses {', '.join(sorted(unknown))}; it may use {', '.join(sorted(allowed))}."
+        ]
+    return []
+
+
+def template_leaves(body: Any, where: str) -> list[tuple[str, str]]:
+    """Every text leaf of a body template, with where it is."""
+    if isinstance(body, Mapping):
+        return [leaf for k, v in body.items() for leaf in template_leaves(v, f"{where}.{k}")]
+    if isinstance(body, list):
+        return [leaf for i, v in enumerate(body) for leaf in template_leaves(v, f"{where}.{i}")]
+    return [(where, body)] if isinstance(body, str) else []
+
+
+def fill(body: Any, values: Mapping[str, str], *, keep_empty: bool = True) -> Any:
+    """The body template with {placeholders} filled in (texts only; numbers and booleans kept).
+
+    With `keep_empty=False` a key whose template is one placeholder with an empty value is left
+    out, so that a partial update never blanks what the other system already knows.
+    """
+    if isinstance(body, Mapping):
+        return {
+            k: fill(v, values, keep_empty=keep_empty)
+            for k, v in body.items()
+            if keep_empty or not _empty_placeholder(v, values)
+        }
+    if isinstance(body, list):
+        return [fill(v, values, keep_empty=keep_empty) for v in body]
+    return body.format_map(values) if isinstance(body, str) else body
+
+
+def _empty_placeholder(template: Any, values: Mapping[str, str]) -> bool:
+    if not (isinstance(template, str) and template.startswith("{") and template.endswith("}")):
+        return False
+    name = template[1:-1]
+    return name in values and values[name] == ""
