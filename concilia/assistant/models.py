@@ -32,6 +32,7 @@ class ConversationChannel(models.TextChoices):
     WIDGET = "widget", _("Website widget")
     PAGE = "page", _("Chat page")
     API = "api", _("Chat API")
+    TELEGRAM = "telegram", _("Telegram")
 
 
 class Conversation(models.Model):
