@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 from django.conf import settings
-from django.core.mail import EmailMultiAlternatives
-from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
-from concilia.cases.models import Case, Message, Notification, NotificationKind
+from concilia.cases.models import ActorKind, Case, Message, Notification, NotificationKind
 from concilia.core.jobs import job
+from concilia.core.mail import compose
 
 
 @job()
@@ -26,16 +25,14 @@ def send_case_confirmation(*, case_id: int) -> None:
             + reverse("intake:track")
             + f"?reference={case.reference}",
         }
-        message = EmailMultiAlternatives(
+        compose(
             subject=_("We have received your case %(reference)s") % {"reference": case.reference},
-            body=render_to_string("cases/email/confirmation.txt", context),
+            template="cases/email/confirmation",
+            context=context,
             to=[case.customer.email],
-            headers={"X-Concilia-Reference": case.reference},
-        )
-        message.attach_alternative(
-            render_to_string("cases/email/confirmation.html", context), "text/html"
-        )
-        message.send()
+            reference=case.reference,
+            root=True,
+        ).send()
 
 
 def _track_url(case: Case) -> str:
@@ -55,19 +52,15 @@ def send_agent_reply(*, message_id: int) -> None:
     case = message.case
     with translation.override(case.language):
         context = {"case": case, "message": message, "track_url": _track_url(case)}
-        email = EmailMultiAlternatives(
+        compose(
             subject=_("[%(reference)s] Answer to your case") % {"reference": case.reference},
-            body=render_to_string("cases/email/reply.txt", context),
+            template="cases/email/reply",
+            context=context,
             to=[case.customer.email],
-            headers={
-                "X-Concilia-Reference": case.reference,
-                "Message-ID": f"<message-{message.pk}.{case.reference}@concilia>",
-                "In-Reply-To": f"<case.{case.reference}@concilia>",
-                "References": f"<case.{case.reference}@concilia>",
-            },
-        )
-        email.attach_alternative(render_to_string("cases/email/reply.html", context), "text/html")
-        email.send()
+            reference=case.reference,
+            message_pk=message.pk,
+            automatic=message.author_kind != ActorKind.STAFF,
+        ).send()
 
 
 @job()
@@ -90,14 +83,11 @@ def send_notification_email(*, notification_id: int) -> None:
             "language": recipient.language,
             "case_url": settings.BASE_URL + reverse("helpdesk:case", args=[case.reference]),
         }
-        email = EmailMultiAlternatives(
+        compose(
             subject=f"[{case.reference}] {headline}",
-            body=render_to_string("cases/email/notification.txt", context),
+            template="cases/email/notification",
+            context=context,
             to=[recipient.email],
-            headers={"X-Concilia-Reference": case.reference},
-        )
-        email.attach_alternative(
-            render_to_string("cases/email/notification.html", context), "text/html"
-        )
-        email.send()
+            reference=case.reference,
+        ).send()
     Notification.objects.filter(pk=notification.pk).update(emailed_at=timezone.now())

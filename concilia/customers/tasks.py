@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from django.conf import settings
-from django.core.mail import EmailMultiAlternatives
-from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import translation
 from django.utils.translation import gettext as _
 from django_tasks import task
 
+from concilia.core.mail import compose
 from concilia.customers.models import SignInLink
 
 
@@ -27,12 +26,9 @@ def send_sign_in_link(*, link_id: int) -> None:
             "minutes": settings.CONCILIA_SIGN_IN_LINK_MINUTES,
             "reference": link.next_reference,
         }
-        message = EmailMultiAlternatives(
+        compose(
             subject=_("Your link to follow your case"),
-            body=render_to_string("customers/email/sign_in_link.txt", context),
+            template="customers/email/sign_in_link",
+            context=context,
             to=[customer.email],
-        )
-        message.attach_alternative(
-            render_to_string("customers/email/sign_in_link.html", context), "text/html"
-        )
-        message.send()
+        ).send()

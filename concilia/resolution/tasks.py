@@ -73,10 +73,9 @@ def decide_again(*, case_id: int, after_decision: int) -> str:
 def send_party_email(*, party_id: int, what: str) -> None:
     """Email a third party its link to the case: the invitation, or a proposal to answer."""
     from django.conf import settings
-    from django.core.mail import EmailMultiAlternatives
-    from django.template.loader import render_to_string
     from django.urls import reverse
 
+    from concilia.core.mail import compose
     from concilia.resolution.mediation import party_link_token
     from concilia.resolution.models import CaseParty, Proposal, ProposalStatus
 
@@ -102,13 +101,11 @@ def send_party_email(*, party_id: int, what: str) -> None:
             else _("[%(reference)s] Your account of a customer's complaint")
             % {"reference": case.reference}
         )
-        email = EmailMultiAlternatives(
+        compose(
             subject=subject,
-            body=render_to_string("resolution/email/party.txt", context),
+            template="resolution/email/party",
+            context=context,
             to=[party.email],
-            headers={"X-Concilia-Reference": case.reference},
-        )
-        email.attach_alternative(
-            render_to_string("resolution/email/party.html", context), "text/html"
-        )
-        email.send()
+            reference=case.reference,
+            automatic=False,
+        ).send()
