@@ -7,3 +7,7 @@ class IntegrationsConfig(AppConfig):
     label = "integrations"
     verbose_name = _("Integrations")
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        # Registers the REST CRM's system check (its mapping, reported by `concilia check`).
+        from concilia.integrations.crm import rest  # noqa: F401

@@ -95,7 +95,7 @@ def template_problems(
     if not isinstance(template, str) or not template:
         return [f"{where} must be a text template such as {example!r}."]
     try:
-        names = {name for _, name, _, _ in string.Formatter().parse(template) if name is not None}
+        names = placeholders(template)
     except ValueError as error:
         return [f"{where}: {error} in {template!r}."]
     unknown = names - allowed
@@ -104,6 +104,11 @@ def template_problems(
             f"{where} uses {', '.join(sorted(unknown))}; it may use {', '.join(sorted(allowed))}."
         ]
     return []
+
+
+def placeholders(template: str) -> set[str]:
+    """The names a text template uses ("/customers/{id}" uses id); ValueError if unreadable."""
+    return {name for _, name, _, _ in string.Formatter().parse(template) if name is not None}
 
 
 def template_leaves(body: Any, where: str) -> list[tuple[str, str]]:
@@ -119,14 +124,18 @@ def fill(body: Any, values: Mapping[str, str], *, keep_empty: bool = True) -> An
     """The body template with {placeholders} filled in (texts only; numbers and booleans kept).
 
     With `keep_empty=False` a key whose template is one placeholder with an empty value is left
-    out, so that a partial update never blanks what the other system already knows.
+    out (and so is an object left with nothing), so that a partial update never blanks what the
+    other system already knows.
     """
     if isinstance(body, Mapping):
-        return {
-            k: fill(v, values, keep_empty=keep_empty)
-            for k, v in body.items()
-            if keep_empty or not _empty_placeholder(v, values)
-        }
+        filled = {}
+        for key, template in body.items():
+            if not keep_empty and _empty_placeholder(template, values):
+                continue
+            value = fill(template, values, keep_empty=keep_empty)
+            if keep_empty or value or not isinstance(template, Mapping) or not template:
+                filled[key] = value
+        return filled
     if isinstance(body, list):
         return [fill(v, values, keep_empty=keep_empty) for v in body]
     return body.format_map(values) if isinstance(body, str) else body
