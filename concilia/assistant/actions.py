@@ -12,6 +12,7 @@ from typing import Any
 
 from django.db import transaction
 from django.utils import formats, timezone, translation
+from django.utils.module_loading import import_string
 from django.utils.translation import gettext as _
 
 from concilia.accounts.models import User
@@ -111,6 +112,12 @@ def _say_all(conversation: Conversation, replies: Sequence[Reply]) -> list[ChatM
     return ChatMessage.objects.bulk_create(messages)
 
 
+# Channels that push every new message to the customer (a messaging app) instead of being polled
+# as the widget is: the job (a dotted path: the channel lives in another package) that sends
+# what a write added, queued with every write to one of their conversations.
+PUSH_JOBS = {"telegram": "concilia.integrations.telegram.tasks.push_messages"}
+
+
 def _save(conversation: Conversation) -> None:
     conversation.save(
         update_fields=[
@@ -133,6 +140,9 @@ def _save(conversation: Conversation) -> None:
             "updated_at",
         ]
     )
+    push = PUSH_JOBS.get(conversation.channel)
+    if push:
+        enqueue_with_change(import_string(push), conversation_id=conversation.pk)
 
 
 @transaction.atomic

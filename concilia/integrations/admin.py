@@ -1,3 +1,4 @@
 """The integrations' admin pages, defined in their sub-packages."""
 
+from concilia.integrations.telegram import admin as telegram_admin  # noqa: F401 - registers
 from concilia.integrations.webhooks import admin as webhooks_admin  # noqa: F401 - registers
