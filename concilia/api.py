@@ -24,6 +24,7 @@ api = NinjaAPI(
 api.add_router("", intake_router)
 api.add_router("", helpdesk_router)
 api.add_router("", assistant_router)
+api.add_router("/webhooks/", "concilia.integrations.api.router")
 
 _TYPE_MESSAGES = {
     "missing": lambda: _("This field is required."),

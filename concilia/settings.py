@@ -281,6 +281,9 @@ WEBHOOK_MAX_ATTEMPTS = envint("CONCILIA_WEBHOOK_MAX_ATTEMPTS", 15)
 WEBHOOK_RETRY_BASE_SECONDS = float(os.environ.get("CONCILIA_WEBHOOK_RETRY_BASE_SECONDS") or 10)
 WEBHOOK_RETRY_CAP_SECONDS = float(os.environ.get("CONCILIA_WEBHOOK_RETRY_CAP_SECONDS") or 6 * 3600)
 WEBHOOK_CLAIM_SECONDS = float(os.environ.get("CONCILIA_WEBHOOK_CLAIM_SECONDS") or 60)
+# Receivers on private, loopback or link-local addresses are refused unless this is on (an
+# endpoint's URL must not reach into Concilia's own network; turn it on for internal receivers).
+WEBHOOK_ALLOW_PRIVATE_URLS = envbool("CONCILIA_WEBHOOK_ALLOW_PRIVATE_URLS", False)
 # Links of higher apps in the helpdesk's menu: (URL name, label, permission needed or "").
 HELPDESK_MENU = [
     ("collective:list", _("Collective complaints"), "accounts.supervise_teams"),

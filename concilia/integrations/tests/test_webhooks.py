@@ -33,7 +33,8 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def receiver():
+def receiver(settings):
+    settings.WEBHOOK_ALLOW_PRIVATE_URLS = True  # the receiver is on loopback
     server = Receiver().start()
     yield server
     server.stop()

@@ -35,6 +35,12 @@ class EndpointForm(forms.ModelForm):
         model = Endpoint
         fields = ("url", "description", "events", "active")
 
+    def clean_url(self) -> str:
+        url = self.cleaned_data["url"]
+        if url != self.initial.get("url"):  # an unchanged URL is kept, as in update_endpoint
+            actions.check_url(url)
+        return url
+
 
 def _show_secret(request: HttpRequest, endpoint: Endpoint, secret: str) -> HttpResponse:
     return TemplateResponse(
