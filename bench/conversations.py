@@ -5,8 +5,9 @@ Starts Concilia the way the README does (`concilia demo`, then `concilia serve` 
 fresh CONCILIA_HOME), then runs --customers simulated customers at once. Each one starts a
 conversation, accepts the privacy notice, describes a problem (late parcels, double charges,
 damaged parcels, returns, refunds; in Spanish and English), answers whatever the assistant asks
-from its `expects` and `choices`, confirms the summary, gets a case reference (RC-…) and answers
-the survey. Every POST is timed. Afterwards the database must hold exactly one case per finished
+from its `expects` and `choices`, confirms the summary, gets a case reference (RC-…), waits for
+the company's policies to answer in the chat (polling as the widget does; an offer is accepted)
+and answers the survey. Every request is timed, and so is the wait for the policies' answer. Afterwards the database must hold exactly one case per finished
 conversation. Exits 1 on any error (non-2xx answer, unfinished conversation, case mismatch).
 
     python bench/conversations.py                        # 200 customers, SQLite
@@ -45,14 +46,16 @@ from complaints import (
     machine_busy,
     percentile,
     python_speed,
-    server_cpu,
     wait_for_quiet,
 )
+from complaints import server_cpu as server_cpu_named
 
 START = "/api/v1/conversations"
 TOKEN_HEADER = "X-Conversation-Token"  # noqa: S105 - a header name, not a secret
 MAX_TURNS = 40  # a conversation that needs more has gone round in circles
 SKIP = "__skip"
+WAIT = "wait"  # a message after which more follows without the customer's answer: poll for it
+DECISION_LIMIT_S = 30.0  # the policies' answer must be in the chat by then
 REFERENCE = re.compile(r"\bRC-[0-9A-Z-]+")
 DISTURBED_PCT = 5.0  # other processes using more of the machine than this spoil a run
 
@@ -135,7 +138,7 @@ ANSWERS = {
 
 @dataclass
 class Turn:
-    step: str  # what the customer was answering: start, consent, problem, email, name, …
+    step: str  # what the customer was answering: start, consent, problem, email, name, … (poll)
     status: int  # HTTP status, 0 for a transport error
     ms: float  # from sending the request to having read the whole answer
     waited_ms: float  # before that, waiting for a free connection of the client's pool
@@ -156,7 +159,12 @@ class Outcome:
     # Settled by the company's policy in the chat (an offer accepted).
     settled: bool = False
     problem: str = ""  # why it did not finish
-    turns: list[Turn] = field(default_factory=list)
+    turns: list[Turn] = field(default_factory=list)  # the customer's POSTs
+    polls: list[Turn] = field(default_factory=list)  # GETs while the policies decided
+    # From having the confirmation's reply to having the policies' answer (offer, survey, a
+    # person) by polling; and the same on the server's clock (the two messages' timestamps).
+    decision_shown_ms: float | None = None
+    decision_server_ms: float | None = None
 
 
 @dataclass
@@ -168,6 +176,17 @@ class Run:
     @property
     def turns(self) -> list[Turn]:
         return [t for o in self.outcomes for t in o.turns]
+
+    @property
+    def polls(self) -> list[Turn]:
+        return [t for o in self.outcomes for t in o.polls]
+
+
+def _timestamp(text: str) -> float:
+    """Seconds since the epoch of an API timestamp (ISO 8601, `Z` or an offset)."""
+    import datetime as dt
+
+    return dt.datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
 
 
 # --------------------------------------------------------------------------------------------
@@ -185,10 +204,12 @@ class Customer:
         batch: str,
         think_s: float,
         rng: random.Random,
+        poll_s: float = 0.5,
     ):
         self.client = client
         self.gate = gate
         self.think_s = think_s
+        self.poll_s = poll_s
         self.rng = rng
         script = SCRIPTS[index % len(SCRIPTS)]
         self.script = script
@@ -207,24 +228,31 @@ class Customer:
     # -- HTTP ------------------------------------------------------------------------------
 
     async def post(self, path: str, payload: dict, step: str) -> dict | None:
-        import httpx
-
         if self.think_s:
             await asyncio.sleep(self.rng.uniform(0, 2 * self.think_s))
+        return await self.request(path, payload, step, self.outcome.turns)
+
+    async def request(
+        self, path: str, payload: dict | None, step: str, timed: list[Turn]
+    ) -> dict | None:
+        """A POST of `payload` (a GET when None), timed into `timed`; None when it failed."""
+        import httpx
+
         headers = {TOKEN_HEADER: self.token} if self.token else {}
         queued = time.perf_counter()
         async with self.gate:  # at most --connections requests on the wire
             started = time.perf_counter()
             try:
-                response = await self.client.post(path, json=payload, headers=headers)
+                if payload is None:
+                    response = await self.client.get(path, headers=headers)
+                else:
+                    response = await self.client.post(path, json=payload, headers=headers)
                 status = response.status_code
                 body = response.content
             except httpx.HTTPError as exc:
                 status, body = 0, type(exc).__name__.encode()
             ended = time.perf_counter()
-        self.outcome.turns.append(
-            Turn(step, status, (ended - started) * 1000, (started - queued) * 1000)
-        )
+        timed.append(Turn(step, status, (ended - started) * 1000, (started - queued) * 1000))
         if not 200 <= status < 300:
             self.outcome.problem = f"{step}: HTTP {status or body.decode()}"
             return None
@@ -239,6 +267,32 @@ class Customer:
         payload = {"choice": choice} if choice else {"text": text}
         data = await self.post(f"{START}/{self.id}/messages", payload, step)
         return data is not None
+
+    async def wait_for_decision(self) -> bool:
+        """Poll as the widget does (every `poll_s`) until the policies' answer follows the
+        "one moment" message; times it on both clocks."""
+        waiting = self.last[-1]
+        seen = waiting["seq"]
+        replied = time.perf_counter()
+        while time.perf_counter() - replied < DECISION_LIMIT_S:
+            await asyncio.sleep(self.poll_s)
+            data = await self.request(
+                f"{START}/{self.id}?after={seen}", None, "poll", self.outcome.polls
+            )
+            if data is None:
+                return False
+            messages = data.get("messages", [])
+            seen = max([seen, *(m["seq"] for m in messages)])
+            said = [m for m in messages if m["author"] != "customer"]
+            if said and said[-1]["expects"] != WAIT:
+                self.last = said
+                self.outcome.decision_shown_ms = (time.perf_counter() - replied) * 1000
+                self.outcome.decision_server_ms = 1000 * (
+                    _timestamp(said[0]["created_at"]) - _timestamp(waiting["created_at"])
+                )
+                return True
+        self.outcome.problem = f"no answer from the policies {DECISION_LIMIT_S:.0f}s after"
+        return False
 
     # -- what the assistant asks -----------------------------------------------------------
 
@@ -313,6 +367,9 @@ class Customer:
         else:
             outcome.problem = f"no case after {MAX_TURNS} turns: {self.answer[:160]!r}"
             return outcome
+        # The policies decide after the confirmation's reply: their answer follows in the chat.
+        if self.expects == WAIT and not await self.wait_for_decision():
+            return outcome
         # An offer from the company's policy (the demo shop's, for a late parcel): accepted.
         if self.choices and self.choices[0].startswith("accept:"):
             if not await self.say("offer", choice=self.choices[0]):
@@ -346,6 +403,7 @@ async def run_customers(
     think_s: float = 0.0,
     time_limit: float = 600.0,
     first_index: int = 0,
+    poll_s: float = 0.5,
 ) -> Run:
     """Every customer at once; at most `connections` requests on the wire at a time."""
     import httpx
@@ -357,7 +415,8 @@ async def run_customers(
     started = time.monotonic()
     async with httpx.AsyncClient(base_url=base_url, limits=limits, timeout=30) as client:
         people = [
-            Customer(client, gate, first_index + i, batch, think_s, rng) for i in range(customers)
+            Customer(client, gate, first_index + i, batch, think_s, rng, poll_s)
+            for i in range(customers)
         ]
         tasks = [asyncio.create_task(person.run()) for person in people]
         _done, pending = await asyncio.wait(tasks, timeout=time_limit)
@@ -378,6 +437,21 @@ async def run_customers(
 
 # --------------------------------------------------------------------------------------------
 # The server's side: memory, CPU, and the cases in its database
+
+
+def server_cpu(pgid: int) -> dict[str, tuple[str, float]]:
+    """pid -> (role, CPU seconds), as complaints.py reads them, except that `concilia worker`
+    (which serve starts for the jobs, among them the policies' decision on a chat's case) is
+    the task worker: complaints.py knows it only by its older command line (db_worker)."""
+    found = server_cpu_named(pgid)
+    for pid, (role, seconds) in found.items():
+        try:
+            argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if role == "web" and argv[-3:] == [b"concilia", b"worker", b""]:
+            found[pid] = ("task worker", seconds)
+    return found
 
 
 def memory(pgid: int) -> dict[str, dict[str, float]]:
@@ -478,6 +552,7 @@ class Result:
     customers: int
     connections: int
     think_s: float
+    poll_s: float
     run: Run
     check: dict
     cases_before: int
@@ -494,7 +569,8 @@ class Result:
 
     @property
     def failed_turns(self) -> Counter:
-        return Counter(t.status for t in self.run.turns if not 200 <= t.status < 300)
+        requests = self.run.turns + self.run.polls
+        return Counter(t.status for t in requests if not 200 <= t.status < 300)
 
     @property
     def cases_added(self) -> int:
@@ -541,6 +617,19 @@ class Result:
     def by_step(self) -> list[tuple[str, int, dict[str, float]]]:
         steps = Counter(t.step for t in self.run.turns)
         return [(s, n, self.latencies({s})) for s, n in steps.most_common()]
+
+    def polls(self) -> dict[str, float]:
+        values = sorted(t.ms for t in self.run.polls)
+        return {f"p{p}": percentile(values, p) for p in (50, 95, 99)}
+
+    def decisions(self, clock: str) -> dict[str, float]:
+        """The wait for the policies' answer after the confirmation's reply, in ms: as the
+        customer saw it (`shown`, polling) or on the server (`server`)."""
+        values = sorted(
+            v for o in self.run.outcomes if (v := getattr(o, f"decision_{clock}_ms")) is not None
+        )
+        summary = {f"p{p}": percentile(values, p) for p in (50, 95, 99)}
+        return {"count": len(values), **summary, "max": values[-1] if values else 0.0}
 
     @property
     def other_pct(self) -> float:
@@ -589,6 +678,13 @@ class Result:
                 s: {"turns": n, **{k: round(v, 1) for k, v in lat.items()}}
                 for s, n, lat in self.by_step()
             },
+            "polls": {
+                "requests": len(self.run.polls),
+                **{k: round(v, 1) for k, v in self.polls().items()},
+            },
+            "poll_interval_s": self.poll_s,
+            "decision_shown_ms": {k: round(v, 1) for k, v in self.decisions("shown").items()},
+            "decision_server_ms": {k: round(v, 1) for k, v in self.decisions("server").items()},
             "errors": self.errors,
             "failed_requests": {  # by HTTP status; "transport" when no answer came
                 str(k or "transport"): v for k, v in self.failed_turns.items()
@@ -631,6 +727,7 @@ def measure(instance: Instance, args: argparse.Namespace) -> Result:
                 batch=f"{os.getpid()}-{next(_batches)}",
                 think_s=args.think,
                 time_limit=args.time_limit,
+                poll_s=args.poll,
             )
         finally:
             stop.set()
@@ -651,6 +748,7 @@ def measure(instance: Instance, args: argparse.Namespace) -> Result:
         customers=args.customers,
         connections=args.connections,
         think_s=args.think,
+        poll_s=args.poll,
         run=run,
         check=check,
         cases_before=cases_before,
@@ -693,6 +791,13 @@ def describe(result: Result) -> str:
         f"turn latency         p50 {row['p50_ms']} / p95 {row['p95_ms']} / p99 {row['p99_ms']} ms"
         f" (max {row['max_ms']}; waiting for a client connection before that: "
         f"p95 {row['waited_p95_ms']} ms)",
+        f"policies' answer     {row['decision_shown_ms']['count']} cases: in the chat after"
+        f" p50 {row['decision_shown_ms']['p50']} / p95 {row['decision_shown_ms']['p95']}"
+        f" (max {row['decision_shown_ms']['max']}) ms, polling every {result.poll_s:g}s; written"
+        f" p50 {row['decision_server_ms']['p50']} / p95 {row['decision_server_ms']['p95']} ms"
+        " after the reply (server clock)",
+        f"polls                {row['polls']['requests']} GETs, p50 {row['polls']['p50']} /"
+        f" p95 {row['polls']['p95']} ms (not in the turn latency above)",
         f"errors               {result.errors}"
         + (f"  failed requests {row['failed_requests']}" if row["failed_requests"] else "")
         + (f"  unfinished {result.customers - finished}" if finished < result.customers else ""),
@@ -706,6 +811,7 @@ def describe(result: Result) -> str:
         + ", ".join(f"{k} {v:.1f}" for k, v in result.cpu.items() if v >= 0.05 or k == "web")
         + f" (machine {result.busy_pct:.0f}% busy)",
         f"CPU per turn         web {1000 * result.cpu.get('web', 0.0) / max(row['turns'], 1):.2f}"
+        f" ms, task worker {1000 * result.cpu.get('task worker', 0.0) / max(row['turns'], 1):.2f}"
         f" ms, client {1000 * result.run.client_cpu_s / max(row['turns'], 1):.2f} ms"
         + (
             f", postgresql {1000 * result.cpu['postgresql'] / max(row['turns'], 1):.2f} ms"
@@ -767,6 +873,13 @@ def main(argv: list[str] | None = None) -> int:
         help="mean seconds a customer waits before each message (uniform 0 to twice that; default 0)",
     )
     parser.add_argument(
+        "--poll",
+        type=float,
+        default=0.5,
+        help="seconds between a waiting customer's reads of new messages, as the chat widget"
+        " polls while the policies decide (default 0.5)",
+    )
+    parser.add_argument(
         "--warmup",
         type=int,
         default=20,
@@ -802,6 +915,8 @@ def main(argv: list[str] | None = None) -> int:
     args.no_worker = False  # complaints.Instance reads it: the task worker runs, as for a user
     if min(args.customers, args.connections) < 1 or min(args.warmup, args.think) < 0:
         parser.error("--customers and --connections must be positive")
+    if args.poll <= 0:
+        parser.error("--poll must be positive")
     if args.pg_db.lower() in PROTECTED_DATABASES or not re.fullmatch(
         r"[a-z_][a-z0-9_]*", args.pg_db
     ):
@@ -832,6 +947,7 @@ def main(argv: list[str] | None = None) -> int:
                         batch=f"{os.getpid()}-warm",
                         time_limit=args.time_limit,
                         first_index=10_000,
+                        poll_s=args.poll,
                     )
                 )
                 unfinished = [o.problem for o in warm.outcomes if not o.finished]

@@ -11,6 +11,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.db import transaction
+from django.db.models import QuerySet
 from django.utils import formats, timezone, translation
 from django.utils.module_loading import import_string
 from django.utils.translation import gettext as _
@@ -169,12 +170,16 @@ def start_conversation(*, language: str, channel: str, customer: Customer | None
     return Started(conversation=conversation, token=token)
 
 
-def _locked(conversation: Conversation) -> Conversation:
+def _lock(pk: int) -> QuerySet[Conversation]:
     return (
         Conversation.objects.select_for_update(of=("self",))
         .select_related("customer", "case")
-        .get(pk=conversation.pk)
+        .filter(pk=pk)
     )
+
+
+def _locked(conversation: Conversation) -> Conversation:
+    return _lock(conversation.pk).get()
 
 
 def post_customer_message(
@@ -237,6 +242,12 @@ def _post_customer_message(
 
         enqueue_with_change(
             send_chat_code, conversation_id=conversation.pk, nonce=dialogue.send_code
+        )
+    if dialogue.decide_case is not None:
+        from concilia.assistant.tasks import decide_case as decide_case_job
+
+        enqueue_with_change(
+            decide_case_job, conversation_id=conversation.pk, case_id=dialogue.decide_case
         )
     if conversation.status == ConversationStatus.CLOSED and conversation.ended_at is None:
         conversation.ended_at = timezone.now()
@@ -399,18 +410,63 @@ def _book_visit(conversation: Conversation, dialogue: Dialogue, case: Case) -> N
 
 
 def _after_case(conversation: Conversation, dialogue: Dialogue, case: Case) -> None:
-    """Categories that always need a person first (no automated outcome for them), then the
-    policies, then the other hand-over rules; otherwise the case waits for an agent."""
-    rules = dialogue.rules
-    if case.category_id in rules.person_categories:
+    """Categories that always need a person first (no automated outcome for them); any other
+    case is decided by the policies after this turn's reply (`decide_case`, a job)."""
+    if case.category_id in dialogue.rules.person_categories:
         dialogue.handover = (HandoverReason.CATEGORY, case.category.code)
         return
+    dialogue.await_decision(case.pk)
+
+
+def decide_case(*, conversation_id: int, case_id: int) -> list[ChatMessage]:
+    """The policies decide a case the chat opened, then the assistant says what follows in the
+    conversation (an offer with its buttons, a settlement, a hand-over, the wait for a person)
+    and returns those messages. Run by the `decide_case` job once the customer has the turn's
+    reply; it says nothing when the conversation has moved on meanwhile (the customer asked for
+    a person, cancelled), and nothing twice. Channels that push messages (rather than being
+    polled) must send these too: they come after `post_customer_message` returned."""
+    case = Case.objects.select_related("customer", "category").filter(pk=case_id).first()
+    if case is None:
+        return []
     try:
-        with transaction.atomic():  # a failing policy or shop never loses the case
-            decision = triage()(case, hand_over=False)
+        # Its own transaction, outside the conversation's lock; a failing policy or shop never
+        # loses the case (it waits for a person) nor leaves the customer waiting.
+        decision = triage()(case, hand_over=False)
     except Exception:
         logger.exception("Triage failed for %s; the case waits for a person", case.reference)
         decision = TriageDecision(action="none")
+    return _tell_decision(conversation_id=conversation_id, case=case, decision=decision)
+
+
+@transaction.atomic
+def _tell_decision(
+    *, conversation_id: int, case: Case, decision: TriageDecision
+) -> list[ChatMessage]:
+    conversation = _lock(conversation_id).first()
+    if (
+        conversation is None
+        or conversation.case_id != case.pk
+        or conversation.state.get("step") != "deciding"
+    ):
+        return []
+    dialogue = Dialogue(conversation)
+    with translation.override(conversation.language):
+        _follow_decision(conversation, dialogue, case, decision)
+        if dialogue.handover is not None:
+            reason, detail = dialogue.handover
+            _hand_over(conversation, dialogue, reason, detail)
+    replies = _say_all(conversation, dialogue.replies)
+    _copy_transcript(conversation)
+    _save(conversation)
+    return replies
+
+
+def _follow_decision(
+    conversation: Conversation, dialogue: Dialogue, case: Case, decision: TriageDecision
+) -> None:
+    """What the policies' decision means in the chat; then the other hand-over rules, or the
+    wait for an agent."""
+    rules = dialogue.rules
     message = decision.message.get(conversation.language) or next(
         iter(decision.message.values()), ""
     )

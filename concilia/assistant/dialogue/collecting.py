@@ -475,6 +475,8 @@ class Collecting:
             self._offer_visits()
         elif step == "offer":
             self.present_offer(self.state.get("offer", ""))
+        elif step == "deciding":
+            self._on_deciding()
         elif step == "consent":
             self.ask_consent()
         else:

@@ -48,6 +48,8 @@ class Dialogue(Collecting, Offering, Closing):
         self.create_case = False
         # The nonce of a verification code to email once the turn is saved.
         self.send_code = ""
+        # The case the policies are to decide once the turn is saved (see `await_decision`).
+        self.decide_case: int | None = None
         self._rules: Rules | None = None
         self._guides: list[TroubleshootingGuide] | None = None
 

@@ -1,4 +1,5 @@
-"""An offer from the company's policies, answered in the chat: accept, choose, counter, say no."""
+"""The company's policies in the chat: waiting for their decision on a new case, then an offer
+answered in place (accept, choose, counter, say no)."""
 
 from __future__ import annotations
 
@@ -14,10 +15,28 @@ from concilia.resolution.engine import describe
 from concilia.resolution.models import Offer
 
 COUNTER, REJECT = "counter", "reject"
+# What a message expects when more follows without the customer's answer: the client asks for it.
+WAIT = "wait"
 
 
 class Offering:
-    """The `offer`, `offer_counter` and `offer_reject` steps."""
+    """The `deciding`, `offer`, `offer_counter` and `offer_reject` steps."""
+
+    def await_decision(self, case_id: int) -> None:
+        """The case is open and the policies decide it after this turn's reply (a job): the
+        customer is told an answer is coming, and the job says it in the chat."""
+        self.say(
+            _("One moment, please: I am checking what we can do for you right away."), (), WAIT
+        )
+        self.go("deciding")
+        self.decide_case = case_id
+
+    def _on_deciding(self, **rest: Any) -> None:
+        self.say(
+            _("I am still checking what we can do for you; the answer will appear here shortly."),
+            (),
+            WAIT,
+        )
 
     def present_offer(self, public_id: str, lead: str = "") -> None:
         offer = Offer.objects.filter(public_id=public_id).first()

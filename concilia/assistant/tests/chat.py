@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django.test import Client
@@ -81,3 +82,27 @@ class Chat:
     @property
     def expects(self) -> str:
         return self.last[-1]["expects"] if self.last else ""
+
+    def follow(self) -> str:
+        """Read what the assistant added since (as the widget polls): it belongs to the answer to
+        the last message."""
+        seen = max(m["seq"] for m in self.log)
+        response = self.client.get(
+            f"/api/v1/conversations/{self.id}?after={seen}", headers=self.headers
+        )
+        assert response.status_code == 200, response.content
+        data = response.json()
+        self.status = data["status"]
+        self.case_reference = data["case_reference"]
+        self.last += [m for m in data["messages"] if m["author"] != "customer"]
+        self.log += data["messages"]
+        return self.answer
+
+    def wait_for_decision(self, run_jobs: Callable[[], None]) -> str:
+        """The policies decide a new case after the reply: the customer is told to wait, the
+        job runs (`run_tasks`), and its answer follows in the chat."""
+        assert self.expects == "wait", self.answer
+        run_jobs()
+        self.follow()
+        assert self.expects != "wait", self.answer
+        return self.answer

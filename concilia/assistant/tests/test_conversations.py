@@ -8,6 +8,7 @@ and what the company gets: the case, its fields, its thread, the hand-over.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from decimal import Decimal
 
 import pytest
@@ -71,11 +72,15 @@ def answer_until_summary(chat: Chat) -> None:
     raise AssertionError(chat.answer)
 
 
-def confirm(chat: Chat) -> Case:
+def confirm(chat: Chat, run_tasks: Callable[[], None] | None = None) -> Case:
+    """The customer confirms the summary and reads the case's reference; with `run_tasks`, the
+    policies' decision then follows in the chat (a job, after the reply)."""
     assert chat.choices == ["yes", "no"], chat.answer
     chat.press("yes")
     case = Case.objects.get(reference=chat.case_reference)
     assert case.reference in chat.answer
+    if run_tasks is not None:
+        chat.wait_for_decision(run_tasks)
     return case
 
 
@@ -89,7 +94,7 @@ def confirm(chat: Chat) -> Case:
         ("en", "You charged me twice on my bill this month, 49.90 EUR each time", "49.90"),
     ],
 )
-def test_billing_error_collects_amount_and_invoice(client, language, text, amount):
+def test_billing_error_collects_amount_and_invoice(client, language, text, amount, run_tasks):
     chat = begin(client, language)
     chat.say(text)
     identify(chat, language)
@@ -104,6 +109,17 @@ def test_billing_error_collects_amount_and_invoice(client, language, text, amoun
     chat.press("refund")
     assert f"{Decimal(amount):.2f}".replace(".", "," if language == "es" else ".") in chat.answer
     case = confirm(chat)
+    # The case is registered at once; what follows (here: no policy, so a person) a moment later.
+    assert chat.expects == "wait"
+    if language == "en":  # (the Spanish words come with the next translation round)
+        assert "One moment, please: I am checking what we can do for you" in chat.answer
+    chat.wait_for_decision(run_tasks)
+    assert (
+        "Una persona de nuestro equipo te responderá"
+        if language == "es"
+        else "A person from our team will answer by"
+    ) in chat.answer
+    assert chat.choices == ["1", "2", "3", "4", "5"]
     assert case.category.code == "billing_error"
     assert case.channel == "chat"
     assert case.language == language
@@ -530,7 +546,7 @@ def escalate_everything(case, *, hand_over: bool = True) -> TriageDecision:
     )
 
 
-def test_the_policy_engine_escalating_hands_over(client, settings):
+def test_the_policy_engine_escalating_hands_over(client, settings, run_tasks):
     settings.TRIAGE = "concilia.assistant.tests.test_conversations.escalate_everything"
     from concilia.core import ports
 
@@ -540,7 +556,7 @@ def test_the_policy_engine_escalating_hands_over(client, settings):
         chat.say("My parcel never arrived, order 4478")
         identify(chat, "en")
         answer_until_summary(chat)
-        confirm(chat)
+        confirm(chat, run_tasks)
         assert "A person will review this." in chat.answer
         assert chat.status == "handed_over"
         handover = Handover.objects.get()
@@ -550,12 +566,13 @@ def test_the_policy_engine_escalating_hands_over(client, settings):
         ports._load.cache_clear()
 
 
-def test_an_amount_above_the_limit_hands_over(client):
+def test_an_amount_above_the_limit_hands_over(client, run_tasks):
     chat = begin(client, "en")
     chat.say("You charged me 900 EUR twice on my bill")
     identify(chat, "en")
     answer_until_summary(chat)
-    case = confirm(chat)
+    case = confirm(chat, run_tasks)
+    assert chat.status == "handed_over"
     assert case.amount == Decimal("900.00")
     assert Handover.objects.get().reason == HandoverReason.AMOUNT
 
@@ -809,12 +826,12 @@ def test_a_turn_costs_a_bounded_number_of_queries(client, django_assert_max_num_
             chat.press(chat.choices[0])
 
 
-def test_a_person_is_reachable_even_after_the_end(client):
+def test_a_person_is_reachable_even_after_the_end(client, run_tasks):
     chat = begin(client, "en")
     chat.say("You charged me twice on my bill, 12.50 EUR")
     identify(chat, "en")
     answer_until_summary(chat)
-    case = confirm(chat)
+    case = confirm(chat, run_tasks)
     chat.press("2")
     chat.press("__skip")
     assert chat.status == "closed"
@@ -825,7 +842,7 @@ def test_a_person_is_reachable_even_after_the_end(client):
     assert handover.reason == HandoverReason.REQUESTED
 
 
-def test_policies_never_settle_a_category_that_needs_a_person(client, settings):
+def test_policies_never_settle_a_category_that_needs_a_person(client, settings, run_tasks):
     settings.TRIAGE = "concilia.assistant.tests.test_conversations.resolve_everything"
     from concilia.core import ports
 
@@ -836,6 +853,8 @@ def test_policies_never_settle_a_category_that_needs_a_person(client, settings):
         identify(chat, "en")
         answer_until_summary(chat)
         confirm(chat)
+        run_tasks()  # nothing is decided later either
+        chat.follow()
         assert "refunded" not in chat.answer
         assert Handover.objects.get().reason == HandoverReason.CATEGORY
     finally:

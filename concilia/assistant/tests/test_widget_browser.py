@@ -154,7 +154,7 @@ def test_the_widget_on_another_site_opens_with_the_keyboard_and_the_customer_get
 
 
 def test_a_whole_complaint_on_the_chat_page_then_a_reload_continues_it(
-    page, problems, live_server, tmp_path
+    page, problems, live_server, tmp_path, run_tasks
 ):
     page.set_viewport_size({"width": 360, "height": 740})
     page.goto(f"{live_server.url}/chat/?lang=en")
@@ -200,6 +200,14 @@ def test_a_whole_complaint_on_the_chat_page_then_a_reload_continues_it(
             asked = press(frame, wanted[0])
         else:
             asked = write(frame, "Yesterday")
+
+    # What follows the case (here: no policy, so a person) appears once the job has run.
+    assert asked["expects"] == "wait"
+    run_tasks()
+    asked = settled(frame, last_seq(frame))
+    assert asked["choices"] == ["1", "2", "3", "4", "5"]
+    assert "A person from our team will answer by" in log_text(frame)
+    assert not frame.locator(".chat-typing").is_visible()
 
     conversation = Conversation.objects.select_related("case").get()
     reference = conversation.case.reference

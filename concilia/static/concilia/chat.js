@@ -13,6 +13,10 @@
   var channel = root.dataset.channel;
   var STORAGE_KEY = "concilia.chat";
   var POLL_MS = 1500;
+  // While the assistant says more is coming (a message that expects "wait": the policies are
+  // deciding), it is asked for every half second; after half a minute, as slowly as for a person.
+  var WAIT_POLL_MS = 500;
+  var WAIT_FAST_MS = 30000;
   var HUMAN = "__human";
 
   var log = document.getElementById("chat-log");
@@ -35,6 +39,7 @@
   var conversation = null; // {id, token}
   var lastSeq = 0;
   var status = "";
+  var waitingSince = 0; // when the newest assistant message began to expect "wait" (0: it does not)
   var pollTimer = null;
   var pending = 0;
   var queue = Promise.resolve();
@@ -136,7 +141,7 @@
         pending -= 1;
         if (!pending) {
           root.dataset.busy = "false";
-          typing.hidden = true;
+          typing.hidden = !waitingSince;
         }
         return done;
       });
@@ -168,9 +173,16 @@
     });
     root.dataset.lastSeq = String(lastSeq);
     if (data.case_reference) root.dataset.caseReference = data.case_reference;
-    if (data.last_seq === undefined || data.last_seq >= lastSeq) setStatus(data.status);
     keepOnlyCurrentChoices();
     adaptInput();
+    var waiting = expected() === "wait";
+    if (waiting && !waitingSince) waitingSince = Date.now();
+    if (!waiting) waitingSince = 0;
+    root.dataset.waiting = String(waiting);
+    if (waiting) typing.hidden = false;
+    else if (!pending) typing.hidden = true;
+    if (data.last_seq === undefined || data.last_seq >= lastSeq) setStatus(data.status);
+    else schedulePoll();
     if (!typing.hidden) log.appendChild(typing);
     scrollDown();
   }
@@ -185,16 +197,23 @@
     schedulePoll();
   }
 
-  // While a person answers, their messages arrive only by asking: every 1.5 s.
+  // While a person answers, their messages arrive only by asking: every 1.5 s; and so does what
+  // the assistant said it would add.
+  function polling() {
+    return conversation && (status === "handed_over" || waitingSince);
+  }
+
   function schedulePoll() {
     if (pollTimer) window.clearTimeout(pollTimer);
     pollTimer = null;
-    if (status === "handed_over" && conversation) pollTimer = window.setTimeout(poll, POLL_MS);
+    if (!polling()) return;
+    var quick = waitingSince && Date.now() - waitingSince < WAIT_FAST_MS;
+    pollTimer = window.setTimeout(poll, quick ? WAIT_POLL_MS : POLL_MS);
   }
 
   function poll() {
     pollTimer = null;
-    if (!conversation || status !== "handed_over") return;
+    if (!polling()) return;
     if (pending) {
       schedulePoll(); // the answer to what is being sent brings the news
       return;
@@ -315,9 +334,14 @@
     });
   }
 
+  // What the newest assistant message waits for.
+  function expected() {
+    var said = log.querySelectorAll(".chat-msg--assistant");
+    return said.length ? said[said.length - 1].dataset.expects : "";
+  }
+
   function adaptInput() {
-    var waiting = log.querySelectorAll(".chat-msg--assistant");
-    var expects = waiting.length ? waiting[waiting.length - 1].dataset.expects : "";
+    var expects = expected();
     input.setAttribute("inputmode", expects === "email" ? "email" : "text");
     input.setAttribute("autocomplete", expects === "email" ? "email" : expects === "name" ? "name" : "off");
     fileButton.classList.toggle("chat-attention", expects === "file");
@@ -357,6 +381,8 @@
     pollTimer = null;
     lastSeq = 0;
     status = "";
+    waitingSince = 0;
+    typing.hidden = !pending;
     root.dataset.lastSeq = "0";
     delete root.dataset.caseReference;
     delete root.dataset.status;
