@@ -2,7 +2,9 @@
 
 Every channel (the website widget, the chat page, a mobile app, a messaging connector) uses it.
 A conversation is continued with its id and the token returned when it started, sent as
-`X-Conversation-Token`; new messages are read with `GET /conversations/{id}?after=N`.
+`X-Conversation-Token`; new messages are read with `GET /conversations/{id}?after=N`: poll it while
+a person answers, and while the newest message expects `wait` (the company's policies decide a
+new case after the reply that registers it, and their answer follows a moment later).
 """
 
 from __future__ import annotations
@@ -47,7 +49,8 @@ class MessageOut(Schema):
     body: str
     choices: list[ChoiceOut] = Field(description="Buttons to offer; free text is always allowed")
     expects: str = Field(
-        description="What the assistant waits for: text, email, name, choice, file, rating, none"
+        description="What the assistant waits for: text, email, name, choice, file, rating, none;"
+        " wait: more follows without an answer (the policies are deciding): poll for it"
     )
     rating: int | None = None
     upload: UploadOut | None = None
