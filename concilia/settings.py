@@ -228,6 +228,17 @@ EMAIL_HOST_PASSWORD = envsecret("CONCILIA_EMAIL_HOST_PASSWORD") or ""
 EMAIL_USE_TLS = envbool("CONCILIA_EMAIL_USE_TLS", False)
 EMAIL_TIMEOUT = envint("CONCILIA_EMAIL_TIMEOUT", 30)
 DEFAULT_FROM_EMAIL = os.environ.get("CONCILIA_FROM_EMAIL", "Concilia <no-reply@concilia.localhost>")
+# Where customers' replies should go (a mailbox Concilia reads, docs/email.md); empty: From.
+CONCILIA_REPLY_TO_EMAIL = os.environ.get("CONCILIA_REPLY_TO_EMAIL", "")
+# The domain of our Message-IDs (threads replies to their case); empty: BASE_URL's host.
+EMAIL_MESSAGE_ID_DOMAIN = os.environ.get("CONCILIA_MESSAGE_ID_DOMAIN", "")
+# Inbound email: the largest message read from a mailbox or accepted from a provider's webhook,
+# how many emails from one address within an hour are a mail loop, the IMAP timeout, and how
+# many messages one reading of a mailbox takes at most.
+CONCILIA_MAIL_MAX_BYTES = envint("CONCILIA_MAIL_MAX_BYTES", 40 * 1024 * 1024)
+CONCILIA_MAIL_LOOP_LIMIT = envint("CONCILIA_MAIL_LOOP_LIMIT", 20)
+CONCILIA_MAIL_TIMEOUT_SECONDS = envint("CONCILIA_MAIL_TIMEOUT_SECONDS", 30)
+CONCILIA_MAIL_BATCH = envint("CONCILIA_MAIL_BATCH", 200)
 
 # Security
 SESSION_COOKIE_HTTPONLY = True
@@ -270,6 +281,7 @@ SWEEP_JOBS = {
     "offers expired": "concilia.resolution.actions.expire_offers",
     "collective complaints raised": "concilia.resolution.collective.sweep",
     "webhook endpoints with deliveries due": "concilia.integrations.webhooks.tasks.sweep",
+    "mailboxes read": "concilia.integrations.mail.tasks.sweep",
 }
 # The job that delivers the outbox's events (queued by concilia.core.events.emit on commit).
 OUTBOX_DISPATCHER = "concilia.integrations.webhooks.tasks.dispatch_events"

@@ -19,6 +19,7 @@ urlpatterns = [
     path("helpdesk/", include("concilia.cases.urls")),
     path("admin/", admin.site.urls),
     path("api/v1/", api.urls),
+    path("integrations/mail/", include("concilia.integrations.mail.urls")),
     path("integrations/telegram/", include("concilia.integrations.telegram.urls")),
     # Browsers ask for /favicon.ico on pages that name no icon (the admin, the API docs).
     path("favicon.ico", RedirectView.as_view(url=static("concilia/favicon.svg"), permanent=True)),

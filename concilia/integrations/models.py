@@ -1,5 +1,6 @@
 """The integrations' tables, defined in their sub-packages (Django looks for models here)."""
 
+from concilia.integrations.mail.models import InboundEmail, Mailbox
 from concilia.integrations.telegram.models import (
     TelegramBot,
     TelegramChat,
@@ -12,6 +13,8 @@ __all__ = [
     "Delivery",
     "DeliveryAttempt",
     "Endpoint",
+    "InboundEmail",
+    "Mailbox",
     "TelegramBot",
     "TelegramChat",
     "TelegramConversation",

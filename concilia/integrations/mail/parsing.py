@@ -94,23 +94,29 @@ def _ids(value: str) -> list[str]:
     return re.findall(r"<[^<>\s]+>", value)
 
 
-def _text_of(part: Message, problems: list[str]) -> str:
-    try:
-        content = part.get_content()  # type: ignore[attr-defined]
-        if isinstance(content, bytes):
-            return content.decode("utf-8", errors="replace")
-        return str(content)
-    except Exception:
-        payload = part.get_payload(decode=True) or b""
-        if not isinstance(payload, bytes):
-            payload = str(payload).encode("utf-8", errors="replace")
-        charset = part.get_content_charset() or "utf-8"
+def decode_text(payload: bytes, declared: str | None, problems: list[str]) -> str:
+    """Text in its declared charset if it really is; else UTF-8; else Windows-1252, which is
+    what mail that lies about its charset is nearly always written in."""
+    for charset in (declared, "utf-8"):
+        if not charset:
+            continue
         try:
-            text = payload.decode(charset, errors="replace")
+            return payload.decode(charset)
         except LookupError:
             problems.append(f"unknown charset {charset!r}")
-            text = payload.decode("utf-8", errors="replace")
-        return text
+        except UnicodeDecodeError:
+            continue
+    return payload.decode("cp1252", errors="replace")
+
+
+def _text_of(part: Message, problems: list[str]) -> str:
+    try:
+        payload = part.get_payload(decode=True)
+    except Exception:
+        payload = None
+    if not isinstance(payload, bytes):
+        payload = str(part.get_payload()).encode("utf-8", errors="replace")
+    return decode_text(payload, part.get_content_charset(), problems)
 
 
 class _HTMLText(HTMLParser):
@@ -309,4 +315,7 @@ def parse_email(raw: bytes, *, own_addresses: set[str] = frozenset()) -> ParsedE
     body_part = _body_part(message)
     parsed.text = _body(body_part, parsed.problems)
     parsed.attachments = _attachments(message, body_part, parsed.problems)
+    # NUL characters cannot be stored in PostgreSQL's text, nor mean anything in a complaint.
+    for name in ("subject", "from_name", "text", "message_id"):
+        setattr(parsed, name, getattr(parsed, name).replace("\x00", ""))
     return parsed

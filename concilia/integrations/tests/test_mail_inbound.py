@@ -4,18 +4,22 @@ replies join their case's thread with their files, and automatic mail opens noth
 from __future__ import annotations
 
 import itertools
+import time
 from email.message import EmailMessage
 from email.utils import make_msgid
 
 import pytest
+from aiosmtpd.controller import Controller
 from django.core import mail
 
-from conftest import PDF_BYTES, PNG_BYTES
+from concilia.cases.actions import reply_to_customer
 from concilia.cases.models import Attachment, Case, Channel, Message, Status
+from concilia.cases.tests.test_email_smtp import Inbox
 from concilia.integrations.mail.imap import read_mailbox
 from concilia.integrations.mail.models import InboundEmail, Mailbox, Outcome, Security
 from concilia.integrations.mail.tasks import sweep
-from concilia.integrations.tests.mailserver import start_dovecot
+from concilia.integrations.tests.mailserver import free_port, start_dovecot
+from conftest import PDF_BYTES, PNG_BYTES
 
 pytestmark = pytest.mark.django_db(transaction=False)
 
@@ -66,9 +70,7 @@ def email_from(
     return message.as_bytes()
 
 
-def test_a_new_email_opens_a_case_with_its_category_customer_and_files(
-    dovecot, mailbox, run_tasks
-):
+def test_a_new_email_opens_a_case_with_its_category_customer_and_files(dovecot, mailbox, run_tasks):
     dovecot.deliver(
         mailbox.address,
         email_from(files=(("extracto.pdf", "application/pdf", PDF_BYTES),)),
@@ -103,8 +105,6 @@ def test_a_new_email_opens_a_case_with_its_category_customer_and_files(
 def test_a_reply_joins_its_case_by_headers_without_the_quoted_text(
     dovecot, mailbox, open_case, agent, run_tasks
 ):
-    from concilia.cases.actions import reply_to_customer
-
     case = open_case(language="es")
     reply_to_customer(case=case, author=agent, body="¿Puede enviarnos una foto del paquete?")
     run_tasks()
@@ -139,9 +139,7 @@ def test_a_reference_in_the_subject_joins_the_case_only_from_the_customers_addre
     case = open_case(language="es")
     dovecot.deliver(
         mailbox.address,
-        email_from(
-            sender="lucia@example.com", subject=f"Sobre mi caso {case.reference.lower()}"
-        ),
+        email_from(sender="lucia@example.com", subject=f"Sobre mi caso {case.reference.lower()}"),
         email_from(sender="someone@else.example", subject=f"Caso {case.reference}"),
         # A mistyped reference (wrong check character) is not a reference.
         email_from(sender="lucia@example.com", subject=f"Caso {case.reference[:-1]}Z"),
@@ -222,7 +220,9 @@ def test_a_mail_loop_with_an_autoresponder_that_says_nothing_stops(
         for answer in answers:  # the robot answers each of ours with a fresh email
             dovecot.deliver(
                 mailbox.address,
-                email_from(sender="robot@example.net", subject=f"Thanks for writing #{round_}"),
+                email_from(
+                    sender="robot@example.net", subject=f"Thanks #{round_}: {answer.subject[-8:]}"
+                ),
             )
         if not answers:
             break
@@ -263,7 +263,6 @@ def test_an_email_that_fails_is_kept_and_tried_again_by_the_sweep(
 
 def test_a_mailbox_that_cannot_be_reached_records_why(mailbox, run_tasks):
     from concilia.integrations.mail.tasks import read_mailbox as read_job
-    from concilia.integrations.tests.mailserver import free_port
 
     Mailbox.objects.filter(pk=mailbox.pk).update(port=free_port())
     read_job.enqueue(mailbox_id=mailbox.pk)
@@ -311,3 +310,46 @@ def test_attachments_that_are_not_allowed_are_listed_in_a_note_and_the_original_
     assert response.status_code == 200
     # Byte for byte what the server holds (IMAP stores lines ending in CRLF).
     assert b"".join(response.streaming_content).replace(b"\r\n", b"\n") == raw
+
+
+def test_round_trip_over_real_smtp_and_imap(
+    dovecot, mailbox, open_case, agent, run_tasks, settings
+):
+    """The agent's answer leaves over SMTP (a real server on loopback) with the thread headers;
+    the customer's mail program answers it; the answer comes back over IMAP into the case."""
+    inbox = Inbox()
+    port = free_port()
+    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", port
+    settings.CONCILIA_REPLY_TO_EMAIL = mailbox.address
+    try:
+        case = open_case(language="en")
+        reply_to_customer(case=case, author=agent, body="Could you send the invoice?")
+        run_tasks()
+        for _ in range(100):
+            if len(inbox.messages) >= 2:
+                break
+            time.sleep(0.05)
+    finally:
+        controller.stop()
+    (sent,) = [m for m in inbox.messages if "Could you send" in m.as_string()]
+    assert sent["Reply-To"] == mailbox.address
+    assert sent["In-Reply-To"] == f"<case.{case.reference}@testserver>"
+    assert "Auto-Submitted" not in sent  # a person's answer, which deserves a person's reply
+    answer = EmailMessage()
+    answer["From"] = "lucia@example.com"
+    answer["To"] = sent["Reply-To"]
+    answer["Subject"] = "Re: " + sent["Subject"]
+    answer["In-Reply-To"] = sent["Message-ID"]
+    answer["References"] = f"{sent['References']} {sent['Message-ID']}"
+    answer.set_content("Here it is.\n\nOn Mon, 1 Dec 2026, Concilia wrote:\n> Could you send...")
+    answer.add_attachment(PDF_BYTES, maintype="application", subtype="pdf", filename="inv.pdf")
+    dovecot.deliver(mailbox.address, answer.as_bytes())
+
+    read_mailbox(mailbox)
+
+    last = Message.objects.filter(case=case).order_by("pk").last()
+    assert (last.author_kind, last.body) == ("customer", "Here it is.")
+    assert [a.original_name for a in last.attachments.all()] == ["inv.pdf"]
