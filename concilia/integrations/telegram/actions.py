@@ -36,7 +36,7 @@ def register_webhook(*, bot: TelegramBot) -> str:
     """Tell Telegram to send the bot's updates to our webhook with the bot's secret token
     (setWebhook); returns the address. Raises TelegramError when Telegram refuses."""
     address = bot.webhook_address()
-    with BotApi(api_url=bot.api_url, token=bot.token) as api:
+    with BotApi.of(bot) as api:
         api.set_webhook(
             url=address, secret_token=bot.webhook_secret, allowed_updates=ALLOWED_UPDATES
         )

@@ -8,10 +8,13 @@ message or log line here ever includes a URL.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 from django.conf import settings
+
+if TYPE_CHECKING:
+    from concilia.integrations.telegram.models import TelegramBot
 
 # Telegram's limit for one message's text is 4096 characters; a little less leaves room for
 # characters that count twice.
@@ -58,6 +61,11 @@ class BotApi:
             timeout=timeout if timeout is not None else settings.CONNECTOR_TIMEOUT,
             follow_redirects=False,
         )
+
+    @classmethod
+    def of(cls, bot: TelegramBot) -> BotApi:
+        """The API of this bot, at its configured address."""
+        return cls(api_url=bot.api_url, token=bot.token)
 
     def __enter__(self) -> BotApi:
         return self

@@ -184,7 +184,7 @@ def _fetch(bot: TelegramBot, file: PhotoSize | Document) -> CheckedFile:
     name = file.file_name if isinstance(file, Document) else ""
     if declared > limit:
         return check_file(name or "file", b"\0", declared)  # raises "too large"
-    with BotApi(api_url=bot.api_url, token=bot.token) as api:
+    with BotApi.of(bot) as api:
         try:
             found = api.get_file(file_id=file.file_id)
             content = api.download(file_path=found["file_path"], limit=limit)
@@ -257,7 +257,7 @@ def _on_press(row: TelegramUpdate, query: CallbackQuery) -> None:
             assistant_actions.post_customer_message(conversation=link.conversation, choice=choice)
     # Ends the button's loading state; cosmetic, so a failure is only logged.
     try:
-        with BotApi(api_url=bot.api_url, token=bot.token) as api:
+        with BotApi.of(bot) as api:
             api.answer_callback_query(callback_query_id=query.id, text=answer)
     except TelegramError as error:
         logger.info("answerCallbackQuery failed: %s", error.description)

@@ -164,7 +164,7 @@ def push(*, conversation_id: int) -> Pushed:
     if link is None or not link.chat.bot.active:
         return Pushed()
     sent = 0
-    with BotApi(api_url=link.chat.bot.api_url, token=link.chat.bot.token) as api:
+    with BotApi.of(link.chat.bot) as api:
         while True:
             link.refresh_from_db(fields=["sent_seq", "sent_parts", "sending_until"])
             link.chat.refresh_from_db(fields=["blocked_at"])

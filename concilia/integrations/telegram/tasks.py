@@ -19,10 +19,13 @@ from concilia.integrations.telegram.client import (
     TelegramRejected,
     TelegramUnavailable,
 )
-from concilia.integrations.telegram.models import TelegramChat
+from concilia.integrations.telegram.models import TelegramChat, TelegramUpdate
 
 logger = logging.getLogger(__name__)
 
+# Telegram gives up on an update after 24 hours, so an update_id older than this never comes
+# again and its row is no longer needed to answer a retry.
+KEEP_UPDATES = dt.timedelta(days=2)
 # A conversation waits this many times for a rate limit or another sender before the wait
 # counts as a failure (and so goes through the job system's backoff and dead jobs).
 MAX_WAITS = 20
@@ -58,7 +61,17 @@ def send_notice(*, chat_pk: int, text: str) -> None:
     if chat is None or chat.blocked_at is not None or not chat.bot.active:
         return
     try:
-        with BotApi(api_url=chat.bot.api_url, token=chat.bot.token) as api:
+        with BotApi.of(chat.bot) as api:
             api.send_message(chat_id=chat.chat_id, text=text)
     except (TelegramBlocked, TelegramRejected) as error:
         logger.info("Telegram notice to chat %s not sent: %s", chat.pk, error.description)
+
+
+def forget_old_updates(*, now: dt.datetime | None = None) -> int:
+    """For the periodic sweep (settings.SWEEP_JOBS): delete handled updates Telegram can no
+    longer send again. Returns how many."""
+    cutoff = (now or timezone.now()) - KEEP_UPDATES
+    deleted, _kinds = TelegramUpdate.objects.filter(
+        handled_at__isnull=False, received_at__lt=cutoff
+    ).delete()
+    return deleted

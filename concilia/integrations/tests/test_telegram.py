@@ -38,6 +38,8 @@ from concilia.integrations.telegram.models import (
     TelegramConversation,
     TelegramUpdate,
 )
+from concilia.integrations.telegram.sealing import SealBroken, open_sealed, seal
+from concilia.integrations.telegram.tasks import forget_old_updates
 from concilia.integrations.telegram.views import SECRET_HEADER
 from concilia.integrations.tests.fakes.telegram import TOKEN, FakeTelegram, error
 from conftest import EXE_BYTES
@@ -548,3 +550,41 @@ def test_a_long_message_goes_in_pieces_and_a_chat_message_is_sent_once(james, fa
     assert len(pieces) == 2 and all(len(p) <= 4000 for p in pieces)
     assert long_text.startswith(pieces[0])  # cut at a line's end
     assert " ".join(pieces).split() == long_text.split()
+
+
+def test_a_sticker_gets_told_what_the_bot_reads(james, fake):
+    james.say("/start")
+    sticker = fake.text_update(JAMES, "")
+    sticker["message"].pop("text")
+    sticker["message"]["sticker"] = {"file_id": "sticker-1", "width": 512, "height": 512}
+    assert james.send(sticker) == ["I can read text messages, photos and documents."]
+    assert not james.conversation.messages.filter(author=Author.CUSTOMER).exists()
+
+
+def test_handled_updates_are_forgotten_once_telegram_cannot_send_them_again(james):
+    james.say("/start")
+    assert forget_old_updates() == 0
+    assert forget_old_updates(now=timezone.now() + dt.timedelta(days=3)) == 1
+    assert not TelegramUpdate.objects.exists()
+
+
+# -- the token at rest ---------------------------------------------------------------------
+
+
+def test_a_sealed_token_opens_only_with_its_key_and_purpose(settings):
+    sealed = seal(TOKEN, purpose="telegram-bot-token")
+    assert TOKEN not in sealed and sealed != seal(TOKEN, purpose="telegram-bot-token")
+    assert open_sealed(sealed, purpose="telegram-bot-token") == TOKEN
+    with pytest.raises(SealBroken):
+        open_sealed(sealed, purpose="another-secret")
+    tampered = sealed[:-6] + ("A" if sealed[-6] != "A" else "B") + sealed[-5:]
+    with pytest.raises(SealBroken):
+        open_sealed(tampered, purpose="telegram-bot-token")
+    # A rotated key: the old one, kept as a fallback, still opens it; gone, nothing does.
+    old_key = settings.SECRET_KEY
+    settings.SECRET_KEY = "a-new-key-" + "x" * 50
+    settings.SECRET_KEY_FALLBACKS = [old_key]
+    assert open_sealed(sealed, purpose="telegram-bot-token") == TOKEN
+    settings.SECRET_KEY_FALLBACKS = []
+    with pytest.raises(SealBroken):
+        open_sealed(sealed, purpose="telegram-bot-token")
