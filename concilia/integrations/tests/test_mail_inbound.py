@@ -353,3 +353,14 @@ def test_round_trip_over_real_smtp_and_imap(
     last = Message.objects.filter(case=case).order_by("pk").last()
     assert (last.author_kind, last.body) == ("customer", "Here it is.")
     assert [a.original_name for a in last.attachments.all()] == ["inv.pdf"]
+
+
+def test_the_read_command_reads_every_active_mailbox(dovecot, mailbox, capsys):
+    from django.core.management import call_command
+
+    dovecot.deliver(mailbox.address, email_from(), email_from(sender="x@example.org"))
+
+    call_command("mail", "read")
+
+    assert "2" in capsys.readouterr().out
+    assert Case.objects.count() == 2

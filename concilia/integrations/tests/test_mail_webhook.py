@@ -118,3 +118,26 @@ def test_a_message_over_the_limit_is_refused_with_413(mailbox, settings):
 
     assert response.status_code == 413
     assert InboundEmail.objects.count() == 0
+
+
+def test_a_mail_server_can_pipe_a_message_to_the_command(mailbox, monkeypatch, capsys):
+    import io
+    import sys
+
+    from django.core.management import call_command
+    from django.core.management.base import CommandError
+
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(email_from())))
+    call_command("mail", "receive", "--mailbox", mailbox.slug)
+
+    case = Case.objects.get()
+    assert capsys.readouterr().out.split() == [
+        str(InboundEmail.objects.get().pk),
+        Outcome.NEW_CASE,
+        case.reference,
+    ]
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"")))
+    with pytest.raises(CommandError):
+        call_command("mail", "receive", "--mailbox", mailbox.slug)
+    with pytest.raises(CommandError):
+        call_command("mail", "receive", "--mailbox", "nope")
