@@ -10,7 +10,10 @@ from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from django.core.exceptions import ImproperlyConfigured
 from django.utils import timezone
+
+from concilia.integrations.resilience import ConnectorClient
 
 _PATH = re.compile(r"^[A-Za-z0-9_\-$@]+(\.[A-Za-z0-9_\-$@]+)*$")
 
@@ -146,3 +149,20 @@ def _empty_placeholder(template: Any, values: Mapping[str, str]) -> bool:
         return False
     name = template[1:-1]
     return name in values and values[name] == ""
+
+
+def rest_client(
+    name: str, config: Mapping[str, Any], *, problems: list[str], token: str, what: str
+) -> ConnectorClient:
+    """The client of a REST connector described in settings: refused with every problem of its
+    mapping listed, else sending `<auth_header>: <auth_scheme> <token>` with the mapping's
+    timeout (`what` names the connector and its setting in the error)."""
+    if problems:
+        raise ImproperlyConfigured(f"{what} is misconfigured:\n- " + "\n- ".join(problems))
+    headers = {}
+    if token:
+        scheme = config.get("auth_scheme", "Bearer")
+        headers[config.get("auth_header", "Authorization")] = f"{scheme} {token}".strip()
+    return ConnectorClient(
+        name, base_url=config["base_url"], headers=headers, timeout=config.get("timeout")
+    )

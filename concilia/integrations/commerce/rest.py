@@ -8,11 +8,10 @@ from typing import Any
 from urllib.parse import quote
 
 from django.conf import settings
-from django.core.exceptions import ImproperlyConfigured
 
 from concilia.core.ports import FulfilmentRequest, Order, OrderItem, Shipment
 from concilia.integrations import mapping
-from concilia.integrations.resilience import ConnectorClient, ConnectorUnavailable
+from concilia.integrations.resilience import ConnectorUnavailable
 
 ORDER_FIELDS = ("number", "email", "placed_on", "total", "currency")
 OPTIONAL_ORDER_FIELDS = ("payment_method", "items", "shipment")
@@ -134,22 +133,12 @@ class GenericRestShop:
 
     def __init__(self, config: Mapping[str, Any] | None = None, token: str | None = None):
         self.config = dict(config if config is not None else settings.SHOP_REST)
-        problems = validate(self.config)
-        if problems:
-            raise ImproperlyConfigured(
-                "The REST shop connector (SHOP_REST) is misconfigured:\n- " + "\n- ".join(problems)
-            )
-        token = token if token is not None else settings.SHOP_REST_TOKEN
-        headers = {}
-        if token:
-            scheme = self.config.get("auth_scheme", "Bearer")
-            header = self.config.get("auth_header", "Authorization")
-            headers[header] = f"{scheme} {token}".strip()
-        self.client = ConnectorClient(
+        self.client = mapping.rest_client(
             self.name,
-            base_url=self.config["base_url"],
-            headers=headers,
-            timeout=self.config.get("timeout"),
+            self.config,
+            problems=validate(self.config),
+            token=token if token is not None else settings.SHOP_REST_TOKEN,
+            what="The REST shop connector (SHOP_REST)",
         )
 
     def find_order(self, *, number: str, email: str) -> Order | None:

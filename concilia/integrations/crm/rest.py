@@ -13,12 +13,11 @@ from urllib.parse import quote
 
 from django.conf import settings
 from django.core import checks
-from django.core.exceptions import ImproperlyConfigured
 
 from concilia.core.ports import CaseSummary, CustomerProfile
 from concilia.integrations import mapping
 from concilia.integrations.crm.hubspot import summary_text
-from concilia.integrations.resilience import ConnectorClient, ConnectorUnavailable
+from concilia.integrations.resilience import ConnectorUnavailable
 
 TOP_LEVEL = frozenset(
     {
@@ -133,11 +132,17 @@ def _request(where: str, request: Any, allowed: frozenset[str] | set[str]) -> li
 
 
 def _names(request: Any) -> set[str]:
-    """The placeholders a (valid) request's URL and body use."""
+    """The placeholders a request's URL and body use."""
     if not isinstance(request, Mapping):
         return set()
     leaves = [request.get("url"), *(t for _, t in mapping.template_leaves(request.get("body"), ""))]
-    return {name for leaf in leaves if isinstance(leaf, str) for name in mapping.placeholders(leaf)}
+    names: set[str] = set()
+    for leaf in leaves:
+        try:
+            names |= mapping.placeholders(leaf) if isinstance(leaf, str) else set()
+        except ValueError:
+            continue  # validate() names the broken template
+    return names
 
 
 class GenericRestDirectory:
@@ -153,21 +158,12 @@ class GenericRestDirectory:
 
     def __init__(self, config: Mapping[str, Any] | None = None, token: str | None = None):
         self.config = dict(config if config is not None else settings.CRM_REST)
-        problems = validate(self.config)
-        if problems:
-            raise ImproperlyConfigured(
-                "The REST CRM connector (CRM_REST) is misconfigured:\n- " + "\n- ".join(problems)
-            )
-        token = token if token is not None else settings.CRM_REST_TOKEN
-        headers = {}
-        if token:
-            scheme = self.config.get("auth_scheme", "Bearer")
-            headers[self.config.get("auth_header", "Authorization")] = f"{scheme} {token}".strip()
-        self.client = ConnectorClient(
+        self.client = mapping.rest_client(
             self.name,
-            base_url=self.config["base_url"],
-            headers=headers,
-            timeout=self.config.get("timeout"),
+            self.config,
+            problems=validate(self.config),
+            token=token if token is not None else settings.CRM_REST_TOKEN,
+            what="The REST CRM connector (CRM_REST)",
         )
         self.fields: Mapping[str, str] = self.config["customer_fields"]
 

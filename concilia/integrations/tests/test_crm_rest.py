@@ -222,6 +222,7 @@ def bad_mapping() -> dict:
     bad["customer_fields"]["segment"] = "segment"
     bad["push_customer"]["update"]["method"] = "DELETE"
     bad["push_case"]["body"]["secret"] = "{token}"
+    bad["push_case"]["url"] = "/contacts/{customer_id/activities"
     bad["timeouts"] = 5
     return bad
 
@@ -234,6 +235,7 @@ EXPECTED_PROBLEMS = (
     "customer_fields.email is required",
     "push_customer.update.method must be POST, PUT, PATCH",
     "push_case.body.secret uses token",
+    "push_case.url: expected '}' before end of string in '/contacts/{customer_id/activities'",
 )
 
 
