@@ -153,7 +153,7 @@ def _on_message(row: TelegramUpdate, message: Message) -> None:
             with translation.override(link.conversation.language):
                 _notice(chat, _("I can read text messages, photos and documents."))
             return
-        if started or text.split(maxsplit=1)[0] == START:
+        if started or text.split(maxsplit=1)[0].split("@")[0] == START:
             return  # the greeting and the privacy notice are the answer
         assistant_actions.post_customer_message(conversation=link.conversation, text=text[:4000])
 
