@@ -282,6 +282,7 @@ SWEEP_JOBS = {
     "collective complaints raised": "concilia.resolution.collective.sweep",
     "webhook endpoints with deliveries due": "concilia.integrations.webhooks.tasks.sweep",
     "mailboxes read": "concilia.integrations.mail.tasks.sweep",
+    "telegram updates forgotten": "concilia.integrations.telegram.tasks.forget_old_updates",
 }
 # The job that delivers the outbox's events (queued by concilia.core.events.emit on commit).
 OUTBOX_DISPATCHER = "concilia.integrations.webhooks.tasks.dispatch_events"

@@ -160,7 +160,9 @@ def _throttle(limit: RateLimit, key: str) -> None:
 def start(request: HttpRequest, payload: StartIn | None = None) -> Status:
     payload = payload or StartIn()
     _throttle(RateLimit("chat-start", settings.CHAT_START_RATE), client_address(request))
-    channel = payload.channel if payload.channel in ConversationChannel.values else "api"
+    # Connectors' channels (Telegram) start their conversations themselves, never through here.
+    web = (ConversationChannel.WIDGET, ConversationChannel.PAGE, ConversationChannel.API)
+    channel = payload.channel if payload.channel in web else "api"
     language = _language(request, payload.language)
     translation.activate(language)
     started = actions.start_conversation(
