@@ -15,8 +15,8 @@ from typing import Any
 
 from django.conf import settings
 from django.urls import reverse
-from django_tasks import task
 
+from concilia.core.jobs import job
 from concilia.core.ports import CaseSummary, CustomerProfile, customer_directory
 from concilia.core.tasks import enqueue_with_change
 
@@ -34,7 +34,7 @@ def push_case_event(*, kind: str, payload: dict[str, Any]) -> bool:
     return True
 
 
-@task()
+@job()
 def push_case_to_crm(*, reference: str, event: str) -> str:
     """Push the case's customer and the case's summary for `event` ("opened" or "closed")."""
     from concilia.cases.models import Case

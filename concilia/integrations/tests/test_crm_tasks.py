@@ -50,10 +50,12 @@ def test_nothing_is_pushed_unless_crm_push_is_on(hubspot, open_case, settings):
     assert not push_case_event(kind="case.message_added", payload={"case": case.reference})
 
 
-def test_the_job_calls_the_directory_directly(hubspot, open_case):
+def test_the_job_calls_the_directory_directly(hubspot, open_case, run_tasks):
     case = open_case()
-    note_id = push_case_to_crm.call(reference=case.reference, event="opened")
-    assert note_id == push_case_to_crm.call(reference=case.reference, event="opened")
+    run_tasks()
+    push_case_to_crm.enqueue(reference=case.reference, event="opened")
+    push_case_to_crm.enqueue(reference=case.reference, event="opened")
+    run_tasks()
     assert len(hubspot.notes) == 1
 
 
@@ -69,3 +71,30 @@ def test_the_outbox_dispatcher_pushes_openings_and_closings_to_the_crm(
     assert [n["properties"]["hs_note_body"].split("]")[0] for n in hubspot.notes.values()] == [
         f"[Concilia {case.reference} opened"
     ]
+
+
+def test_a_push_while_the_crm_is_down_is_tried_again_later(hubspot, open_case, settings, run_tasks):
+    """The job fails while HubSpot is down; its retry (with backoff) delivers once it is back."""
+    from django.core.cache import cache
+    from django.utils import timezone
+    from django_tasks_db.models import DBTaskResult
+
+    from concilia.integrations.tests.mailserver import free_port
+
+    case = open_case(category="refund")
+    run_tasks()
+    settings.CRM_PUSH = True
+    settings.HUBSPOT_URL = f"http://127.0.0.1:{free_port()}"  # nobody answers there
+    _load.cache_clear()
+    push_case_event(kind="case.created", payload={"case": case.reference})
+    run_tasks()
+    assert not hubspot.contacts
+    retry = DBTaskResult.objects.get(status="READY")
+    assert retry.run_after > timezone.now()  # backoff
+
+    settings.HUBSPOT_URL = hubspot.url
+    _load.cache_clear()
+    cache.clear()  # the circuit breaker's cool-down has passed
+    DBTaskResult.objects.filter(pk=retry.pk).update(run_after=timezone.now())
+    run_tasks()
+    assert len(hubspot.notes) == 1
