@@ -14,7 +14,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from concilia.accounts.models import User
-from concilia.cases import assignment, sla
+from concilia.cases import assignment, legal, sla
 from concilia.cases.attachments import CheckedFile
 from concilia.cases.models import (
     ActorKind,
@@ -114,6 +114,8 @@ def open_case(
     )
     rule = assignment.route(case)
     sla.set_deadlines(case, category, now)
+    case.jurisdiction_id = legal.jurisdiction_for(category)
+    legal.set_legal_deadline(case, now)
     case.reference = format_reference(year, ReferenceSequence.next_number(PREFIX, year))
     case.save(force_insert=True)
     attachments = _store_files(case=case, files=files, message=None, uploaded_by=actor_kind)
@@ -327,7 +329,8 @@ def _set_status(
         if previous == Status.CLOSED:
             # A reopened case gets its full response time again, from now.
             sla.set_deadlines(case, case.category, now)
-            fields.append("sla_alerted")
+            legal.set_legal_deadline(case, now)
+            fields += ["sla_alerted", *legal.LEGAL_FIELDS]
             _event(case, EventKind.REOPENED, actor_kind=actor_kind, actor_user=actor_user, now=now)
         elif status == Status.PENDING_CUSTOMER:
             sla.pause(case, now)

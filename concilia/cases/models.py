@@ -12,6 +12,7 @@ from django.utils import timezone
 from django.utils.functional import LazyObject, empty
 from django.utils.translation import gettext_lazy as _
 
+from concilia.cases.jurisdictions import Jurisdiction
 from concilia.core.i18n import in_language
 from concilia.customers.models import Consent, Customer
 
@@ -90,6 +91,15 @@ class Category(models.Model):
     field_rules = models.JSONField(_("field rules"), default=dict, blank=True)
     position = models.PositiveSmallIntegerField(_("position"), default=0)
     active = models.BooleanField(_("active"), default=True)
+    jurisdiction = models.ForeignKey(
+        Jurisdiction,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("jurisdiction"),
+        help_text=_("Whose legal deadline its cases get; empty: the default jurisdiction."),
+    )
 
     objects = CategoryQuerySet.as_manager()
 
@@ -185,6 +195,20 @@ class Case(models.Model):
     # deadline, then never (None). The sweep finds due cases by this column alone.
     sla_alert_due_at = models.DateTimeField(null=True, blank=True, editable=False)
     next_alert_at = models.DateTimeField(_("next alert"), null=True, blank=True, editable=False)
+    # Whose law applies and the deadline it sets, counted from receipt in its working days; it
+    # never pauses. Warned of like the SLA: `legal_alerted` ("", "at_risk", "breached") and the
+    # instant of the next warning (`legal.warning_due`).
+    jurisdiction = models.ForeignKey(
+        Jurisdiction,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="cases",
+        verbose_name=_("jurisdiction"),
+    )
+    legal_deadline = models.DateTimeField(_("legal deadline"), null=True, blank=True)
+    legal_alerted = models.CharField(max_length=10, blank=True, editable=False)
+    legal_alert_due_at = models.DateTimeField(null=True, blank=True, editable=False)
     last_customer_message_at = models.DateTimeField(
         _("last customer message"), null=True, blank=True, editable=False
     )
@@ -241,6 +265,12 @@ class Case(models.Model):
                 & Q(sla_paused_at__isnull=True, sla_alert_due_at__isnull=False),
                 name="case_sla_alert_due",
             ),
+            # The sweep: open cases whose next legal-deadline warning is due.
+            models.Index(
+                fields=["legal_alert_due_at", "id"],
+                condition=~Q(status="closed") & Q(legal_alert_due_at__isnull=False),
+                name="case_legal_alert_due",
+            ),
             models.Index(fields=["-last_activity_at", "-id"], name="case_last_activity"),
             models.Index(fields=["-created_at", "-id"], name="case_created"),
         ]
@@ -290,6 +320,10 @@ class EventKind(models.TextChoices):
     REMINDER_DUE = "reminder_due", _("Alert due")
     SLA_AT_RISK = "sla_at_risk", _("Deadline at risk")
     SLA_BREACHED = "sla_breached", _("Deadline missed")
+    LEGAL_AT_RISK = "legal_at_risk", _("Legal deadline near")
+    LEGAL_BREACHED = "legal_breached", _("Legal deadline missed")
+    JURISDICTION_CHANGED = "jurisdiction_changed", _("Jurisdiction changed")
+    DOSSIER_EXPORTED = "dossier_exported", _("Dossier downloaded")
     MERGED = "merged", _("Merged")
     LINKED = "linked", _("Linked")
     REOPENED = "reopened", _("Reopened")
@@ -566,6 +600,8 @@ class NotificationKind(models.TextChoices):
     ALERT_DUE = "alert_due", _("An alert is due")
     SLA_AT_RISK = "sla_at_risk", _("A deadline is at risk")
     SLA_BREACHED = "sla_breached", _("A deadline was missed")
+    LEGAL_AT_RISK = "legal_at_risk", _("A legal deadline is near")
+    LEGAL_BREACHED = "legal_breached", _("A legal deadline was missed")
     HANDOVER = "handover", _("A customer in the chat needs a person")
     COLLECTIVE = "collective", _("Many customers complain about the same thing")
 
