@@ -340,3 +340,32 @@ def test_only_http_urls_are_accepted(db):
         actions.create_endpoint(url="file:///etc/passwd", events=["case.created"], actor=None)
     with pytest.raises(ValidationError):
         actions.create_endpoint(url="https://crm.example.com/hooks", events=[], actor=None)
+
+
+def test_a_name_that_resolves_to_a_private_address_is_not_sent_to(receiver, open_case, settings):
+    """An endpoint whose host name now resolves to this machine: the delivery is refused when
+    it is sent, and the receiver hears nothing."""
+    import socket
+    from urllib.parse import urlsplit
+
+    name = socket.gethostname()
+    try:
+        resolved = {info[4][0] for info in socket.getaddrinfo(name, 80)}
+    except OSError:
+        pytest.skip("this machine's name does not resolve")
+    if not all(address.startswith("127.") or address == "::1" for address in resolved):
+        pytest.skip("this machine's name does not resolve to loopback")
+    port = urlsplit(receiver.url).port
+    # As if its name had pointed to a public address when it was registered.
+    endpoint = Endpoint.objects.create(
+        url=f"http://{name}:{port}/hook", events=[EventType.CASE_CREATED]
+    )
+    settings.WEBHOOK_ALLOW_PRIVATE_URLS = False
+
+    open_case()
+    send()
+
+    assert receiver.received == []
+    attempt = DeliveryAttempt.objects.get(delivery__endpoint=endpoint)
+    assert "not a public address" in attempt.error
+    assert Delivery.objects.get(endpoint=endpoint).status != DeliveryStatus.DELIVERED

@@ -7,8 +7,6 @@ the form the admin itself writes, so a change through the API shows next to the 
 
 from __future__ import annotations
 
-import ipaddress
-import socket
 import uuid
 from collections.abc import Sequence
 from typing import Any
@@ -27,6 +25,7 @@ from concilia.accounts.models import User
 from concilia.core.events import PAYLOAD_VERSION, EventType
 from concilia.core.models import OutboxEvent
 from concilia.core.tasks import enqueue_with_change
+from concilia.integrations.webhooks.addresses import is_internal
 from concilia.integrations.webhooks.models import Delivery, DeliveryStatus, Endpoint, new_secret
 
 # The test event: sent to one endpoint on request, never subscribed to.
@@ -56,23 +55,6 @@ def _check_events(events: Sequence[str]) -> list[str]:
     return [kind for kind in EventType.values if kind in events]
 
 
-def _is_internal(host: str) -> bool:
-    """Whether the host names this machine or a private network rather than the internet."""
-    host = host.rstrip(".").lower()
-    if host == "localhost" or host.endswith(".localhost"):
-        return True
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        try:  # the forms C libraries also read as IPv4 ("127.1", "0x7f000001")
-            address = ipaddress.ip_address(socket.inet_aton(host))
-        except OSError:
-            return False  # a name: looked up when the delivery is sent, not here
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
-        address = address.ipv4_mapped
-    return not address.is_global or address.is_multicast
-
-
 def check_url(url: str) -> None:
     """ValidationError unless `url` is an http(s) URL a receiver may have: not on a private,
     loopback or link-local address, unless settings.WEBHOOK_ALLOW_PRIVATE_URLS."""
@@ -80,7 +62,7 @@ def check_url(url: str) -> None:
         raise ValidationError(_("Enter a URL that starts with http:// or https://."), code="scheme")
     URLValidator(schemes=["http", "https"])(url)
     host = urlsplit(url).hostname or ""
-    if not settings.WEBHOOK_ALLOW_PRIVATE_URLS and _is_internal(host):
+    if not settings.WEBHOOK_ALLOW_PRIVATE_URLS and is_internal(host):
         raise ValidationError(
             _(
                 "%(host)s is a private, loopback or other non-public address: webhooks are only "

@@ -23,6 +23,7 @@ from django.utils import timezone
 
 from concilia.core.models import OutboxEvent
 from concilia.integrations.crm.tasks import push_case_event
+from concilia.integrations.webhooks.addresses import refused_at_send
 from concilia.integrations.webhooks.models import (
     DUE_STATUSES,
     Delivery,
@@ -149,6 +150,9 @@ def post(client: httpx.Client, endpoint: Endpoint, event: OutboxEvent) -> Answer
         "Concilia-Timestamp": str(timestamp),
         "Concilia-Signature": signature(endpoint.secret, timestamp, body),
     }
+    refused = refused_at_send(endpoint.url)
+    if refused:
+        return Answer(None, 0, refused)
     started = time.monotonic()
     try:
         # Streamed and never read: a receiver's large answer is not downloaded.
