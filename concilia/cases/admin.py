@@ -2,12 +2,14 @@ from django.contrib import admin
 from django.utils.text import format_lazy
 from django.utils.translation import gettext_lazy as _
 
+from concilia.cases.jurisdictions import LegalRule, Origin
 from concilia.cases.models import (
     AssignmentRule,
     Attachment,
     Case,
     CaseEvent,
     Category,
+    Jurisdiction,
     Message,
     ReplyTemplate,
 )
@@ -142,3 +144,67 @@ class CaseAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request):  # cases are opened through the channels
         return False
+
+
+class LegalRuleInline(admin.StackedInline):
+    model = LegalRule
+    extra = 0
+    fields = (
+        ("code", "kind", "position"),
+        ("title_es", "title_en"),
+        ("text_es", "text_en"),
+        ("days", "day_count", "counted_from"),
+        ("source_law", "source_article"),
+        "source_url",
+        "note",
+        "origin",
+    )
+    readonly_fields = ("origin",)
+
+
+@admin.register(Jurisdiction)
+class JurisdictionAdmin(RememberedConfigAdmin):
+    """Jurisdictions and their rules: shipped ones can be changed (then `concilia legal load
+    --update` leaves them alone) and new ones added; whatever is saved here is the administrators'."""
+
+    list_display = (
+        "code",
+        "name_es",
+        "name_en",
+        "holiday_country",
+        "time_zone",
+        "warn_days",
+        "is_default",
+        "active",
+        "origin",
+    )
+    list_filter = ("active", "origin")
+    search_fields = ("code", "name_es", "name_en")
+    list_select_related = ("calendar",)
+    inlines = (LegalRuleInline,)
+    fieldsets = (
+        (None, {"fields": ("code", "name_es", "name_en", "active", "is_default", "origin")}),
+        (
+            _("Working days"),
+            {"fields": ("holiday_country", "holiday_subdivision", "calendar", "time_zone")},
+        ),
+        (_("Warnings"), {"fields": ("warn_days",)}),
+        (
+            _("The company there (printed on the dossier)"),
+            {"fields": ("trader_name", "trader_id", "trader_address")},
+        ),
+        (None, {"fields": ("note",)}),
+    )
+    readonly_fields = ("origin",)
+
+    def save_model(self, request, obj, form, change):
+        obj.origin = Origin.ADMIN
+        super().save_model(request, obj, form, change)
+
+    def save_formset(self, request, form, formset, change):
+        for rule in formset.save(commit=False):
+            rule.origin = Origin.ADMIN
+            rule.save()
+        for rule in formset.deleted_objects:
+            rule.delete()
+        formset.save_m2m()

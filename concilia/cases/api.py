@@ -20,7 +20,7 @@ from ninja import Field, Query, Router, Schema
 
 from concilia.accounts.auth import TokenAuth
 from concilia.accounts.models import ApiToken, Scope, Team, User
-from concilia.cases import actions, queue, sla
+from concilia.cases import actions, legal, queue, sla
 from concilia.cases.access import (
     assignable_users,
     can_read,
@@ -32,6 +32,7 @@ from concilia.cases.forms import AssignForm, NoteForm, ReplyForm, StatusForm
 from concilia.cases.models import Case, ReplyTemplate, Status
 from concilia.cases.templating import render as render_template
 from concilia.cases.templating import variables_for
+from concilia.core import audit
 from concilia.core.problems import ApiProblem
 from concilia.core.references import InvalidReference, normalize_reference
 
@@ -41,7 +42,7 @@ WRITE = TokenAuth(scope=Scope.CASES_WRITE)
 
 MAX_PAGE_SIZE = 200
 
-_SUMMARY_RELATIONS = ("customer", "category", "team__calendar", "assignee")
+_SUMMARY_RELATIONS = ("customer", "category", "team__calendar", "assignee", "jurisdiction")
 
 
 # --- schemas ------------------------------------------------------------------------------
@@ -84,6 +85,15 @@ class CaseSummaryOut(Schema):
     version: int = Field(description="Send it back with a change to refuse it if the case moved on")
     clock: str = Field(description="green, amber, red, or grey (closed)")
     clock_paused: bool = Field(description="The clocks stop while the case waits for the customer")
+    jurisdiction: str | None = Field(description="Whose law sets the legal deadline (ES, CL…)")
+    legal_deadline: dt.datetime | None = Field(
+        description="The end of the last day to answer under that law, counted from reception in "
+        "its working days; it never pauses. Null: no legal deadline applies"
+    )
+    legal_clock: str = Field(
+        description="green, amber (the warning days have begun), red (missed), or grey (closed "
+        "or none)"
+    )
 
 
 class CasePageOut(Schema):
@@ -126,6 +136,17 @@ class LinkOut(Schema):
     kind: str
 
 
+class LegalRuleOut(Schema):
+    title: str
+    days: int | None
+    day_count: str = Field(description="working or calendar")
+    counted_from: str = Field(description="receipt, complete_file or answer")
+    law: str
+    article: str
+    url: str
+    note: str
+
+
 class CaseOut(CaseSummaryOut):
     customer: CustomerOut  # type: ignore[assignment]
     description: str
@@ -143,6 +164,7 @@ class CaseOut(CaseSummaryOut):
     thread: list[ThreadEntryOut]
     attachments: list[AttachmentOut]
     links: list[LinkOut]
+    legal_rule: LegalRuleOut | None = Field(description="The rule behind the legal deadline")
 
 
 class QueueQuery(Schema):
@@ -350,6 +372,9 @@ def _summary(case: Case, now: dt.datetime) -> dict[str, Any]:
         "version": case.version,
         "clock": clock.colour,
         "clock_paused": clock.paused,
+        "jurisdiction": case.jurisdiction.code if case.jurisdiction_id else None,
+        "legal_deadline": case.legal_deadline,
+        "legal_clock": legal.legal_clock(case, now).colour,
     }
 
 
@@ -428,6 +453,7 @@ def list_cases(request: HttpRequest, filters: Query[QueueQuery]) -> Any:
     user = _reader(request)
     data = _cleaned(ApiQueueForm(request.GET))
     result = queue.page(user, data, data.get("limit") or queue.PAGE_SIZE)
+    audit.record(audit.AuditAction.LIST, target=Case, listed=result.cases)
     now = timezone.now()
     return {
         "items": [_summary(case, now) for case in result.cases],
@@ -446,6 +472,7 @@ def list_cases(request: HttpRequest, filters: Query[QueueQuery]) -> Any:
 )
 def get_case(request: HttpRequest, reference: str) -> Any:
     case = _visible_case(request, reference, "merged_into")
+    audit.record(audit.AuditAction.VIEW, case=case)
     thread, attachments = _thread(case)
     customer = case.customer
     return {
@@ -479,6 +506,23 @@ def get_case(request: HttpRequest, reference: str) -> Any:
             {"reference": link.other.reference, "kind": link.kind}
             for link in case.links.select_related("other").order_by("created_at", "pk")
         ],
+        "legal_rule": _legal_rule(case),
+    }
+
+
+def _legal_rule(case: Case) -> dict[str, Any] | None:
+    rule = legal.response_rule(case)
+    if rule is None:
+        return None
+    return {
+        "title": rule.title(case.language),
+        "days": rule.days,
+        "day_count": rule.day_count,
+        "counted_from": rule.counted_from,
+        "law": rule.source_law,
+        "article": rule.source_article,
+        "url": rule.source_url,
+        "note": rule.note,
     }
 
 

@@ -6,7 +6,7 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from concilia.accounts.models import Team, User
-from concilia.cases.models import Outcome, Priority, ReplyTemplate, Status
+from concilia.cases.models import Jurisdiction, Outcome, Priority, ReplyTemplate, Status
 
 
 class VersionedForm(forms.Form):
@@ -60,6 +60,28 @@ class StatusForm(VersionedForm):
         if data.get("status") == Status.CLOSED and not data.get("outcome"):
             self.add_error("outcome", _("Say how the case ends before closing it."))
         return data
+
+
+class JurisdictionForm(VersionedForm):
+    jurisdiction = forms.ModelChoiceField(
+        label=_("Jurisdiction"),
+        queryset=Jurisdiction.objects.active(),
+        to_field_name="code",
+        required=False,
+        empty_label=_("None (no legal deadline)"),
+        help_text=_("Whose law applies: the legal deadline is counted again from reception."),
+    )
+
+
+class DossierForm(forms.Form):
+    """What the dossier a regulator or an ADR body asks for should hold."""
+
+    language = forms.ChoiceField(
+        label=_("Language"), choices=[("es", _("Spanish")), ("en", _("English"))], required=False
+    )
+    internal = forms.BooleanField(
+        label=_("Include internal notes (internal version)"), required=False
+    )
 
 
 class PriorityForm(VersionedForm):

@@ -185,6 +185,15 @@ def set_legal_deadline(case: Case, received: dt.datetime) -> None:
     )
 
 
+def response_rule(case: Case) -> LegalRule | None:
+    """The rule that sets the case's legal deadline (with its source), if it has one."""
+    if case.jurisdiction_id is None:
+        return None
+    return LegalRule.objects.filter(
+        jurisdiction_id=case.jurisdiction_id, kind=RuleKind.RESPONSE
+    ).first()
+
+
 LEGAL_FIELDS = ("jurisdiction", "legal_deadline", "legal_alerted", "legal_alert_due_at")
 
 

@@ -266,9 +266,9 @@ def page(user: User, data: dict[str, Any], size: int = PAGE_SIZE) -> Page:
         )
     order = [field, "pk"] if ascending else [f"-{field}", "-pk"]
     rows = list(
-        cases.select_related("customer", "category", "assignee", "team__calendar").order_by(*order)[
-            : size + 1
-        ]
+        cases.select_related(
+            "customer", "category", "assignee", "team__calendar", "jurisdiction"
+        ).order_by(*order)[: size + 1]
     )
     more = len(rows) > size
     rows = rows[:size]

@@ -7,6 +7,8 @@ Who is told:
 - a deadline at risk (AT_RISK of its business time used): the owner, or the team's supervisors
   when nobody owns the case;
 - a missed deadline: the owner and the team's supervisors (a breach is theirs to know of).
+- a legal deadline (`legal.py`) near (`warn_days` working days left) or missed: the same people,
+  once each, whatever the case's status until it is closed (the legal clock never pauses).
 
 Paused clocks (waiting for the customer) and closed cases get no SLA warning. Each warning is
 recorded in `Case.sla_alerted` and the next one's instant in `Case.sla_alert_due_at`, which the
@@ -21,6 +23,7 @@ import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TypeVar
+from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.db import models, transaction
@@ -58,12 +61,16 @@ class SweepResult:
     alerts: int = 0
     at_risk: int = 0
     breached: int = 0
+    legal_near: int = 0
+    legal_breached: int = 0
     failed: int = 0
     # What the jobs of other apps did (settings.SWEEP_JOBS): {"expired offers": 2}
     others: dict[str, int] = field(default_factory=dict)
 
     def __str__(self) -> str:
         text = f"{self.alerts} alerts due, {self.at_risk} deadlines at risk, {self.breached} missed"
+        if self.legal_near or self.legal_breached:
+            text += f", {self.legal_near} legal deadlines near, {self.legal_breached} legal missed"
         text += "".join(f", {count} {what}" for what, count in self.others.items())
         return text + (f", {self.failed} failed (see the log)" if self.failed else "")
 
@@ -209,18 +216,91 @@ def send_sla_warning(
         data={"deadline": case.deadline.isoformat()},
         now=now,
     )
+    _tell(
+        case,
+        warning,
+        supervisors,
+        NotificationKind.SLA_BREACHED if warning == BREACHED else NotificationKind.SLA_AT_RISK,
+    )
+    return warning
+
+
+def _tell(case: Case, warning: str, supervisors: Supervisors, kind: str, note: str = "") -> None:
+    """A warning at risk goes to the owner (else the team's supervisors); a breach to both."""
     owner = _active(case.assignee)
     if warning == BREACHED:
         recipients = [owner, *supervisors.of(case.team_id)]
-        kind = NotificationKind.SLA_BREACHED
     else:
         recipients = [owner] if owner else supervisors.of(case.team_id)
-        kind = NotificationKind.SLA_AT_RISK
     told: set[int] = set()
     for person in recipients:
         if person is not None and person.pk not in told:
             told.add(person.pk)
-            _notify(person, case, kind)
+            _notify(person, case, kind, note=note)
+
+
+def due_legal_warnings(now: dt.datetime) -> models.QuerySet[Case]:
+    """Open cases whose next legal-deadline warning is due (the `case_legal_alert_due` index)."""
+    return (
+        Case.objects.exclude(status=Status.CLOSED)
+        .filter(legal_alert_due_at__lte=now)
+        .select_related("assignee", "jurisdiction")
+        .only(
+            "reference",
+            "status",
+            "team",
+            "assignee",
+            "jurisdiction__code",
+            "jurisdiction__time_zone",
+            "legal_deadline",
+            "legal_alerted",
+            "legal_alert_due_at",
+        )
+    )
+
+
+@transaction.atomic
+def send_legal_warning(
+    *, case: Case, now: dt.datetime, supervisors: Supervisors | None = None
+) -> str | None:
+    """Warn that a legal deadline is near (`warn_days` working days left) or missed, once each:
+    returns the warning sent, or None. Like the SLA warning, the row is only changed if it is
+    still as read, so a concurrent change of jurisdiction or another sweeper wins."""
+    supervisors = supervisors or Supervisors()
+    deadline = case.legal_deadline
+    unchanged = Case.objects.exclude(status=Status.CLOSED).filter(
+        pk=case.pk,
+        legal_deadline=deadline,
+        legal_alerted=case.legal_alerted,
+        legal_alert_due_at=case.legal_alert_due_at,
+    )
+    if deadline is None:  # no deadline any more (changed jurisdiction): nothing to warn of
+        unchanged.update(legal_alert_due_at=None)
+        return None
+    if deadline <= now and case.legal_alerted != BREACHED:
+        warning: str | None = BREACHED
+    elif deadline > now and case.legal_alerted == "":
+        warning = AT_RISK
+    else:
+        warning = None
+    alerted = warning or case.legal_alerted
+    next_due = deadline if alerted != BREACHED else None
+    if not unchanged.update(legal_alerted=alerted, legal_alert_due_at=next_due) or warning is None:
+        return None
+    code = case.jurisdiction.code if case.jurisdiction_id else ""
+    _event(
+        case,
+        EventKind.LEGAL_BREACHED if warning == BREACHED else EventKind.LEGAL_AT_RISK,
+        actor_kind=ActorKind.SYSTEM,
+        data={"legal_deadline": deadline.isoformat(), "jurisdiction": code},
+        now=now,
+    )
+    kind = (
+        NotificationKind.LEGAL_BREACHED if warning == BREACHED else NotificationKind.LEGAL_AT_RISK
+    )
+    # The legal day in the jurisdiction's time zone: "ES 2026-03-05".
+    zone = ZoneInfo(case.jurisdiction.time_zone) if case.jurisdiction_id else dt.UTC
+    _tell(case, warning, supervisors, kind, note=f"{code} {deadline.astimezone(zone):%Y-%m-%d}")
     return warning
 
 
@@ -253,6 +333,15 @@ def sweep(*, now: dt.datetime | None = None, batch_size: int = BATCH) -> SweepRe
     ):
         result.at_risk += warning == AT_RISK
         result.breached += warning == BREACHED
+    legal_cases = _in_batches(due_legal_warnings(now), "legal_alert_due_at", batch_size)
+    for warning in _each(
+        legal_cases,
+        lambda c: send_legal_warning(case=c, now=now, supervisors=supervisors),
+        "case (legal deadline)",
+        result,
+    ):
+        result.legal_near += warning == AT_RISK
+        result.legal_breached += warning == BREACHED
     # Periodic work of higher apps (offers that expire), named in settings: cases imports none.
     for what, path in settings.SWEEP_JOBS.items():
         try:

@@ -19,7 +19,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 from django.views.decorators.http import require_GET, require_POST
 
-from concilia.cases import actions, queue, sla
+from concilia.cases import actions, legal, queue, sla
 from concilia.cases.access import (
     assignable_users,
     can_supervise,
@@ -31,6 +31,8 @@ from concilia.cases.forms import (
     AssignForm,
     BulkForm,
     ContactForm,
+    DossierForm,
+    JurisdictionForm,
     LinkForm,
     NoteForm,
     PriorityForm,
@@ -43,6 +45,7 @@ from concilia.cases.models import Case, Kind, Notification, ReplyTemplate, Statu
 from concilia.cases.similar import similar_cases
 from concilia.cases.templating import render as render_template
 from concilia.cases.templating import variables_for
+from concilia.core import audit
 
 
 def helpdesk_view(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
@@ -65,11 +68,13 @@ def queue_view(request: HttpRequest) -> HttpResponse:
     form = queue.QueueForm(request.GET or None)
     data = form.cleaned_data if form.is_valid() else {"view": "mine"}
     result = queue.page(request.user, data)
+    audit.record(audit.AuditAction.LIST, target=Case, listed=result.cases)
     now = timezone.now()
     rows = [
         {
             "case": case,
             "clock": sla.clock(case, now),
+            "legal": legal.legal_clock(case, now),
             "days": (now - case.created_at).days,
         }
         for case in result.cases
@@ -98,7 +103,9 @@ def queue_view(request: HttpRequest) -> HttpResponse:
 def _visible_case(request: HttpRequest, reference: str) -> Case:
     case = (
         visible_cases(request.user)
-        .select_related("customer", "category", "team__calendar", "assignee", "merged_into")
+        .select_related(
+            "customer", "category", "team__calendar", "assignee", "merged_into", "jurisdiction"
+        )
         .filter(reference=reference.strip().upper())
         .first()
     )
@@ -144,6 +151,8 @@ def _case_page(
         {
             "case": case,
             "clock": sla.clock(case),
+            "legal": legal.legal_clock(case),
+            "legal_rule": legal.response_rule(case),
             "thread": thread,
             "events": events,
             "case_attachments": case.attachments.filter(message__isnull=True),
@@ -168,6 +177,14 @@ def _case_page(
             or ContactForm(
                 initial={**version, "name": case.customer.name, "phone": case.customer.phone}
             ),
+            "jurisdiction_form": forms.get("jurisdiction")
+            or JurisdictionForm(
+                initial={
+                    **version,
+                    "jurisdiction": case.jurisdiction.code if case.jurisdiction_id else None,
+                }
+            ),
+            "dossier_form": DossierForm(initial={"language": case.language}),
             "reminder_form": forms.get("reminder") or ReminderForm(),
             "link_form": forms.get("link") or LinkForm(),
             "similar": similar_cases(case, request.user),
@@ -191,7 +208,9 @@ def render_case_page(request: HttpRequest, case: Case, *, status: int = 200) -> 
 @require_GET
 @helpdesk_view
 def case_detail(request: HttpRequest, reference: str) -> HttpResponse:
-    return _case_page(request, _visible_case(request, reference))
+    case = _visible_case(request, reference)
+    audit.record(audit.AuditAction.VIEW, case=case)
+    return _case_page(request, case)
 
 
 FORMS = {
@@ -203,6 +222,7 @@ FORMS = {
     "contact": ContactForm,
     "reminder": ReminderForm,
     "link": LinkForm,
+    "jurisdiction": JurisdictionForm,
 }
 
 
@@ -266,6 +286,11 @@ def _run(action: str, case: Case, data: dict[str, Any], user: Any) -> str:
             expected_version=version,
         )
         return _("Contact data saved.")
+    if action == "jurisdiction":
+        legal.set_jurisdiction(
+            case=case, jurisdiction=data.get("jurisdiction"), actor=user, expected_version=version
+        )
+        return _("Jurisdiction changed; the legal deadline was counted again.")
     if action == "link":
         if data["how"] == "merge":
             into = actions.merge_cases(duplicate=case, into=data["other"], actor=user)
