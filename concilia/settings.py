@@ -80,6 +80,7 @@ INSTALLED_APPS = [
     "concilia.resolution",
     "concilia.assistant",
     "concilia.integrations",
+    "concilia.privacy",
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -100,6 +101,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "concilia.core.middleware.AuditContextMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -300,6 +302,7 @@ WEBHOOK_ALLOW_PRIVATE_URLS = envbool("CONCILIA_WEBHOOK_ALLOW_PRIVATE_URLS", Fals
 # Links of higher apps in the helpdesk's menu: (URL name, label, permission needed or "").
 HELPDESK_MENU = [
     ("collective:list", _("Collective complaints"), "accounts.supervise_teams"),
+    ("privacy:audit", _("Audit log"), "core.view_auditentry"),
 ]
 
 LOGGING = {

@@ -16,6 +16,7 @@ urlpatterns = [
     path("helpdesk/decisions/", include("concilia.resolution.helpdesk_urls")),
     path("helpdesk/mediation/", include("concilia.resolution.mediation_urls")),
     path("helpdesk/collective/", include("concilia.resolution.urls")),
+    path("helpdesk/privacy/", include("concilia.privacy.urls")),
     path("helpdesk/", include("concilia.cases.urls")),
     path("admin/", admin.site.urls),
     path("api/v1/", api.urls),

@@ -34,6 +34,7 @@ from concilia.cases.models import (
     Reminder,
     Status,
 )
+from concilia.core import audit
 from concilia.core.events import EventType, emit
 from concilia.core.models import ReferenceSequence
 from concilia.core.references import PREFIX, format_reference
@@ -159,6 +160,7 @@ def open_case(
     from concilia.cases.tasks import send_case_confirmation
 
     enqueue_with_change(send_case_confirmation, case_id=case.pk)
+    audit.record(audit.CREATE, case=case, actor=actor_user or customer, attachments=attachments)
     return case
 
 
@@ -291,6 +293,7 @@ def add_customer_message(*, case: Case, body: str, files: Sequence[CheckedFile] 
         fields += _set_status(case, Status.PENDING_AGENT, "", ActorKind.CUSTOMER, None, now)
     _save(case, fields, now)
     _notify(case.assignee, case, NotificationKind.CUSTOMER_REPLIED, note=body[:300])
+    audit.record(audit.CREATE, target=message, case=case, fields=["body"], attachments=files)
     return message
 
 
@@ -444,6 +447,7 @@ def reply_to_customer(
         from concilia.cases.tasks import send_agent_reply
 
         enqueue_with_change(send_agent_reply, message_id=message.pk)
+    audit.record(audit.CREATE, target=message, case=current, fields=["body"], actor=author)
     return message
 
 
@@ -471,6 +475,7 @@ def add_internal_note(
         now=now,
     )
     _save(current, [], now)
+    audit.record(audit.CREATE, target=message, case=current, fields=["body"], actor=author)
     return message
 
 
@@ -602,6 +607,7 @@ def update_contact(
         now=now,
     )
     _save(current, [], now)
+    audit.record(audit.CHANGE, target=customer, case=current, fields=changes, actor=actor)
     return current
 
 
@@ -705,6 +711,7 @@ def merge_cases(*, duplicate: Case, into: Case, actor: User) -> Case:
     _save(duplicate, [*fields, "merged_into"], now)
     _link(duplicate, into, LinkKind.MERGED, actor_kind=ActorKind.STAFF, actor_user=actor, now=now)
     _save(into, [], now)
+    audit.record(audit.MERGE, case=duplicate, actor=actor, detail={"into": into.reference})
     return into
 
 
@@ -740,6 +747,7 @@ def add_transcript(*, case: Case, lines: Sequence[TranscriptLine]) -> list[Messa
                 message=message.pk,
                 author="customer" if message.author_kind == ActorKind.CUSTOMER else "system",
             )
+        audit.record(audit.CREATE, case=case, fields=["transcript"])
     return messages
 
 
@@ -809,6 +817,7 @@ def add_system_note(*, case: Case, body: str, files: Sequence[CheckedFile] = ())
         data={"message": message.pk},
         now=now,
     )
+    audit.record(audit.CREATE, target=message, case=case, fields=["body"], attachments=files)
     return message
 
 

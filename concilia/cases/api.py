@@ -453,7 +453,7 @@ def list_cases(request: HttpRequest, filters: Query[QueueQuery]) -> Any:
     user = _reader(request)
     data = _cleaned(ApiQueueForm(request.GET))
     result = queue.page(user, data, data.get("limit") or queue.PAGE_SIZE)
-    audit.record(audit.AuditAction.LIST, target=Case, listed=result.cases)
+    audit.record(audit.LIST, target=Case, listed=result.cases)
     now = timezone.now()
     return {
         "items": [_summary(case, now) for case in result.cases],
@@ -472,7 +472,7 @@ def list_cases(request: HttpRequest, filters: Query[QueueQuery]) -> Any:
 )
 def get_case(request: HttpRequest, reference: str) -> Any:
     case = _visible_case(request, reference, "merged_into")
-    audit.record(audit.AuditAction.VIEW, case=case)
+    audit.record(audit.VIEW, case=case)
     thread, attachments = _thread(case)
     customer = case.customer
     return {

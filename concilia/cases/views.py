@@ -68,7 +68,7 @@ def queue_view(request: HttpRequest) -> HttpResponse:
     form = queue.QueueForm(request.GET or None)
     data = form.cleaned_data if form.is_valid() else {"view": "mine"}
     result = queue.page(request.user, data)
-    audit.record(audit.AuditAction.LIST, target=Case, listed=result.cases)
+    audit.record(audit.LIST, target=Case, listed=result.cases)
     now = timezone.now()
     rows = [
         {
@@ -209,7 +209,7 @@ def render_case_page(request: HttpRequest, case: Case, *, status: int = 200) -> 
 @helpdesk_view
 def case_detail(request: HttpRequest, reference: str) -> HttpResponse:
     case = _visible_case(request, reference)
-    audit.record(audit.AuditAction.VIEW, case=case)
+    audit.record(audit.VIEW, case=case)
     return _case_page(request, case)
 
 

@@ -1,10 +1,12 @@
 """Kernel tables: the counters behind reference numbers, business calendars and holidays, the
-claims that keep periodic jobs to one run per period, and the outbox of outbound events."""
+claims that keep periodic jobs to one run per period, the outbox of outbound events, and the
+hash-chained audit log."""
 
 from __future__ import annotations
 
 import datetime as dt
 import uuid
+from typing import Any
 
 from django.db import IntegrityError, connection, models, transaction
 from django.db.models import F, Q
@@ -271,3 +273,107 @@ class DeadJob(models.Model):
 
     def __str__(self) -> str:
         return f"{self.task_path} ({self.last_failed_at:%Y-%m-%d %H:%M})"
+
+
+class AuditAction(models.TextChoices):
+    """What an audit entry says was done to personal data, or decided."""
+
+    VIEW = "view", _("Viewed")
+    LIST = "list", _("Listed")
+    CREATE = "create", _("Created")
+    CHANGE = "change", _("Changed")
+    MERGE = "merge", _("Merged")
+    DOWNLOAD = "download", _("Downloaded")
+    EXPORT = "export", _("Exported")
+    ERASE = "erase", _("Erased")
+    DECIDE = "decide", _("Decided")
+    OVERRIDE = "override", _("Overrode a decision")
+    AGREE = "agree", _("Agreed a resolution")
+    SIGN_IN = "sign_in", _("Signed in")
+
+
+class AuditActorKind(models.TextChoices):
+    STAFF = "staff", _("Staff user")
+    CUSTOMER = "customer", _("Customer")
+    TOKEN = "token", _("API token")
+    SYSTEM = "system", _("System")
+
+
+class AppendOnly(Exception):
+    """An audit entry cannot be changed or deleted once written."""
+
+
+class AuditEntryQuerySet(models.QuerySet["AuditEntry"]):
+    def update(self, **kwargs: Any) -> int:
+        raise AppendOnly("Audit entries cannot be changed")
+
+    def delete(self) -> tuple[int, dict[str, int]]:
+        raise AppendOnly("Audit entries cannot be deleted")
+
+
+class AuditEntry(models.Model):
+    """One access to or change of personal data, or one decision: who, what, when, from where.
+
+    Entries are written only by `concilia.core.audit.record` and never change: each holds the
+    hash of the one before it, so `concilia audit verify` finds any entry edited or removed.
+    Names of personal fields are kept, never their values; the data subject is an id.
+    """
+
+    seq = models.PositiveBigIntegerField(_("number"), unique=True)
+    at = models.DateTimeField(_("when"))
+    actor_kind = models.CharField(_("who (kind)"), max_length=10, choices=AuditActorKind.choices)
+    actor_id = models.CharField(_("who (id)"), max_length=64, blank=True)
+    actor_label = models.CharField(_("who"), max_length=200, blank=True)
+    action = models.CharField(_("what"), max_length=20, choices=AuditAction.choices)
+    object_type = models.CharField(_("object type"), max_length=60, blank=True)
+    object_id = models.CharField(_("object id"), max_length=64, blank=True)
+    case_reference = models.CharField(_("case"), max_length=40, blank=True)
+    # The customer whose data it is (an id: a log that cannot change must not hold an address).
+    customer_pk = models.PositiveBigIntegerField(_("customer id"), null=True, blank=True)
+    fields = models.JSONField(_("personal fields"), default=list, blank=True)
+    detail = models.JSONField(_("detail"), default=dict, blank=True)
+    ip_address = models.CharField(_("IP address"), max_length=64, blank=True)
+    user_agent = models.CharField(_("user agent"), max_length=300, blank=True)
+    channel = models.CharField(_("channel"), max_length=20, blank=True)
+    prev_hash = models.CharField(_("previous hash"), max_length=64)
+    hash = models.CharField(_("hash"), max_length=64)
+
+    objects = AuditEntryQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-seq"]
+        verbose_name = _("audit entry")
+        verbose_name_plural = _("audit entries")
+        default_permissions = ("view",)
+        permissions = [("export_auditentry", _("Can export the audit log"))]
+        indexes = [
+            models.Index(fields=["case_reference", "-seq"], name="audit_by_case"),
+            models.Index(fields=["customer_pk", "-seq"], name="audit_by_customer"),
+            models.Index(fields=["at"], name="audit_by_time"),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.seq} {self.at:%Y-%m-%d %H:%M} {self.actor_label} {self.action}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if not self._state.adding:
+            raise AppendOnly(f"Audit entry {self.seq} cannot be changed")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
+        raise AppendOnly(f"Audit entry {self.seq} cannot be deleted")
+
+
+class AuditChainHead(models.Model):
+    """The last entry of the audit chain (one row): appending locks it, so entries written at
+    the same time still form one chain; verification compares it with the last entry, so
+    entries removed from the end are noticed too."""
+
+    seq = models.PositiveBigIntegerField(default=0)
+    hash = models.CharField(max_length=64)
+
+    class Meta:
+        default_permissions = ()
+
+    def __str__(self) -> str:
+        return f"{self.seq} {self.hash}"

@@ -20,6 +20,7 @@ from concilia.cases.actions import add_customer_message
 from concilia.cases.attachments import check_uploads
 from concilia.cases.models import CATEGORY_FIELDS, Attachment, Case, Channel
 from concilia.cases.queries import active_categories
+from concilia.core import audit
 from concilia.core.throttling import anonymous_submissions, client_address, sign_in_requests
 from concilia.customers import auth as customer_auth
 from concilia.customers.actions import (
@@ -228,6 +229,7 @@ def sign_in(request: HttpRequest, token: str) -> HttpResponse:
     except SignInLinkExpired:
         return _link_problem(request, _("This sign-in link has expired."))
     customer_auth.sign_in(request, link.customer)
+    audit.record(audit.SIGN_IN, actor=link.customer)
     if link.next_reference:
         return redirect("intake:case-detail", reference=link.next_reference)
     return redirect("intake:my-cases")
@@ -412,6 +414,7 @@ def attachment_download(request: HttpRequest, reference: str, attachment_id: int
     attachment = get_object_or_404(Attachment, pk=attachment_id, case=case)
     if attachment.message_id and attachment.message.internal and not staff:
         raise Http404
+    audit.record(audit.DOWNLOAD, target=attachment, case=case, fields=["file"])
     try:
         handle = attachment.file.open("rb")
     except (FileNotFoundError, ValidationError) as exc:

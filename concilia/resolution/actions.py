@@ -17,6 +17,7 @@ from django.utils.translation import gettext as _
 from concilia.accounts.models import Team, User
 from concilia.cases import actions as case_actions
 from concilia.cases.models import ActorKind, Case, Category, EventKind, Outcome, Status
+from concilia.core import audit
 from concilia.core.events import EventType, emit
 from concilia.core.tasks import enqueue_with_change
 from concilia.resolution import collective, engine, gathering
@@ -261,6 +262,7 @@ def triage_case(*, case: Case, hand_over: bool = True, again: bool = False) -> D
         else:
             case_actions.add_system_note(case=case, body=explain_for_agents(record))
     collective.detect(case=case, facts=proposal.facts, now=now)
+    audit.record(audit.DECIDE, target=record, case=case, detail={"outcome": decision.outcome})
     return record
 
 
@@ -414,6 +416,7 @@ def _agree(
         from concilia.resolution.tasks import carry_out_resolution
 
         enqueue_with_change(carry_out_resolution, resolution_id=resolution.pk)
+    audit.record(audit.AGREE, target=resolution, case=case, actor=actor, detail=agreed)
     return resolution
 
 
@@ -725,4 +728,5 @@ def override_decision(
             offer=None,
             actor=actor,
         )
+    audit.record(audit.OVERRIDE, target=record, case=case, actor=actor)
     return record

@@ -1,0 +1,12 @@
+"""The data-protection officer's pages, mounted under /helpdesk/privacy/."""
+
+from django.urls import path
+
+from concilia.privacy import views
+
+app_name = "privacy"
+
+urlpatterns = [
+    path("audit/", views.audit_log, name="audit"),
+    path("audit/export.<str:format>", views.audit_export, name="audit-export"),
+]
