@@ -87,7 +87,8 @@ def _header(message: Message, name: str) -> str:
                 break
     if value is None:
         return ""
-    return " ".join(str(value).split())
+    # NUL characters cannot be stored in PostgreSQL's text, nor mean anything in an address.
+    return " ".join(str(value).replace("\x00", "").split())
 
 
 def _ids(value: str) -> list[str]:
@@ -102,10 +103,10 @@ def decode_text(payload: bytes, declared: str | None, problems: list[str]) -> st
             continue
         try:
             return payload.decode(charset)
-        except LookupError:
-            problems.append(f"unknown charset {charset!r}")
         except UnicodeDecodeError:
             continue
+        except (LookupError, ValueError):  # ValueError: a charset name holding a NUL
+            problems.append(f"unknown charset {charset!r}")
     return payload.decode("cp1252", errors="replace")
 
 
@@ -234,7 +235,11 @@ def _attachments(message: Message, body_text_part: object, problems: list[str]) 
         if not isinstance(content, bytes):
             content = str(content).encode("utf-8", errors="replace")
         files.append(
-            Part(name=name or "attachment", content_type=part.get_content_type(), content=content)
+            Part(
+                name=name.replace("\x00", "") or "attachment",
+                content_type=part.get_content_type(),
+                content=content,
+            )
         )
     return files
 
