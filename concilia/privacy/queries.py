@@ -11,14 +11,13 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from concilia.core.models import AuditEntry
-from concilia.customers.actions import normalize_email
 from concilia.customers.models import Customer
 
 PAGE_SIZE = 50
 
 
 def customers_with_email(email: str) -> list[int]:
-    return list(Customer.objects.filter(email=normalize_email(email)).values_list("pk", flat=True))
+    return list(Customer.objects.with_email(email).values_list("pk", flat=True))
 
 
 def _start_of(day: dt.date) -> dt.datetime:
@@ -51,7 +50,8 @@ class Page:
     next_before: int | None  # the cursor of the following (older) page, if there is one
 
 
-def page(filters: dict[str, Any], size: int = PAGE_SIZE) -> Page:
+def page(filters: dict[str, Any], size: int | None = None) -> Page:
+    size = size or PAGE_SIZE
     entries = matching_entries(filters)
     if filters.get("before"):
         entries = entries.filter(seq__lt=filters["before"])
