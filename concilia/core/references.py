@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from stdnum.iso7064 import mod_37_36
 
 PREFIX = "RC"
-_PATTERN = re.compile(r"^([A-Z]{2,8})-?(\d{4})-?(\d{6,})-?([0-9A-Z])$")
+# ASCII digits only, and at most twelve of them: int() of a longer run is slow, or refused.
+_PATTERN = re.compile(r"^([A-Z]{2,8})-?(\d{4})-?(\d{6,12})-?([0-9A-Z])$", re.ASCII)
 
 
 class InvalidReference(ValueError):
