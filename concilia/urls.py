@@ -5,6 +5,7 @@ from django.templatetags.static import static
 from django.urls import include, path
 from django.views.generic import RedirectView
 
+from concilia import dossiers
 from concilia.api import api
 
 urlpatterns = [
@@ -17,6 +18,7 @@ urlpatterns = [
     path("helpdesk/mediation/", include("concilia.resolution.mediation_urls")),
     path("helpdesk/collective/", include("concilia.resolution.urls")),
     path("helpdesk/privacy/", include("concilia.privacy.urls")),
+    path("helpdesk/dossier/<str:reference>", dossiers.download, name="case-dossier"),
     path("helpdesk/", include("concilia.cases.urls")),
     path("admin/", admin.site.urls),
     path("api/v1/", api.urls),
