@@ -1,6 +1,7 @@
 """bench/conversations.py with a handful of customers, so the benchmark does not rot: it loads the
-demo, starts `concilia serve` on loopback, walks every conversation to a case and the survey, and
-checks the database holds exactly one case per conversation."""
+demo, starts `concilia serve` on loopback, walks every conversation to a case, the policies' answer
+(polled for, as the widget does) and the survey, and checks the database holds exactly one case per
+conversation."""
 
 from __future__ import annotations
 
@@ -65,6 +66,11 @@ def test_ten_customers_each_reach_a_case_and_the_survey_through_a_real_server(tm
     assert result["turns"] >= 10 * 8
     assert {"start", "consent", "problem", "email", "name", "confirm"} <= set(result["by_step"])
     assert result["p95_ms"] > 0
+    # and every case's answer from the policies came by polling, after the reply, and was timed
+    assert result["decision_shown_ms"]["count"] == 10
+    assert result["decision_shown_ms"]["p50"] >= result["poll_interval_s"] * 1000
+    assert result["decision_server_ms"]["count"] == 10
+    assert result["polls"]["requests"] >= 10
     assert result["memory_peak"]["web"]["rss_mib"] > 0
     # and the server is gone with its home folder
     assert not list(tmp_path.glob("concilia-bench-*"))
