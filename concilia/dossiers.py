@@ -4,6 +4,7 @@ reads both: `cases` never imports `resolution`."""
 
 from __future__ import annotations
 
+from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse
 from django.utils import translation
 from django.utils.translation import gettext as _
@@ -15,6 +16,7 @@ from concilia.cases.dossier import DecisionLine, build
 from concilia.cases.forms import DossierForm
 from concilia.cases.models import ActorKind, Case, EventKind
 from concilia.cases.views import helpdesk_view
+from concilia.core import audit
 from concilia.resolution.engine import describe
 from concilia.resolution.models import Decision, Offer, Resolution
 
@@ -96,14 +98,22 @@ def download(request: HttpRequest, reference: str) -> HttpResponse:
         decisions=decision_lines(case, language),
         generated_by=request.user,
     )
-    # Who took personal data out of the helpdesk, and which version, stays in the case's history.
-    case_actions.record_event(
-        case=case,
-        kind=EventKind.DOSSIER_EXPORTED,
-        actor_kind=ActorKind.STAFF,
-        actor_user=request.user,
-        data={"language": language, "internal": internal},
-    )
+    # Who took personal data out of the helpdesk, and which version: in the case's history and
+    # in the audit log.
+    with transaction.atomic():
+        case_actions.record_event(
+            case=case,
+            kind=EventKind.DOSSIER_EXPORTED,
+            actor_kind=ActorKind.STAFF,
+            actor_user=request.user,
+            data={"language": language, "internal": internal},
+        )
+        audit.record(
+            audit.AuditAction.EXPORT,
+            case=case,
+            actor=request.user,
+            detail={"document": "dossier", "language": language, "internal": internal},
+        )
     response = HttpResponse(pdf, content_type="application/pdf")
     suffix = "-internal" if internal else ""
     response["Content-Disposition"] = f'attachment; filename="{case.reference}{suffix}.pdf"'

@@ -15,6 +15,7 @@ from pypdf import PdfReader
 from concilia.cases import actions
 from concilia.cases.attachments import check_file
 from concilia.cases.models import EventKind, Jurisdiction
+from concilia.core.models import AuditAction, AuditEntry
 from concilia.resolution.models import Decision
 from conftest import PNG_BYTES
 
@@ -79,6 +80,8 @@ def test_an_agent_who_may_see_the_case_downloads_its_dossier(client, lucia_case,
     # Who downloaded it stays in the case's history
     event = lucia_case.events.get(kind=EventKind.DOSSIER_EXPORTED)
     assert (event.actor_user, event.data) == (ana, {"language": "es", "internal": False})
+    entry = AuditEntry.objects.get(action=AuditAction.EXPORT, case_reference=lucia_case.reference)
+    assert entry.actor_label and entry.detail["document"] == "dossier"
 
 
 def test_the_internal_version_in_english_adds_the_internal_notes(client, lucia_case, ana):
