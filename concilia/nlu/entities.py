@@ -246,6 +246,8 @@ def parse_number(raw: str) -> Decimal | None:
     three digits groups thousands in either language (money is not written to three decimals).
     """
     raw = re.sub(r"[ \u00a0\u202f]", "", raw)
+    if not re.fullmatch(r"\d[\d.,]*", raw):
+        return None  # not digits and separators: "NaN", "1e5" and "-3" are no written amounts
     last = max(raw.rfind(","), raw.rfind("."))
     if last != -1 and len(raw) - last - 1 in (1, 2):
         whole, decimals = raw[:last], raw[last + 1 :]
