@@ -53,6 +53,13 @@ def isolated_storage_and_cache(settings, tmp_path):
     forget_all()
 
 
+@pytest.fixture(autouse=True)
+def two_factor_not_required(settings):
+    """Tests sign staff in with force_login, which has no second factor: only the sign-in tests
+    (concilia/accounts/tests) turn the requirement for administrators back on."""
+    settings.TWO_FACTOR_REQUIRED = "none"
+
+
 @pytest.fixture
 def run_tasks(db, monkeypatch):
     """Run every queued background job now, with the real database worker.

@@ -7,6 +7,7 @@ import secrets
 from pathlib import Path
 
 import dj_database_url
+from csp.constants import NONCE
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
@@ -71,6 +72,12 @@ CSRF_TRUSTED_ORIGINS = envlist("CONCILIA_CSRF_TRUSTED_ORIGINS", [])
 BASE_URL = os.environ.get("CONCILIA_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
 
 INSTALLED_APPS = [
+    # Staff two-factor sign-in (concilia.accounts.two_factor): TOTP apps and recovery codes.
+    # First, so that accounts' admin replaces their device admins (accounts.actions keeps the
+    # devices and the user's flag together).
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
     "concilia.core",
     "concilia.accounts",
     "concilia.customers",
@@ -90,11 +97,13 @@ INSTALLED_APPS = [
     "django_tasks",
     "django_tasks_db",
     "ninja",
+    "csp",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "concilia.core.middleware.SecurityHeadersMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -102,7 +111,10 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "concilia.core.middleware.AuditContextMiddleware",
+    "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    # Staff sessions: the two-factor step and the idle timeout (after messages: it leaves one).
+    "concilia.accounts.middleware.StaffSessionMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
@@ -110,6 +122,8 @@ ROOT_URLCONF = "concilia.urls"
 WSGI_APPLICATION = "concilia.wsgi.application"
 AUTH_USER_MODEL = "accounts.User"
 LOGIN_URL = "admin:login"
+# Where the helpdesk's sign-in goes when no page was asked for.
+LOGIN_REDIRECT_URL = "helpdesk:queue"
 
 TEMPLATES = [
     {
@@ -242,16 +256,101 @@ CONCILIA_MAIL_LOOP_LIMIT = envint("CONCILIA_MAIL_LOOP_LIMIT", 20)
 CONCILIA_MAIL_TIMEOUT_SECONDS = envint("CONCILIA_MAIL_TIMEOUT_SECONDS", 30)
 CONCILIA_MAIL_BATCH = envint("CONCILIA_MAIL_BATCH", 200)
 
-# Security
+# Security (SECURITY.md). CONCILIA_ENV=production is for a site served over HTTPS: it turns on
+# secure cookies, HTTPS redirects and HSTS (each can still be set on its own), and
+# `concilia check --deploy` is then clean. Development (the default) serves plain HTTP.
+CONCILIA_ENV = os.environ.get("CONCILIA_ENV", "development").strip().lower()
+if CONCILIA_ENV not in {"development", "production"}:
+    raise ImproperlyConfigured("CONCILIA_ENV must be 'development' or 'production'.")
+PRODUCTION = CONCILIA_ENV == "production"
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
-SESSION_COOKIE_SECURE = envbool("CONCILIA_SECURE_COOKIES", False)
+SESSION_COOKIE_SECURE = envbool("CONCILIA_SECURE_COOKIES", PRODUCTION)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+LANGUAGE_COOKIE_SECURE = SESSION_COOKIE_SECURE
+SECURE_SSL_REDIRECT = envbool("CONCILIA_SSL_REDIRECT", PRODUCTION)
+# HSTS: a year in production; subdomains included and preload asked for unless turned off.
+SECURE_HSTS_SECONDS = envint("CONCILIA_HSTS_SECONDS", 365 * 24 * 3600 if PRODUCTION else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = envbool("CONCILIA_HSTS_INCLUDE_SUBDOMAINS", PRODUCTION)
+SECURE_HSTS_PRELOAD = envbool("CONCILIA_HSTS_PRELOAD", PRODUCTION)
 SECURE_CONTENT_TYPE_NOSNIFF = True
-X_FRAME_OPTIONS = "DENY"
 SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+# Every page refuses to be framed; the chat widget's frame (/chat/embed/) is exempt and names the
+# sites allowed to frame it in its CSP frame-ancestors (WIDGET_ORIGINS).
+X_FRAME_OPTIONS = "DENY"
 # How many reverse proxies stand in front of Concilia (to find the client's address).
 NUM_PROXIES = envint("CONCILIA_NUM_PROXIES", 0)
+# Behind a proxy that ends TLS, the header it sets to say the request came over HTTPS: by
+# default X-Forwarded-Proto when CONCILIA_NUM_PROXIES is set ("none": trust no header). The
+# proxy must overwrite the header a client sends.
+_proxy_ssl_header = os.environ.get(
+    "CONCILIA_PROXY_SSL_HEADER", "X-Forwarded-Proto" if NUM_PROXIES else ""
+).strip()
+if _proxy_ssl_header and _proxy_ssl_header.lower() != "none":
+    SECURE_PROXY_SSL_HEADER = (
+        "HTTP_" + _proxy_ssl_header.upper().replace("-", "_"),
+        "https",
+    )
+# Content-Security-Policy (django-csp): our own scripts and styles only, no inline code (a
+# page that needs an inline block gives it the request's nonce); frames only for the widget.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'", NONCE],
+        # The hash lets the one inline <style> of Django's own change-list template through.
+        "style-src": [
+            "'self'",
+            NONCE,
+            "'sha256-blvLUW3UscWqsXGByNOqdBboM+ShWAuugp2mC/wbafU='",
+        ],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+        "upgrade-insecure-requests": PRODUCTION,
+    }
+}
+
+# Staff sign-in (concilia.accounts): Argon2id first, so that older hashes are upgraded when
+# their owner signs in.
+PASSWORD_HASHERS = [
+    "django.contrib.auth.hashers.Argon2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2SHA1PasswordHasher",
+    "django.contrib.auth.hashers.ScryptPasswordHasher",
+]
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {
+        "NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
+        "OPTIONS": {"min_length": envint("CONCILIA_PASSWORD_MIN_LENGTH", 12)},
+    },
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+# Lock-out (concilia.accounts.lockout): this many failed sign-ins (password or two-factor code)
+# lock the user name for LOCKOUT_MINUTES; an address is locked after more failures, since an
+# office's staff often share one.
+LOGIN_FAILURES_PER_USER = envint("CONCILIA_LOGIN_FAILURES_PER_USER", 5)
+LOGIN_FAILURES_PER_ADDRESS = envint("CONCILIA_LOGIN_FAILURES_PER_ADDRESS", 20)
+LOGIN_LOCKOUT_MINUTES = envint("CONCILIA_LOGIN_LOCKOUT_MINUTES", 15)
+# Who must sign in with a second factor: "administrators" (superusers and the administrator
+# role), "staff" (everyone) or "none" (then `check --deploy` warns). Anyone may turn it on.
+TWO_FACTOR_REQUIRED = os.environ.get("CONCILIA_TWO_FACTOR_REQUIRED", "administrators").strip()
+if TWO_FACTOR_REQUIRED not in {"administrators", "staff", "none"}:
+    raise ImproperlyConfigured(
+        "CONCILIA_TWO_FACTOR_REQUIRED must be 'administrators', 'staff' or 'none'."
+    )
+# The name authenticator apps show beside the account.
+OTP_TOTP_ISSUER = os.environ.get("CONCILIA_TOTP_ISSUER", "Concilia")
+# Staff are signed out after this many minutes without a request.
+STAFF_SESSION_MINUTES = envint("CONCILIA_STAFF_SESSION_MINUTES", 60)
+# Where a signed-in person must have finished the two-factor step (elsewhere they are anonymous).
+STAFF_AREAS = ("/admin/", "/helpdesk/", "/accounts/")
 
 # Uploads: the per-file limit is checked by the attachment validator; this bounds the whole request.
 CONCILIA_MAX_ATTACHMENT_BYTES = envint("CONCILIA_MAX_ATTACHMENT_BYTES", 10 * 1024 * 1024)

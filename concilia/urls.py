@@ -20,6 +20,7 @@ urlpatterns = [
     path("helpdesk/privacy/", include("concilia.privacy.urls")),
     path("helpdesk/dossier/<str:reference>", dossiers.download, name="case-dossier"),
     path("helpdesk/", include("concilia.cases.urls")),
+    path("accounts/", include("concilia.accounts.urls")),
     path("admin/", admin.site.urls),
     path("api/v1/", api.urls),
     path("integrations/mail/", include("concilia.integrations.mail.urls")),

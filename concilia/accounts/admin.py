@@ -6,7 +6,11 @@ from django.db.models import Count, Q
 from django.template.response import TemplateResponse
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
+from django_otp.plugins.otp_static.models import StaticDevice
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from concilia.accounts.actions import disable_two_factor
+from concilia.accounts.forms import StaffAdminAuthenticationForm
 from concilia.accounts.models import (
     ApiToken,
     Role,
@@ -18,16 +22,50 @@ from concilia.accounts.models import (
 )
 from concilia.core.admin import RememberedConfigAdmin
 
+# The admin's sign-in locks out repeated failures like the helpdesk's.
+admin.site.login_form = StaffAdminAuthenticationForm
+# Devices are changed only through accounts.actions (which keeps User.two_factor_enabled true
+# to them): by the person on their two-factor page, or reset here with the action below.
+for device_model in (TOTPDevice, StaticDevice):
+    if admin.site.is_registered(device_model):
+        admin.site.unregister(device_model)
+
 
 @admin.register(User)
 class StaffUserAdmin(UserAdmin):
-    fieldsets = (*UserAdmin.fieldsets, (None, {"fields": ("language", "away_until")}))
-    list_display = (*UserAdmin.list_display, "role_label", "away_until")
+    fieldsets = (
+        *UserAdmin.fieldsets,
+        (None, {"fields": ("language", "away_until", "two_factor_enabled")}),
+    )
+    readonly_fields = ("two_factor_enabled",)
+    list_display = (*UserAdmin.list_display, "role_label", "away_until", "two_factor_enabled")
+    list_filter = (*UserAdmin.list_filter, "two_factor_enabled")
+    actions = ("reset_two_factor",)
 
     @admin.display(description=_("role"))
     def role_label(self, obj):
         role = obj.role
         return Role(role).label if role else ""
+
+    @admin.action(
+        description=_("Reset two-factor sign-in (lost phone): set it up again at next sign-in"),
+        permissions=["change"],
+    )
+    def reset_two_factor(self, request, queryset):
+        reset = 0
+        for user in queryset.filter(two_factor_enabled=True):
+            disable_two_factor(user=user, actor=request.user)
+            reset += 1
+        self.message_user(
+            request,
+            ngettext(
+                "Two-factor sign-in reset for %(count)d person.",
+                "Two-factor sign-in reset for %(count)d people.",
+                reset,
+            )
+            % {"count": reset},
+            messages.SUCCESS,
+        )
 
 
 class TeamForm(forms.ModelForm):

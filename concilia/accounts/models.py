@@ -37,6 +37,13 @@ class User(AbstractUser):
         blank=True,
         help_text=_("While away, assignment rules give this person no new cases."),
     )
+    # Kept by accounts.actions beside the devices, so that no request needs a query to know.
+    two_factor_enabled = models.BooleanField(
+        _("two-factor sign-in"),
+        default=False,
+        editable=False,
+        help_text=_("Signs in with a code from an authenticator app after the password."),
+    )
 
     class Meta(AbstractUser.Meta):
         verbose_name = _("staff user")

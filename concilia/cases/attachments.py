@@ -1,8 +1,10 @@
-"""Checking uploaded files by their content against an allow-list before they join a case."""
+"""Checking uploaded files by their content against an allow-list before they join a case;
+images are re-encoded on the way, which strips their metadata (EXIF location and the like)."""
 
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import unicodedata
 from collections.abc import Iterable
@@ -14,6 +16,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.template.defaultfilters import filesizeformat
 from django.utils.translation import gettext_lazy as _
+from PIL import Image, ImageOps, ImageSequence, JpegImagePlugin
 
 # Content types we accept, with the file name endings that may carry them.
 ALLOWED_TYPES: dict[str, tuple[str, ...]] = {
@@ -140,6 +143,9 @@ def check_file(name: str, content: bytes, size: int | None = None) -> CheckedFil
             code="disguised",
             params={"name": name, "ext": ext, "type": ALLOWED_TYPES[content_type][0].upper()},
         )
+    if content_type in _REENCODED:
+        content = without_metadata(name, content_type, content)
+        size = len(content)
     return CheckedFile(
         name=name,
         content_type=content_type,
@@ -147,6 +153,96 @@ def check_file(name: str, content: bytes, size: int | None = None) -> CheckedFil
         sha256=hashlib.sha256(content).hexdigest(),
         content=content,
     )
+
+
+# Images are stored re-encoded from their pixels (see without_metadata). HEIC is kept as sent:
+# Pillow cannot read it without a HEIF plug-in, so its metadata stays (SECURITY.md).
+_REENCODED = {"image/jpeg": "JPEG", "image/png": "PNG", "image/gif": "GIF", "image/webp": "WEBP"}
+# What an image may keep: how it looks and moves, nothing about where, when or with what.
+_KEPT_INFO = ("transparency", "background", "loop", "duration")
+# The most pixels (all frames together) an image may have, Pillow's own limit (about 89
+# megapixels): a decompression bomb is refused before it is decoded.
+MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS or 89_478_485
+
+
+def without_metadata(name: str, content_type: str, content: bytes) -> bytes:
+    """The image re-encoded with nothing but its pixels (and colour profile).
+
+    EXIF (GPS location, time, camera, owner), XMP, IPTC, comments, text chunks and anything
+    hidden after the image's end are dropped. The EXIF orientation is applied first, so that the
+    photo stays upright. JPEGs keep their quantisation tables (the same quality and about the
+    same size); WebP stays lossless if it was; animations keep their frames and timing.
+    Raises ValidationError for an image that cannot be decoded or is too large in pixels.
+    """
+    try:
+        with Image.open(io.BytesIO(content)) as image:
+            frames = getattr(image, "n_frames", 1)
+            if image.width * image.height * frames > MAX_IMAGE_PIXELS:
+                raise ValidationError(
+                    _(
+                        "“%(name)s” is too large an image (%(megapixels)d megapixels). Please send a smaller one."
+                    ),
+                    code="too_many_pixels",
+                    params={
+                        "name": name,
+                        "megapixels": image.width * image.height * frames // 10**6,
+                    },
+                )
+            return _reencode(image, _REENCODED[content_type], content)
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError, EOFError) as error:
+        raise ValidationError(
+            _(
+                "“%(name)s” could not be opened as an image; it may be damaged. Please send it again."
+            ),
+            code="unreadable",
+            params={"name": name},
+        ) from error
+
+
+def _clean_frame(frame: Image.Image) -> Image.Image:
+    clean = frame.copy()
+    clean.info = {key: frame.info[key] for key in _KEPT_INFO if key in frame.info}
+    return clean
+
+
+def _reencode(image: Image.Image, image_format: str, original: bytes) -> bytes:
+    icc_profile = image.info.get("icc_profile")
+    options: dict[str, Any] = {"icc_profile": icc_profile} if icc_profile else {}
+    if getattr(image, "n_frames", 1) > 1:
+        frames = [_clean_frame(frame) for frame in ImageSequence.Iterator(image)]
+        first = frames[0]
+        options.update(
+            save_all=True,
+            append_images=frames[1:],
+            duration=[frame.info.get("duration", 100) for frame in frames],
+            loop=image.info.get("loop", 0),
+        )
+    else:
+        first = _clean_frame(ImageOps.exif_transpose(image))
+    if image_format == "JPEG":
+        options.update(_jpeg_options(image))
+        if first.mode not in ("L", "RGB", "CMYK"):
+            first = first.convert("RGB")
+    elif image_format == "WEBP":
+        # A lossless WebP's image data is a VP8L chunk (after the 12-byte RIFF header).
+        if b"VP8L" in original[:64]:
+            options["lossless"] = True
+        else:
+            options["quality"] = 90
+    output = io.BytesIO()
+    first.save(output, format=image_format, **options)
+    return output.getvalue()
+
+
+def _jpeg_options(image: Image.Image) -> dict[str, Any]:
+    tables = getattr(image, "quantization", None)
+    if not tables:
+        return {"quality": 90}
+    options: dict[str, Any] = {"qtables": tables}
+    sampling = JpegImagePlugin.get_sampling(image)
+    if sampling != -1:
+        options["subsampling"] = sampling
+    return options
 
 
 def read_upload(upload: IO[bytes], limit: int | None = None) -> bytes:

@@ -1,6 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
+from concilia.accounts.forms import StaffAuthenticationForm
 from concilia.cases import views
 
 app_name = "helpdesk"
@@ -8,7 +9,10 @@ app_name = "helpdesk"
 urlpatterns = [
     path(
         "login/",
-        auth_views.LoginView.as_view(template_name="cases/helpdesk/login.html"),
+        auth_views.LoginView.as_view(
+            template_name="cases/helpdesk/login.html",
+            authentication_form=StaffAuthenticationForm,  # locks out repeated failures
+        ),
         name="login",
     ),
     path("logout/", auth_views.LogoutView.as_view(next_page="helpdesk:login"), name="logout"),

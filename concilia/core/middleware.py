@@ -1,31 +1,10 @@
-"""Response headers that harden every page: a Content-Security-Policy allowing only our own files."""
+"""Response headers that harden every page beyond Django's own (the CSP comes from django-csp)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 
 from django.http import HttpRequest, HttpResponse
-
-
-def content_security_policy(frame_ancestors: Iterable[str] = ("'none'",)) -> str:
-    """The policy; only a page meant to be framed (the chat widget's) names other ancestors."""
-    return "; ".join(
-        [
-            "default-src 'self'",
-            "script-src 'self'",
-            "style-src 'self' 'unsafe-inline'",
-            "img-src 'self' data:",
-            "font-src 'self'",
-            "connect-src 'self'",
-            "object-src 'none'",
-            "base-uri 'self'",
-            "form-action 'self'",
-            "frame-ancestors " + " ".join(frame_ancestors),
-        ]
-    )
-
-
-CONTENT_SECURITY_POLICY = content_security_policy()
 
 
 class SecurityHeadersMiddleware:
@@ -34,7 +13,6 @@ class SecurityHeadersMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         response = self.get_response(request)
-        response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
         response.headers.setdefault(
             "Permissions-Policy", "camera=(), microphone=(), geolocation=()"
         )

@@ -8,6 +8,7 @@ import pytest
 from django.core import mail
 from django.test import Client
 
+from concilia.cases.attachments import check_file
 from concilia.cases.models import Attachment, Case, CaseEvent
 from conftest import EXE_BYTES, PNG_BYTES
 
@@ -129,7 +130,8 @@ def test_attachments_by_api_are_checked_by_content(client, api_payload):
     assert broken.json()["errors"][0]["code"] == "invalid_base64"
     assert Case.objects.count() == 0
     assert post_json(client, api_payload(attachments=[good])).status_code == 201
-    assert Attachment.objects.get().file.read() == PNG_BYTES
+    # stored as checked: re-encoded from its pixels, without metadata
+    assert Attachment.objects.get().file.read() == check_file("caja.png", PNG_BYTES).content
 
 
 def test_anonymous_calls_are_rate_limited_like_the_form(

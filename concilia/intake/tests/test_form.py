@@ -14,6 +14,7 @@ from django.core.management import call_command
 from django.test import Client
 from django.utils import timezone
 
+from concilia.cases.attachments import check_file
 from concilia.cases.models import Attachment, Case, CaseEvent, Status
 from concilia.customers.models import Consent
 from concilia.intake.models import PendingUpload
@@ -173,7 +174,7 @@ def test_attachments_survive_a_form_with_errors(client, complaint_data):
     case = Case.objects.get()
     attachment = Attachment.objects.get(case=case)
     assert (attachment.original_name, attachment.content_type) == ("caja-rota.png", "image/png")
-    assert attachment.file.read() == PNG_BYTES
+    assert attachment.file.read() == check_file("caja-rota.png", PNG_BYTES).content  # re-encoded
     assert PendingUpload.objects.count() == 0
 
 

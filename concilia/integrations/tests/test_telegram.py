@@ -11,6 +11,7 @@ the turn and send the answers to the fake Bot API.
 from __future__ import annotations
 
 import datetime as dt
+import io
 import json
 from typing import Any
 
@@ -18,6 +19,7 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
+from PIL import Image
 
 from concilia.accounts.models import Role, Team
 from concilia.assistant.demo import load_demo
@@ -47,12 +49,10 @@ from conftest import EXE_BYTES
 pytestmark = pytest.mark.django_db
 
 JAMES = 424242001
-# The first bytes of a JPEG: what Telegram's photos are (the checks read the content's type).
-JPEG_BYTES = (
-    b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00"
-    + bytes(range(256))
-    + b"\xff\xd9"
-)
+# A small real JPEG: what Telegram's photos are (stored photos are decoded and re-encoded).
+_photo = io.BytesIO()
+Image.new("RGB", (8, 8), "saddlebrown").save(_photo, "JPEG")
+JPEG_BYTES = _photo.getvalue()
 DAMAGED = "My parcel arrived damaged, the box was crushed. Order 4471"
 
 

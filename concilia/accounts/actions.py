@@ -1,0 +1,105 @@
+"""Every change to a staff member's sign-in: turning two-factor sign-in on and off, recovery codes.
+
+Each action is one transaction and leaves an entry in the admin's log of the person's account
+(who did it and what), which is where staff changes are audited.
+"""
+
+from __future__ import annotations
+
+from django.contrib.admin.models import CHANGE, LogEntry
+from django.db import transaction
+from django_otp.models import Device
+from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
+from django_otp.plugins.otp_totp.models import TOTPDevice
+
+from concilia.accounts import two_factor
+from concilia.accounts.models import User
+
+RECOVERY_DEVICE = "recovery codes"
+
+
+class CodeDoesNotMatch(ValueError):
+    """The code typed does not belong to the key being set up."""
+
+
+def _audit(*, user: User, actor: User, message: str) -> None:
+    LogEntry.objects.log_actions(
+        user_id=actor.pk,
+        queryset=[user],
+        action_flag=CHANGE,
+        change_message=message,
+        single_object=True,
+    )
+
+
+def _new_recovery_codes(user: User) -> list[str]:
+    device, _created = StaticDevice.objects.get_or_create(
+        user=user, name=RECOVERY_DEVICE, defaults={"confirmed": True}
+    )
+    device.token_set.all().delete()
+    codes = [StaticToken.random_token() for _ in range(two_factor.RECOVERY_CODES)]
+    StaticToken.objects.bulk_create(StaticToken(device=device, token=code) for code in codes)
+    return codes
+
+
+@transaction.atomic
+def enable_two_factor(*, user: User, key: str, code: str) -> tuple[TOTPDevice, list[str]]:
+    """Turn on two-factor sign-in with an authenticator app holding `key`, proven by `code`.
+
+    Returns the app's device and ten new one-time recovery codes (shown once, never again).
+    Raises CodeDoesNotMatch if the code is not the key's current one.
+    """
+    if not two_factor.code_matches(key, code):
+        raise CodeDoesNotMatch
+    TOTPDevice.objects.filter(user=user).delete()
+    device = TOTPDevice.objects.create(user=user, name="authenticator app", key=key, confirmed=True)
+    codes = _new_recovery_codes(user)
+    user.two_factor_enabled = True
+    user.save(update_fields=["two_factor_enabled"])
+    _audit(user=user, actor=user, message="Two-factor sign-in turned on.")
+    return device, codes
+
+
+@transaction.atomic
+def replace_recovery_codes(*, user: User) -> list[str]:
+    """Ten new recovery codes in place of the old ones (which stop working)."""
+    codes = _new_recovery_codes(user)
+    _audit(user=user, actor=user, message="New recovery codes made.")
+    return codes
+
+
+@transaction.atomic
+def disable_two_factor(*, user: User, actor: User) -> None:
+    """Remove the person's app and recovery codes: they sign in with the password alone.
+
+    Done by the person themselves, or by an administrator for someone who lost their phone
+    (whoever must have two-factor sign-in then sets it up again at their next sign-in).
+    """
+    for model in (TOTPDevice, StaticDevice):
+        model.objects.filter(user=user).delete()
+    user.two_factor_enabled = False
+    user.save(update_fields=["two_factor_enabled"])
+    message = (
+        "Two-factor sign-in turned off."
+        if actor.pk == user.pk
+        else "Two-factor sign-in reset by an administrator."
+    )
+    _audit(user=user, actor=actor, message=message)
+
+
+def recovery_codes_left(user: User) -> int:
+    return StaticToken.objects.filter(device__user=user, device__name=RECOVERY_DEVICE).count()
+
+
+def verify_code(*, user: User, code: str) -> Device | None:
+    """The device that accepts `code` (the app's code, else a recovery code, used up), if any.
+
+    Each device slows down repeated wrong codes by itself (django-otp's throttling).
+    """
+    code = two_factor.normalised_code(code)
+    with transaction.atomic():
+        for model in (TOTPDevice, StaticDevice):
+            for device in model.objects.filter(user=user, confirmed=True).select_for_update():
+                if device.verify_token(code):
+                    return device
+    return None
