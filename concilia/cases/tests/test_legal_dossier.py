@@ -118,7 +118,7 @@ def test_a_bad_language_is_explained_not_a_crash(client, lucia_case, ana):
 
 
 def test_text_the_font_lacks_and_control_characters_do_not_break_it(client, open_case, teams, ana):
-    case = open_case(description="Emoji 😀, CJK 漢字, NUL \x00 y tab\tfin. Ünïcödé ok")
+    case = open_case(description="Emoji 😀, CJK 漢字, bell \x07 escape \x1b y tab\tfin. Ünïcödé ok")
     client.force_login(ana)
     text = text_of(client.get(f"/helpdesk/dossier/{case.reference}"))
     assert "Ünïcödé ok" in text
