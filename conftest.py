@@ -35,8 +35,8 @@ def isolated_storage_and_cache(settings, tmp_path):
     settings.STORAGES = {
         **settings.STORAGES,
         "attachments": {
-            "BACKEND": "django.core.files.storage.FileSystemStorage",
-            "OPTIONS": {"location": str(tmp_path / "attachments")},
+            "BACKEND": "concilia.core.storage.EncryptedStorage",
+            "OPTIONS": {"options": {"location": str(tmp_path / "attachments")}},
         },
     }
     settings.CACHES = {

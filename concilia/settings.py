@@ -208,13 +208,24 @@ STORAGES = {
         "BACKEND": "django.core.files.storage.FileSystemStorage",
         "OPTIONS": {"location": str(HOME / "files")},
     },
-    # Attachments live outside the web root and are only served through a permission check.
+    # Attachments live outside the web root and are only served through a permission check,
+    # encrypted (docs/encryption.md): "backend" and "options" name the storage that keeps them.
     "attachments": {
-        "BACKEND": "django.core.files.storage.FileSystemStorage",
-        "OPTIONS": {"location": str(HOME / "attachments"), "base_url": None},
+        "BACKEND": "concilia.core.storage.EncryptedStorage",
+        "OPTIONS": {
+            "backend": "django.core.files.storage.FileSystemStorage",
+            "options": {"location": str(HOME / "attachments"), "base_url": None},
+        },
     },
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
+# Encryption at rest (docs/encryption.md): Fernet keys, comma-separated, the first encrypts and
+# all decrypt; unset, they are kept in HOME/keys/encryption.keys (created on first use, 0600).
+ENCRYPTION_KEYS = [
+    key.strip() for key in (envsecret("CONCILIA_ENCRYPTION_KEYS") or "").split(",") if key.strip()
+]
+# The key of the keyed hashes that find an encrypted email; unset, HOME/keys/blind_index.key.
+BLIND_INDEX_KEY = envsecret("CONCILIA_BLIND_INDEX_KEY") or ""
 STATIC_URL = "/static/"
 STATIC_ROOT = HOME / "static"
 STATICFILES_DIRS = [BASE_DIR / "static"]

@@ -173,8 +173,8 @@ class QueueQuery(Schema):
     view: str | None = Field(None, description=f"One of {', '.join(queue.VIEWS)}; default mine")
     q: str | None = Field(None, description="Text in the subject, description or messages")
     reference: str | None = Field(None, description="The start of a reference")
-    email: str | None = Field(None, description="A whole address, or a part of one")
-    name: str | None = None
+    email: str | None = Field(None, description="A whole address (stored encrypted: no parts)")
+    name: str | None = Field(None, description="Whole words of the customer's name, any order")
     status: list[str] = Field(default_factory=list, description="Repeat for several statuses")
     category: str | None = Field(None, description="A category code")
     kind: str | None = None

@@ -23,7 +23,7 @@ from concilia.accounts.models import Team, User
 from concilia.cases import search
 from concilia.cases.access import team_ids, visible_cases
 from concilia.cases.models import Case, Category, Kind, Priority, Status
-from concilia.customers.actions import normalize_email
+from concilia.customers.models import email_index, names_contain
 
 PAGE_SIZE = 50
 
@@ -56,8 +56,20 @@ class QueueForm(forms.Form):
     view = forms.ChoiceField(label=_("View"), choices=list(VIEWS.items()), required=False)
     q = forms.CharField(label=_("Text"), max_length=200, required=False)
     reference = forms.CharField(label=_("Reference"), max_length=40, required=False)
-    email = forms.CharField(label=_("Customer email"), max_length=254, required=False)
-    name = forms.CharField(label=_("Customer name"), max_length=200, required=False)
+    # Customers' emails and names are stored encrypted (docs/encryption.md): an email is found
+    # whole (by its keyed hash), a name by whole words, never by a part of either.
+    email = forms.CharField(
+        label=_("Customer email"),
+        max_length=254,
+        required=False,
+        widget=forms.TextInput(attrs={"placeholder": _("the whole address")}),
+    )
+    name = forms.CharField(
+        label=_("Customer name"),
+        max_length=200,
+        required=False,
+        widget=forms.TextInput(attrs={"placeholder": _("whole words, any order")}),
+    )
     status = forms.MultipleChoiceField(label=_("Status"), choices=Status.choices, required=False)
     category = forms.ModelChoiceField(
         label=_("Category"), queryset=Category.objects.all(), to_field_name="code", required=False
@@ -83,6 +95,18 @@ class QueueForm(forms.Form):
     created_to = forms.DateField(label=_("Created until"), required=False)
     sort = forms.ChoiceField(label=_("Sort by"), choices=list(SORTS.items()), required=False)
     after = forms.CharField(required=False, widget=forms.HiddenInput)
+
+    def clean_email(self) -> str:
+        email = self.cleaned_data["email"].strip()
+        if email and "@" not in email:
+            raise forms.ValidationError(
+                _(
+                    "Enter the customer's whole email address: addresses are stored encrypted, so "
+                    "a part of one cannot be searched."
+                ),
+                code="partial_email",
+            )
+        return email
 
     def clean_assignee(self) -> str:
         value = self.cleaned_data["assignee"].strip()
@@ -185,12 +209,9 @@ def filtered(user: User, data: dict[str, Any]) -> Any:
     if data.get("reference"):
         cases = cases.filter(reference__istartswith=data["reference"].strip())
     if email := (data.get("email") or "").strip():
-        if "@" in email:
-            cases = cases.filter(customer__email=normalize_email(email))
-        else:
-            cases = cases.filter(customer__email__icontains=email)
-    if data.get("name"):
-        cases = cases.filter(customer__name__icontains=data["name"].strip())
+        cases = cases.filter(customer__email_index=email_index(email))
+    if name := (data.get("name") or "").strip():
+        cases = cases.filter(names_contain(name, path="customer__name_words"))
     if data.get("status"):
         cases = cases.filter(status__in=data["status"])
     if data.get("category"):

@@ -55,17 +55,24 @@ def identify_customer(
 
 def _insert_or_fetch(*, email: str, name: str, phone: str, language: str) -> Customer:
     """One round trip instead of get_or_create's four (select, savepoint, insert, release):
-    insert the customer, or on a clash of emails return the row already there, race-free."""
+    insert the customer, or on a clash of emails (their keyed hashes: the addresses are
+    encrypted) return the row already there, race-free."""
     table = connection.ops.quote_name(Customer._meta.db_table)
     now = timezone.now()
-    columns = ("id", "name", "email", "phone", "language", "created_at", "updated_at")
+    new = Customer(name=name, email=email, phone=phone, language=language)
+    written = ("name", "email", "email_index", "name_words", "phone", "language")
+    values = [
+        field.get_db_prep_save(field.pre_save(new, add=True), connection)
+        for field in (Customer._meta.get_field(column) for column in written)
+    ]
+    columns = ("id", *written, "created_at", "updated_at")
     with connection.cursor() as cursor:
         cursor.execute(
-            f"INSERT INTO {table} (name, email, phone, language, created_at, updated_at) "  # noqa: S608
-            "VALUES (%s, %s, %s, %s, %s, %s) "
-            "ON CONFLICT (email) DO UPDATE SET email = EXCLUDED.email "
+            f"INSERT INTO {table} ({', '.join(written)}, created_at, updated_at) "  # noqa: S608
+            f"VALUES ({', '.join(['%s'] * (len(written) + 2))}) "
+            "ON CONFLICT (email_index) DO UPDATE SET email_index = EXCLUDED.email_index "
             f"RETURNING {', '.join(columns)}",
-            [name, email, phone, language, now, now],
+            [*values, now, now],
         )
         row = cursor.fetchone()
     return Customer.from_db(connection.alias, columns, _convert_row(columns, row))

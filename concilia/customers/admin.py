@@ -1,13 +1,23 @@
 from django.contrib import admin
+from django.utils.translation import gettext_lazy
 
 from concilia.core.memo import forget_all
 from concilia.customers.models import Consent, Customer, PrivacyNotice
+from concilia.customers.queries import customer_matches
 
 
 @admin.register(Customer)
 class CustomerAdmin(admin.ModelAdmin):
     list_display = ("name", "email", "phone", "language", "created_at")
-    search_fields = ("name", "email", "phone")
+    # Name, email and phone are encrypted: the database can neither sort nor search them.
+    sortable_by = ("language", "created_at")
+    search_fields = ("email",)  # shows the search box; get_search_results does the searching
+    search_help_text = gettext_lazy("A whole email address, or whole words of the name.")
+
+    def get_search_results(self, request, queryset, search_term):
+        if not search_term.strip():
+            return queryset, False
+        return queryset.filter(customer_matches(search_term)), False
 
 
 @admin.register(PrivacyNotice)

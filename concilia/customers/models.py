@@ -4,30 +4,65 @@ from __future__ import annotations
 
 import secrets
 import uuid
+from collections.abc import Collection, Iterable
+from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare, salted_hmac
 from django.utils.translation import gettext_lazy as _
 
+from concilia.core.crypto import blind_index
+from concilia.core.fields import (
+    BlindIndexField,
+    EncryptedCharField,
+    EncryptedEmailField,
+    WordIndexField,
+    with_blind_indexes,
+    words_match,
+)
 from concilia.core.i18n import in_language
 
 
+def email_index(email: str) -> str:
+    """The keyed hash an email is found by (the address itself is stored encrypted)."""
+    return blind_index(email, purpose="email")
+
+
+class CustomerQuerySet(models.QuerySet["Customer"]):
+    def with_email(self, email: str) -> CustomerQuerySet:
+        return self.filter(email_index=email_index(email))
+
+    def named(self, text: str) -> CustomerQuerySet:
+        """Customers whose name has every word of `text`, whole, accents and case aside."""
+        return self.filter(names_contain(text))
+
+
 class Customer(models.Model):
-    """A person who contacts the company; one record per email address."""
+    """A person who contacts the company; one record per email address.
+
+    Name, email and phone are encrypted (concilia.core.fields): the email is found through
+    `email_index` and the name by its words through `name_words` (names_contain), never by the
+    columns themselves.
+    """
 
     # Personal data held here (exported, anonymised and purged by the privacy app).
     PERSONAL_FIELDS = ("name", "email", "phone")
 
-    name = models.CharField(_("name"), max_length=200)
-    email = models.EmailField(_("email"), unique=True)
-    phone = models.CharField(_("phone"), max_length=40, blank=True)
+    name = EncryptedCharField(_("name"), max_length=200)
+    email = EncryptedEmailField(_("email"))
+    email_index = BlindIndexField(source="email", purpose="email", unique=True)
+    name_words = WordIndexField(source="name", purpose="name-word")
+    phone = EncryptedCharField(_("phone"), max_length=40, blank=True)
     language = models.CharField(
         _("language"), max_length=8, choices=settings.LANGUAGES, default="es"
     )
     created_at = models.DateTimeField(_("created"), default=timezone.now, editable=False)
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
+
+    objects = CustomerQuerySet.as_manager()
 
     class Meta:
         verbose_name = _("customer")
@@ -35,6 +70,20 @@ class Customer(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} <{self.email}>"
+
+    def save(self, *args: Any, update_fields: Iterable[str] | None = None, **kwargs: Any) -> None:
+        super().save(*args, update_fields=with_blind_indexes(Customer, update_fields), **kwargs)
+
+    def validate_unique(self, exclude: Collection[str] | None = None) -> None:
+        # The unique column is the hash, which no form holds: check the address it stands for.
+        super().validate_unique(exclude=exclude)
+        if self.email and not (exclude and "email" in exclude):
+            clash = Customer.objects.with_email(self.email).exclude(pk=self.pk)
+            if clash.exists():
+                raise ValidationError(
+                    {"email": _("Another customer already has this email address.")},
+                    code="unique",
+                )
 
 
 class PrivacyNoticeQuerySet(models.QuerySet["PrivacyNotice"]):
@@ -117,3 +166,11 @@ class SignInLink(models.Model):
     def matches(self, token: str) -> bool:
         _, _, signature = token.partition(".")
         return constant_time_compare(signature, self._signature())
+
+
+def names_contain(text: str, *, path: str = "name_words") -> models.Q:
+    """Customers whose name has every word of `text` (a Q on `path`: "customer__name_words" from
+    a case); a text without words matches nobody."""
+    field = Customer._meta.get_field("name_words")
+    assert isinstance(field, WordIndexField)  # noqa: S101 - for the type checker
+    return words_match(field, text, path=path)

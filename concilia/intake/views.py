@@ -32,6 +32,7 @@ from concilia.customers.actions import (
     request_sign_in_link,
     usable_sign_in_link,
 )
+from concilia.customers.models import email_index
 from concilia.customers.queries import current_notice
 from concilia.intake.actions import (
     discard_pending_uploads,
@@ -198,7 +199,7 @@ def track(request: HttpRequest, language: str | None = None) -> HttpResponse:
                 return render(request, "intake/track.html", {"form": form}, status=429)
             case = (
                 Case.objects.select_related("customer")
-                .filter(reference=reference, customer__email=email)
+                .filter(reference=reference, customer__email_index=email_index(email))
                 .first()
             )
             if case is not None:

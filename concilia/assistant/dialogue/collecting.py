@@ -55,7 +55,7 @@ class Collecting:
             return
         self.state["email"] = candidate
         known = (
-            Customer.objects.filter(email=candidate, cases__isnull=False).distinct().first()
+            Customer.objects.with_email(candidate).filter(cases__isnull=False).distinct().first()
             if not self.conv.customer_id
             else None
         )

@@ -153,10 +153,18 @@ def test_queue_filters_are_those_of_the_helpdesk_page(open_case, teams, ana, sar
     # When Ana asks for her view, then she gets exactly her open cases
     assert set(references(as_ana.get("/cases", {"view": "mine"}))) == mine
     assert set(references(as_ana.get("/cases"))) == mine  # mine is the default, as on the page
-    # by email, whole or in part
-    only = as_ana.get("/cases", {"view": "all", "email": "q3@example.com"})
+    # by email, whole and in any case (addresses are encrypted: a part of one is refused)
+    only = as_ana.get("/cases", {"view": "all", "email": "Q3@Example.com"})
     assert references(only) == [cases[3].reference]
-    assert len(references(as_ana.get("/cases", {"view": "all", "email": "example.com"}))) == 6
+    partial = as_ana.get("/cases", {"view": "all", "email": "example.com"})
+    assert partial.status_code == 422
+    assert partial.json()["errors"][0]["code"] == "partial_email"
+    # by whole words of the name, accents and case aside
+    assert references(as_ana.get("/cases", {"view": "all", "name": "cliente 3"})) == [
+        cases[3].reference
+    ]
+    assert len(references(as_ana.get("/cases", {"view": "all", "name": "CLIENTE"}))) == 6
+    assert references(as_ana.get("/cases", {"view": "all", "name": "Client"})) == []
     # by several statuses (the parameter repeated)
     actions.change_status(case=cases[0], status=Status.PENDING_CUSTOMER, actor_user=ana)
     actions.close_case(case=cases[1], outcome=Outcome.RESOLVED, actor_user=ana)
