@@ -354,6 +354,19 @@ def set_up_company() -> None:
             user.groups.add(agent_group, teams[team_code].group)
 
 
+# A customer's contact data is stored encrypted, with the keyed hashes that find it
+# (concilia.core.fields): written here as the model's save() writes them.
+SEALED_CUSTOMER_COLUMNS = ["name", "email", "phone", "email_index", "name_words"]
+
+
+def sealed(name: str, email: str, phone: str) -> tuple[str, ...]:
+    from concilia.customers.models import Customer
+
+    customer = Customer(name=name, email=email, phone=phone)
+    fields = [Customer._meta.get_field(column) for column in SEALED_CUSTOMER_COLUMNS]
+    return tuple(f.get_prep_value(f.pre_save(customer, add=True)) for f in fields)
+
+
 class Table:
     """Bulk inserts into one model's table: the columns the fill sets, then every other column
     with its field's default (so that a new column with a default does not break the fill)."""
@@ -530,10 +543,17 @@ def fill(target: int, seed: int, chunk: int = 50_000) -> tuple[int, int, int]:
         customer_lang.append(int(english))
         customer_name.append(first)
         customer_rows.append(
-            (customer_base + index, name, email, phone, "en" if english else "es", seen, seen)
+            (
+                customer_base + index,
+                *sealed(name, email, phone),
+                "en" if english else "es",
+                seen,
+                seen,
+            )
         )
     customers = Table(
-        Customer, ["id", "name", "email", "phone", "language", "created_at", "updated_at"]
+        Customer,
+        ["id", *SEALED_CUSTOMER_COLUMNS, "language", "created_at", "updated_at"],
     )
     cases = Table(
         Case,
