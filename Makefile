@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run install test lint messages bench bench-helpdesk bench-chat bench-policies encoders rq clean
+.PHONY: run install test lint messages bench bench-helpdesk bench-chat bench-policies bench-integrations encoders rq clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -62,6 +62,11 @@ bench-chat: $(BIN)/python
 POLICY_CASES ?= 100000
 bench-policies: install
 	$(BIN)/python bench/policies.py --cases $(POLICY_CASES) --db $(DB)
+
+# Webhook deliveries and inbound emails on PostgreSQL + Redis with RQ workers (RQ_WORKERS=…).
+RQ_WORKERS ?= 2
+bench-integrations: rq
+	$(BIN)/python bench/integrations.py --workers $(RQ_WORKERS)
 
 clean:
 	rm -rf $(VENV) var build dist *.egg-info

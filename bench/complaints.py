@@ -40,6 +40,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from common import CLK_TCK, proc_stat
+
 HOST = "127.0.0.1"
 PATH = "/api/v1/complaints"
 BODY = (
@@ -52,7 +54,6 @@ BODY = (
     "{date}", (datetime.datetime.now(datetime.UTC) - datetime.timedelta(days=30)).date().isoformat()
 )
 PROTECTED_DATABASES = {"postgres", "test", "template0", "template1"}
-CLK_TCK = os.sysconf("SC_CLK_TCK")
 DISTURBED_PCT = 5.0  # other processes using more of the machine than this spoil a run
 COUNT_SNIPPET = (
     "import json; from concilia.cases.models import Case; "
@@ -168,13 +169,8 @@ def free_port() -> int:
 
 def _proc_stat(pid: str) -> tuple[str, int, float] | None:
     """(command name, process group, CPU seconds) of a process, from /proc/<pid>/stat."""
-    try:
-        text = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    fields = text[text.rindex(")") + 2 :].split()
-    comm = text[text.index("(") + 1 : text.rindex(")")]
-    return comm, int(fields[2]), (int(fields[11]) + int(fields[12])) / CLK_TCK
+    stat = proc_stat(pid)
+    return None if stat is None else (stat.comm, stat.group, stat.cpu_s)
 
 
 def _role(pid: str, pgid: int) -> str:
