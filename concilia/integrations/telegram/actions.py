@@ -25,9 +25,9 @@ def save_bot(*, bot: TelegramBot, token: str = "") -> TelegramBot:
     """Create or change a bot; a non-empty `token` replaces the stored one (kept encrypted)."""
     if token:
         bot.set_token(token.strip())
-    if not bot.token_sealed:
+    if not bot.api_token:
         raise ValueError("a new bot needs its token")
-    bot.full_clean(exclude=["token_sealed", "bot_id", "webhook_secret"])
+    bot.full_clean(exclude=["api_token", "bot_id", "webhook_secret"])
     bot.save()
     return bot
 

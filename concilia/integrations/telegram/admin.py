@@ -39,7 +39,7 @@ class TelegramBotForm(forms.ModelForm):
             raise forms.ValidationError(
                 _("This is not a bot token; it looks like 123456789:AAH… (from @BotFather).")
             )
-        if not token and not self.instance.token_sealed:
+        if not token and not self.instance.api_token:
             raise forms.ValidationError(_("A new bot needs its token."))
         return token
 

@@ -65,7 +65,7 @@ class BotApi:
     @classmethod
     def of(cls, bot: TelegramBot) -> BotApi:
         """The API of this bot, at its configured address."""
-        return cls(api_url=bot.api_url, token=bot.token)
+        return cls(api_url=bot.api_url, token=bot.api_token)
 
     def __enter__(self) -> BotApi:
         return self

@@ -13,12 +13,11 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from concilia.integrations.telegram.sealing import open_sealed, seal
+from concilia.core.fields import EncryptedCharField
 
 DEFAULT_API_URL = "https://api.telegram.org"
 # A token as @BotFather gives it: the bot's numeric id, a colon, then the secret part.
 TOKEN_PATTERN = re.compile(r"^(\d{3,20}):[A-Za-z0-9_-]{30,100}$")
-_TOKEN_PURPOSE = "telegram-bot-token"  # noqa: S105 - a key purpose, not a secret
 
 
 def new_webhook_secret() -> str:
@@ -37,8 +36,9 @@ class TelegramBot(models.Model):
         help_text=_("Part of the webhook's address: /integrations/telegram/<code>/webhook"),
     )
     name = models.CharField(_("name"), max_length=100)
-    # The token from @BotFather, encrypted; only its bot id is kept readable.
-    token_sealed = models.TextField(editable=False)
+    # The token from @BotFather, encrypted at rest (docs/encryption.md); only its bot id is
+    # kept readable. Set it with set_token.
+    api_token = EncryptedCharField(_("token"), max_length=200, editable=False)
     bot_id = models.CharField(_("bot id"), max_length=20, editable=False)
     webhook_secret = models.CharField(max_length=100, default=new_webhook_secret, editable=False)
     api_url = models.CharField(
@@ -70,15 +70,11 @@ class TelegramBot(models.Model):
     def __str__(self) -> str:
         return self.name
 
-    @property
-    def token(self) -> str:
-        return open_sealed(self.token_sealed, purpose=_TOKEN_PURPOSE)
-
     def set_token(self, token: str) -> None:
         match = TOKEN_PATTERN.match(token)
         if match is None:
             raise ValueError("not a bot token")
-        self.token_sealed = seal(token, purpose=_TOKEN_PURPOSE)
+        self.api_token = token
         self.bot_id = match[1]
 
     def webhook_address(self) -> str:

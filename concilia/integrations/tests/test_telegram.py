@@ -11,11 +11,14 @@ the turn and send the answers to the fake Bot API.
 from __future__ import annotations
 
 import datetime as dt
+import importlib
 import io
 import json
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from django.db import connection
 from django.urls import reverse
 from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
@@ -32,6 +35,7 @@ from concilia.assistant.models import (
 from concilia.assistant.tests.chat import Chat
 from concilia.cases.models import AssignmentRule, Case, Strategy
 from concilia.cases.tests.conftest import person
+from concilia.core.crypto import DecryptionError
 from concilia.core.models import DeadJob
 from concilia.integrations.telegram import actions
 from concilia.integrations.telegram.models import (
@@ -40,7 +44,6 @@ from concilia.integrations.telegram.models import (
     TelegramConversation,
     TelegramUpdate,
 )
-from concilia.integrations.telegram.sealing import SealBroken, open_sealed, seal
 from concilia.integrations.telegram.tasks import forget_old_updates
 from concilia.integrations.telegram.views import SECRET_HEADER
 from concilia.integrations.tests.fakes.telegram import TOKEN, FakeTelegram, error
@@ -486,8 +489,9 @@ def test_an_administrator_adds_a_bot_and_registers_its_webhook(admin_client, fak
     assert response.status_code == 302, response.content.decode()
     bot = TelegramBot.objects.get()
     # The token is kept encrypted, and only the bot's id is readable.
-    assert TOKEN not in bot.token_sealed and TOKEN.split(":")[1] not in bot.token_sealed
-    assert bot.token == TOKEN
+    stored = stored_token(bot)
+    assert stored.startswith("enc1:") and TOKEN.split(":")[1] not in stored
+    assert bot.api_token == TOKEN
     assert bot.bot_id == TOKEN.split(":")[0]
 
     response = admin_client.post(
@@ -571,20 +575,64 @@ def test_handled_updates_are_forgotten_once_telegram_cannot_send_them_again(jame
 # -- the token at rest ---------------------------------------------------------------------
 
 
-def test_a_sealed_token_opens_only_with_its_key_and_purpose(settings):
-    sealed = seal(TOKEN, purpose="telegram-bot-token")
-    assert TOKEN not in sealed and sealed != seal(TOKEN, purpose="telegram-bot-token")
-    assert open_sealed(sealed, purpose="telegram-bot-token") == TOKEN
-    with pytest.raises(SealBroken):
-        open_sealed(sealed, purpose="another-secret")
-    tampered = sealed[:-6] + ("A" if sealed[-6] != "A" else "B") + sealed[-5:]
-    with pytest.raises(SealBroken):
-        open_sealed(tampered, purpose="telegram-bot-token")
-    # A rotated key: the old one, kept as a fallback, still opens it; gone, nothing does.
-    old_key = settings.SECRET_KEY
-    settings.SECRET_KEY = "a-new-key-" + "x" * 50
-    settings.SECRET_KEY_FALLBACKS = [old_key]
-    assert open_sealed(sealed, purpose="telegram-bot-token") == TOKEN
-    settings.SECRET_KEY_FALLBACKS = []
-    with pytest.raises(SealBroken):
-        open_sealed(sealed, purpose="telegram-bot-token")
+def stored_token(bot: TelegramBot) -> str:
+    """The token's column as the database holds it."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT api_token FROM integrations_telegrambot WHERE id = %s", [bot.pk])
+        return cursor.fetchone()[0]
+
+
+# What the hand-made sealing of earlier versions stored for TOKEN (fakes.telegram) under
+# LEGACY_SECRET_KEY, before tokens were encrypted by concilia.core.crypto.
+LEGACY_SECRET_KEY = "legacy-secret-key-" + "k" * 40
+LEGACY_SEALED = (
+    "s1:4QqQzb9YGT3BkYMjceNmoEROu0BEl0vkhGOJUnglCDJKdeD0VzdtsqyC0MsSp9uwpoKG4GbjS-TICQJTtvx6zkLVDjF"
+    "qi0dJ68KaREGJMIKU1Y67gmLgiPtYMl1rxUDrug=="
+)
+
+
+def test_a_token_sealed_by_an_earlier_version_is_encrypted_again_by_the_migration(
+    settings, bot, caplog
+):
+    migration = importlib.import_module(
+        "concilia.integrations.migrations.0004_telegram_token_encrypted"
+    )
+    editor = SimpleNamespace(connection=connection)
+    # Given a bot whose token was sealed the old way, with a SECRET_KEY now kept as a fallback
+    settings.SECRET_KEY = "a-newer-secret-key-" + "n" * 40
+    settings.SECRET_KEY_FALLBACKS = [LEGACY_SECRET_KEY]
+    broken = TelegramBot.objects.create(code="old", name="Old bot", bot_id="1", api_token="x")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE integrations_telegrambot SET api_token = %s WHERE id = %s",
+            [LEGACY_SEALED, bot.pk],
+        )
+        # and another whose sealed token was damaged
+        cursor.execute(
+            "UPDATE integrations_telegrambot SET api_token = %s WHERE id = %s",
+            [LEGACY_SEALED[:-8] + "AAAAAA==", broken.pk],
+        )
+    # When the migration runs
+    migration.encrypt_tokens(None, editor)
+    # Then the token reads as before, now encrypted with the deployment's keys
+    bot.refresh_from_db()
+    assert bot.api_token == TOKEN
+    assert stored_token(bot).startswith("enc1:")
+    # and the damaged one is left for an administrator to enter again, with a warning
+    assert stored_token(broken) == LEGACY_SEALED[:-8] + "AAAAAA=="
+    assert "enter it again" in caplog.text
+    # Going back seals it the old way again, which the old code (kept in the migration) opens
+    migration.seal_tokens_again(None, editor)
+    assert stored_token(bot).startswith("s1:")
+    assert migration.open_legacy(stored_token(bot)) == TOKEN
+
+
+def test_a_changed_token_does_not_open(bot):
+    stored = stored_token(bot)
+    tampered = stored[:-6] + ("A" if stored[-6] != "A" else "B") + stored[-5:]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE integrations_telegrambot SET api_token = %s WHERE id = %s", [tampered, bot.pk]
+        )
+    with pytest.raises(DecryptionError):
+        TelegramBot.objects.get(pk=bot.pk)
