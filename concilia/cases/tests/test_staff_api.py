@@ -207,8 +207,12 @@ def test_a_queue_item_carries_what_a_crm_shows(open_case, teams, ana, as_ana):
         "version": case.version,
         "clock": "green",
         "clock_paused": False,
+        "jurisdiction": "ES",
+        "legal_deadline": item["legal_deadline"],
+        "legal_clock": "green",
     }
     assert dt.datetime.fromisoformat(item["deadline"]) == case.deadline
+    assert dt.datetime.fromisoformat(item["legal_deadline"]) == case.legal_deadline
     assert dt.datetime.fromisoformat(item["first_response_due"]) == case.first_response_due
 
 

@@ -90,8 +90,14 @@ SECOND = dt.timedelta(seconds=1)
 
 @pytest.fixture
 def case(open_case, care, at_time):
-    """Lucía's complaint, waiting in Customer care's queue."""
-    return at_time(OPENED, open_case)
+    """Lucía's complaint, waiting in Customer care's queue; without a legal deadline, whose
+    warnings test_legal.py tests, so that only the SLA's are counted here."""
+    case = at_time(OPENED, open_case)
+    Case.objects.filter(pk=case.pk).update(
+        jurisdiction=None, legal_deadline=None, legal_alert_due_at=None
+    )
+    case.refresh_from_db()
+    return case
 
 
 def notified(kind: str, case: Case) -> list[str]:
