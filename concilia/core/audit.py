@@ -24,7 +24,7 @@ from typing import Any
 from django.conf import settings
 from django.core.cache import cache
 from django.core.exceptions import FieldDoesNotExist
-from django.db import transaction
+from django.db import connection, transaction
 from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -145,13 +145,18 @@ def record(
 
 
 def _append(content: dict[str, Any]) -> AuditEntry:
-    with transaction.atomic(savepoint=False):
-        head = _locked_head()
-        entry = AuditEntry(seq=head.seq + 1, at=timezone.now(), prev_hash=head.hash, **content)
+    with transaction.atomic(savepoint=False), connection.cursor() as cursor:
+        seq, previous = _locked_head(cursor)
+        entry = AuditEntry(seq=seq + 1, at=timezone.now(), prev_hash=previous, **content)
         entry.hash = entry_hash({name: getattr(entry, name) for name in HASHED})
         entry.save(force_insert=True)
-        AuditChainHead.objects.filter(pk=HEAD_PK).update(seq=entry.seq, hash=entry.hash)
+        cursor.execute(_MOVE_HEAD, [entry.seq, entry.hash, HEAD_PK])
     return entry
+
+
+# Plain SQL: appending is on every page that shows personal data, so it is kept cheap.
+_HEAD = "SELECT seq, hash FROM core_auditchainhead WHERE id = %s"
+_MOVE_HEAD = "UPDATE core_auditchainhead SET seq = %s, hash = %s WHERE id = %s"
 
 
 def _object_id(target: Any) -> str:
@@ -160,16 +165,21 @@ def _object_id(target: Any) -> str:
     return "" if target.pk is None else str(target.pk)
 
 
-def _locked_head() -> AuditChainHead:
-    head = AuditChainHead.objects.select_for_update().filter(pk=HEAD_PK).first()
-    if head is None:
+def _locked_head(cursor: Any) -> tuple[int, str]:
+    """The last entry's number and hash, the row locked until commit (SQLite: the whole
+    database is, from the transaction's start)."""
+    locking = " FOR UPDATE" if connection.features.has_select_for_update else ""
+    cursor.execute(_HEAD + locking, [HEAD_PK])
+    row = cursor.fetchone()
+    if row is None:
         # Only after a flush (tests): the migration writes the row. Two may race: one creates it.
         last = AuditEntry.objects.order_by("-seq").values("seq", "hash").first()
         AuditChainHead.objects.get_or_create(
             pk=HEAD_PK, defaults=last or {"seq": 0, "hash": GENESIS}
         )
-        head = AuditChainHead.objects.select_for_update().get(pk=HEAD_PK)
-    return head
+        cursor.execute(_HEAD + locking, [HEAD_PK])
+        row = cursor.fetchone()
+    return int(row[0]), str(row[1])
 
 
 def entry_hash(values: Mapping[str, Any]) -> str:
