@@ -18,7 +18,11 @@ a throw-away PostgreSQL database, CONCILIA_TASKS_BACKEND=rq on a Redis database 
 2. Inbound email. A mailbox is created and --emails raw messages (new complaints in Spanish and
    English, customers' replies with In-Reply-To to their case, notes from other senders,
    automatic replies) are posted to its inbound webhook; the clock runs from the first post until
-   no email is left "received". Emails per second, post latency, outcomes against those expected.
+   no email is left "received". Emails per second, post latency, outcomes against those expected,
+   and the webhook events of the cases and messages they made (all delivered, lag).
+3. IMAP, when Dovecot is installed: --imap-emails of the same mix are appended to a mailbox on a
+   Dovecot of its own (the test suite's), then `concilia mail read` runs until all are read and
+   processed. Emails per second and outcomes.
 
 CPU seconds per role (web, sweep, RQ workers, PostgreSQL, Redis, receiver, this client) are
 printed for each part. Exits 1 if anything was missing, failed or unexpected, 2 if the benchmark
@@ -58,6 +62,7 @@ from dataclasses import dataclass, field
 from email.message import EmailMessage
 from email.utils import format_datetime
 from pathlib import Path
+from typing import Any
 
 from common import exit_code, proc_stat
 
@@ -70,6 +75,7 @@ from complaints import (
     PROTECTED_DATABASES,
     BenchError,
     Instance,
+    children_cpu,
     code_version,
     environment,
     free_port,
@@ -330,19 +336,9 @@ class Deployment:
         instance.create_database()
         instance.get_token()  # `concilia demo` (migrates the new database first)
         step("registering the webhook endpoint and the mailbox")
-        output = instance.manage(
-            "shell",
-            "-c",
-            SETUP_SNIPPET.format(
-                url=f"http://{HOST}:{self.receiver_port}{HOOK_PATH}",
-                slug=MAILBOX_SLUG,
-                address=MAILBOX_ADDRESS,
-            ),
-        )
-        line = next((ln for ln in output.splitlines() if ln.startswith("SETUP ")), None)
-        if line is None:
-            raise BenchError(f"Could not register the endpoint and the mailbox:\n{output}")
-        self.setup = json.loads(line[len("SETUP ") :])
+        url = f"http://{HOST}:{self.receiver_port}{HOOK_PATH}"
+        snippet = SETUP_SNIPPET.format(url=url, slug=MAILBOX_SLUG, address=MAILBOX_ADDRESS)
+        self.setup = self.shell_json(snippet, "SETUP")
         self.start_receiver()
         step("starting `concilia serve --no-worker`")
         instance.start()  # `concilia serve --no-worker`: web processes and the sweep
@@ -418,6 +414,14 @@ class Deployment:
 
     # -- reading the state --------------------------------------------------------------------
 
+    def shell_json(self, snippet: str, prefix: str) -> Any:
+        """Run a snippet in `concilia shell` and read the JSON it prints after `prefix`."""
+        output = self.instance.manage("shell", "-c", snippet)
+        line = next((ln for ln in output.splitlines() if ln.startswith(prefix + " ")), None)
+        if line is None:
+            raise BenchError(f"`concilia shell` printed no {prefix} line:\n{output}")
+        return json.loads(line[len(prefix) + 1 :])
+
     def query(self, statement: str, *params) -> list[tuple]:
         assert self.sql is not None
         return self.sql.execute(statement, params).fetchall()
@@ -474,6 +478,7 @@ class Meter:
         self.deployment = deployment
         self.before = deployment.cpu()
         self.client = time.process_time()
+        self.commands = children_cpu()
         self.busy = machine_busy()
         self.started = time.monotonic()
         self.jobs = deployment.redis.jobs()
@@ -485,6 +490,8 @@ class Meter:
         for pid, (role, seconds) in after.items():
             cpu[role] = cpu.get(role, 0.0) + seconds - self.before.get(pid, (role, 0.0))[1]
         cpu["client"] = time.process_time() - self.client
+        # Children that ended meanwhile: the `concilia …` commands run (e.g. `concilia mail read`)
+        cpu["commands"] = children_cpu() - self.commands
         used = (busy[0] - self.busy[0]) / CLK_TCK
         cpu["other"] = max(0.0, used - sum(cpu.values()))
         total = busy[1] - self.busy[1]
@@ -927,9 +934,7 @@ class EmailRun:
     emails: int
     by_kind: dict[str, int]
     posts: dict
-    outcomes: dict[str, int]
-    unexpected: dict[str, int]  # "kind -> outcome": count, where the outcome is not the expected
-    left_received: int
+    processed: Processed
     processed_s: float  # first post -> last email processed
     post_s: float
     usage: Usage
@@ -945,9 +950,7 @@ class EmailRun:
     def errors(self) -> int:
         return (
             self.posts["failed"]
-            + self.left_received
-            + self.outcomes.get("failed", 0)
-            + sum(self.unexpected.values())
+            + self.processed.errors
             + len(self.webhooks.missing)
             + sum(self.webhooks.refused.values())
             + int(self.webhooks_timed_out)
@@ -958,9 +961,7 @@ class EmailRun:
             "emails": self.emails,
             "by_kind": self.by_kind,
             "posts": self.posts,
-            "outcomes": self.outcomes,
-            "unexpected_outcomes": self.unexpected,
-            "left_received": self.left_received,
+            **self.processed.row(),
             "errors": self.errors,
             "post_s": round(self.post_s, 2),
             "processed_s": round(self.processed_s, 2),
@@ -975,16 +976,74 @@ class EmailRun:
 
 
 def cases_to_answer(deployment: Deployment, limit: int) -> list[list[str]]:
-    output = deployment.instance.manage("shell", "-c", CASES_SNIPPET.format(limit=limit))
-    line = next((ln for ln in output.splitlines() if ln.startswith("CASES ")), None)
-    if line is None:
-        raise BenchError(f"Could not list the cases:\n{output}")
-    return json.loads(line[len("CASES ") :])
+    return deployment.shell_json(CASES_SNIPPET.format(limit=limit), "CASES")
+
+
+@dataclass
+class Processed:
+    """What became of a set of inbound emails."""
+
+    outcomes: dict[str, int]
+    unexpected: dict[str, int]  # "kind -> outcome": count, where the outcome is not the expected
+    left_received: int  # not processed when the time was up
+    last: float  # when the last one was processed (epoch), or when the wait ended
+
+    @property
+    def errors(self) -> int:
+        return self.left_received + self.outcomes.get("failed", 0) + sum(self.unexpected.values())
+
+    def row(self) -> dict:
+        return {
+            "outcomes": self.outcomes,
+            "unexpected_outcomes": self.unexpected,
+            "left_received": self.left_received,
+        }
+
+
+def wait_for_emails(
+    deployment: Deployment, where: str, param: object, key: str, kind_of: dict[str, str]
+) -> Processed:
+    """Until none of the emails `where` selects is left "received" (at most --drain-timeout);
+    `kind_of` maps their `key` column (without <>) to the kind each was written as."""
+    table = deployment.setup["email_table"]
+    deadline = time.monotonic() + deployment.args.drain_timeout
+    left = len(kind_of)
+    while time.monotonic() < deadline:
+        left = (
+            len(kind_of)
+            - deployment.query(
+                f"SELECT count(*) FROM {table} WHERE {where} AND outcome != 'received'",  # noqa: S608
+                param,
+            )[0][0]
+        )
+        if left <= 0:
+            break
+        time.sleep(0.2)
+    finished = time.time()
+    rows = [
+        (str(pk).strip("<>"), outcome, at)
+        for pk, outcome, at in deployment.query(
+            f"SELECT {key}, outcome, processed_at FROM {table} WHERE {where}",  # noqa: S608
+            param,
+        )
+    ]
+    times = [at.timestamp() for _pk, _outcome, at in rows if at is not None]
+    return Processed(
+        outcomes=dict(Counter(outcome for _pk, outcome, _at in rows)),
+        unexpected=dict(
+            Counter(
+                f"{kind_of.get(pk, '?')} -> {outcome}"
+                for pk, outcome, _at in rows
+                if outcome != EXPECTED_OUTCOME.get(kind_of.get(pk, ""))
+            )
+        ),
+        left_received=max(left, 0),
+        last=max(times) if times and left <= 0 else finished,
+    )
 
 
 def run_emails(deployment: Deployment, count: int) -> EmailRun:
     args = deployment.args
-    table = deployment.setup["email_table"]
     step(f"inbound email: composing {count} emails")
     emails = compose_emails(count, cases_to_answer(deployment, max(count, 20)), f"{os.getpid()}")
     secret = deployment.setup["mailbox_secret"]
@@ -1004,34 +1063,13 @@ def run_emails(deployment: Deployment, count: int) -> EmailRun:
         concurrency=args.email_concurrency,
         time_limit=args.time_limit,
     )
-    kind_of: dict[int, str] = {}
+    kind_of: dict[str, str] = {}
     for (kind, _raw), (status, content) in zip(emails, sent.answers, strict=True):
         if status == 202:  # kept, to be processed
-            kind_of[json.loads(content)["id"]] = kind
-    ids = list(kind_of)
-    deadline = time.monotonic() + args.drain_timeout
-    left = len(ids)
-    while time.monotonic() < deadline:
-        left = deployment.query(
-            f"SELECT count(*) FROM {table} WHERE id = ANY(%s) AND outcome = 'received'",  # noqa: S608
-            ids,
-        )[0][0]
-        if not left:
-            break
-        time.sleep(0.2)
-    finished = time.time()
-    rows = deployment.query(
-        f"SELECT id, outcome, processed_at FROM {table} WHERE id = ANY(%s)",  # noqa: S608
-        ids,
-    )
+            kind_of[str(json.loads(content)["id"])] = kind
+    ids = [int(pk) for pk in kind_of]
+    processed = wait_for_emails(deployment, "id = ANY(%s)", ids, "id", kind_of)
     usage = meter.stop()
-    processed = [at.timestamp() for _id, _outcome, at in rows if at is not None]
-    last = max(processed) if processed and not left else finished
-    unexpected = Counter(
-        f"{kind_of[pk]} -> {outcome}"
-        for pk, outcome, _at in rows
-        if outcome != EXPECTED_OUTCOME[kind_of[pk]]
-    )
     # The cases and messages the emails made are events too: every one must reach the receiver.
     step("inbound email: processed; waiting for their webhook events")
     webhooks_timed_out, _waited = wait_for_deliveries(deployment, after, base["unique"])
@@ -1039,16 +1077,117 @@ def run_emails(deployment: Deployment, count: int) -> EmailRun:
         emails=count,
         by_kind=dict(Counter(kind for kind, _raw in emails)),
         posts=sent.summary(202, count, latencies(sent.latencies_ms)),
-        outcomes=dict(Counter(outcome for _id, outcome, _at in rows)),
-        unexpected=dict(unexpected),
-        left_received=left,
-        processed_s=last - sent.started,
+        processed=processed,
+        processed_s=processed.last - sent.started,
         post_s=sent.duration_s,
         usage=usage,
         webhooks=arrivals_since(deployment, after, base),
         webhooks_timed_out=webhooks_timed_out,
         speed_us=speed,
     )
+
+
+# --------------------------------------------------------------------------------------------
+# Part 3 (when Dovecot is installed): the same mix read from an IMAP mailbox
+
+
+IMAP_SNIPPET = """
+import json
+from concilia.integrations.mail.models import Mailbox, Security
+mailbox = Mailbox.objects.create(
+    name="Bench IMAP", slug="bench-imap", address={address!r}, host="127.0.0.1", port={port},
+    security=Security.NONE, username={address!r}, password={password!r},
+)
+print("MAILBOX " + json.dumps({{"id": mailbox.pk}}))
+"""
+
+
+@dataclass
+class ImapRun:
+    emails: int
+    by_kind: dict[str, int]
+    append_s: float  # APPEND of every message, one connection
+    reads: int  # `concilia mail read` runs until every message was read
+    read_s: float  # from the first read to the last email processed
+    processed: Processed
+    usage: Usage
+    speed_us: float
+
+    @property
+    def rate(self) -> float:
+        return self.emails / self.read_s if self.read_s else 0.0
+
+    def row(self) -> dict:
+        return {
+            "emails": self.emails,
+            "by_kind": self.by_kind,
+            "append_s": round(self.append_s, 2),
+            "reads": self.reads,
+            "read_s": round(self.read_s, 2),
+            "emails_per_s": round(self.rate, 1),
+            **self.processed.row(),
+            "errors": self.processed.errors,
+            **usage_row(self.usage, self.speed_us),
+        }
+
+
+def run_imap(deployment: Deployment, count: int) -> ImapRun | None:
+    """APPEND `count` emails to a real Dovecot (the test suite's), then run `concilia mail read`
+    until all are read and processed; None when Dovecot is not installed."""
+    from concilia.integrations.tests.mailserver import DOVECOT, start_dovecot
+
+    if not os.path.exists(DOVECOT):
+        step("IMAP: Dovecot is not installed, skipped (apt-get install dovecot-imapd)")
+        return None
+    step(f"IMAP: starting Dovecot and appending {count} emails")
+    dovecot = start_dovecot()
+    try:
+        address = "imap@bench.example"
+        cases = cases_to_answer(deployment, max(count, 20))
+        emails = compose_emails(count, cases, f"imap-{os.getpid()}")
+        started = time.monotonic()
+        dovecot.deliver(address, *(raw for _kind, raw in emails))
+        append_s = time.monotonic() - started
+        mailbox = deployment.shell_json(
+            IMAP_SNIPPET.format(address=address, port=dovecot.port, password=dovecot.password),
+            "MAILBOX",
+        )["id"]
+        kind_of = {
+            f"bench-imap-{os.getpid()}-{i}@mail.bench.example": kind
+            for i, (kind, _raw) in enumerate(emails)
+        }
+        speed = python_speed()
+        meter = Meter(deployment)
+        step("IMAP: reading with `concilia mail read`")
+        first = time.time()
+        reads = 0
+        deadline = time.monotonic() + deployment.args.drain_timeout
+        while time.monotonic() < deadline and imap_read(deployment, mailbox) < count:
+            deployment.instance.manage("mail", "read", "--mailbox", "bench-imap", timeout=600)
+            reads += 1
+        processed = wait_for_emails(deployment, "mailbox_id = %s", mailbox, "header_id", kind_of)
+        usage = meter.stop()
+    finally:
+        dovecot.stop()
+    return ImapRun(
+        emails=count,
+        by_kind=dict(Counter(kind for kind, _raw in emails)),
+        append_s=append_s,
+        reads=reads,
+        read_s=processed.last - first,
+        processed=processed,
+        usage=usage,
+        speed_us=speed,
+    )
+
+
+def imap_read(deployment: Deployment, mailbox: int) -> int:
+    """How many of the mailbox's emails have been read and processed."""
+    table = deployment.setup["email_table"]
+    return deployment.query(
+        f"SELECT count(*) FROM {table} WHERE mailbox_id = %s AND outcome != 'received'",  # noqa: S608
+        mailbox,
+    )[0][0]
 
 
 # --------------------------------------------------------------------------------------------
@@ -1112,6 +1251,16 @@ def cpu_per(usage: Usage, role: str, count: int) -> str:
     return f"{usage.cpu.get(role, 0.0) / max(count, 1) * 1000:.2f} ms"
 
 
+def outcome_lines(processed: Processed) -> list[str]:
+    outcomes = ", ".join(f"{k} {v}" for k, v in sorted(processed.outcomes.items()))
+    left = processed.left_received
+    return [
+        f"outcomes             {outcomes}",
+        f"not as expected      {processed.unexpected or 'none'}"
+        + (f"; {left} still 'received' at the time limit" if left else ""),
+    ]
+
+
 def describe_emails(run: EmailRun) -> str:
     posts, webhooks = run.posts, run.webhooks
     lag = latencies(webhooks.lags_ms)
@@ -1128,11 +1277,7 @@ def describe_emails(run: EmailRun) -> str:
         ),
         f"emails/s processed   {run.rate:.1f} ({run.emails} in {run.processed_s:.1f}s from the "
         "first post to the last processed)",
-        "outcomes             " + ", ".join(f"{k} {v}" for k, v in sorted(run.outcomes.items())),
-        f"not as expected      {run.unexpected or 'none'}"
-        + (
-            f"; {run.left_received} still 'received' at the time limit" if run.left_received else ""
-        ),
+        *outcome_lines(run.processed),
         f"webhooks             {webhooks.received} requests for the {len(webhooks.events)} events "
         f"the emails' changes emitted ({webhooks.unique} distinct, "
         f"{len(webhooks.missing)} missing), lag p50 {lag['p50']:.0f} ms, p95 {lag['p95']:.0f} ms"
@@ -1142,6 +1287,19 @@ def describe_emails(run: EmailRun) -> str:
         f"web {cpu_per(run.usage, 'web', run.emails)}, "
         f"postgresql {cpu_per(run.usage, 'postgresql', run.emails)}",
         f"machine speed        {run.speed_us:.2f} µs to sum 1000 integers before the posts",
+    ]
+    return "\n".join(lines + warning(run.usage))
+
+
+def describe_imap(run: ImapRun) -> str:
+    lines = [
+        f"IMAP                 {run.emails} appended to Dovecot in {run.append_s:.1f}s: "
+        + ", ".join(f"{k} {v}" for k, v in sorted(run.by_kind.items())),
+        f"emails/s read        {run.rate:.1f} ({run.emails} in {run.read_s:.1f}s, "
+        f"{run.reads} runs of `concilia mail read`)",
+        *outcome_lines(run.processed),
+        *cpu_lines(run.usage),
+        f"machine speed        {run.speed_us:.2f} µs to sum 1000 integers before the reads",
     ]
     return "\n".join(lines + warning(run.usage))
 
@@ -1181,6 +1339,7 @@ OPTIONS: list[tuple[str, type | None, object, str]] = [
     ("--warmup", int, 50, "uncounted complaints first"),
     ("--emails", int, 1000, "raw emails posted to the inbound webhook"),
     ("--email-concurrency", int, 4, "email posts at once"),
+    ("--imap-emails", int, 1000, "then this many read over IMAP (when Dovecot is installed)"),
     ("--workers", int, 2, "`concilia worker` processes (RQ workers)"),
     ("--rq-worker-class", str, None, "diagnosis: run `concilia rqworker` with this RQ worker "
      "class (e.g. rq.SimpleWorker, which does not fork per job) instead of `concilia worker`"),
@@ -1206,7 +1365,8 @@ def parse(argv: list[str]) -> argparse.Namespace:
         parser.add_argument(name, type=kind, default=default, help=text)
     parser.add_argument("--keep", action="store_true", help="keep the CONCILIA_HOME (logs)")
     args = parser.parse_args(argv)
-    if min(args.changes, args.paced_changes, args.emails, args.warmup) < 0 or args.workers < 1:
+    counts = (args.changes, args.paced_changes, args.emails, args.imap_emails, args.warmup)
+    if min(counts) < 0 or args.workers < 1:
         parser.error("counts must not be negative and --workers at least 1")
     if args.paced_changes and args.paced_rate <= 0:
         parser.error("--paced-rate must be positive")
@@ -1255,6 +1415,11 @@ def measure(args: argparse.Namespace) -> int:
             print(describe_emails(mail), end="\n\n", flush=True)
             report["emails"] = mail.row()
             failures += mail.errors
+        imap = run_imap(deployment, args.imap_emails) if args.imap_emails else None
+        if imap is not None:
+            print(describe_imap(imap), end="\n\n", flush=True)
+            report["imap"] = imap.row()
+            failures += imap.processed.errors
     report["failures"] = failures
     if args.json:
         args.json.write_text(json.dumps(report, indent=2) + "\n")

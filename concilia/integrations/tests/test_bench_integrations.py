@@ -1,6 +1,7 @@
 """bench/integrations.py with tiny numbers, so the benchmark does not rot: on PostgreSQL and a
 Redis database of its own it starts `concilia serve` and two RQ workers (`concilia worker`), a
-signed-webhook receiver and a mailbox, files complaints and posts emails, and finds every event
+signed-webhook receiver and a mailbox, files complaints, posts emails and reads more over IMAP,
+and finds every event
 delivered once and every email processed as expected."""
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from pathlib import Path
 
 import pytest
 from django.db import connection
+
+from concilia.integrations.tests.mailserver import DOVECOT
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -52,6 +55,7 @@ def test_every_webhook_event_arrives_once_and_every_email_is_processed(tmp_path:
         "paced-changes": 10,
         "paced-rate": 10,
         "emails": 20,
+        "imap-emails": 20,
         "warmup": 5,
         "quiet-wait": 0,
         "settle": 2,
@@ -101,5 +105,12 @@ def test_every_webhook_event_arrives_once_and_every_email_is_processed(tmp_path:
     }
     assert emails["emails_per_s"] > 0
     assert emails["webhook_events"] > 0 and emails["webhook_events_missing"] == 0
+    # and, where Dovecot is installed (.ci/run installs it), the same mix read over IMAP too
+    if os.path.exists(DOVECOT):
+        imap = result["imap"]
+        assert imap["errors"] == 0 and imap["unexpected_outcomes"] == {}
+        assert sum(imap["outcomes"].values()) == 20 and imap["emails_per_s"] > 0
+    else:
+        assert "imap" not in result
     # and the server, the workers and the home folder are gone
     assert not list(tmp_path.glob("concilia-bench-*"))
