@@ -42,7 +42,7 @@ KEY_FILE = "encryption.keys"
 INDEX_KEY_FILE = "blind_index.key"
 # How often a process looks at the key file for a key added by `concilia keys rotate`.
 RECHECK_SECONDS = 2.0
-_KEY_ID_LENGTH = 10  # hex digits: never a LIKE wildcard, the same in every database's collation
+KEY_ID_LENGTH = 10  # hex digits: never a LIKE wildcard, the same in every database's collation
 
 
 class DecryptionError(ValueError):
@@ -73,7 +73,7 @@ class Keyring:
 def key_id(key: bytes | str) -> str:
     """A short public name for a key: a keyed hash of it, from which the key cannot be found."""
     raw = key.encode() if isinstance(key, str) else key
-    return hmac.new(raw, b"concilia key id", hashlib.sha256).hexdigest()[:_KEY_ID_LENGTH]
+    return hmac.new(raw, b"concilia key id", hashlib.sha256).hexdigest()[:KEY_ID_LENGTH]
 
 
 def new_key() -> str:

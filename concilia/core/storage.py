@@ -94,16 +94,24 @@ class EncryptedStorage(Storage):
             os.fsync(handle.fileno())
         os.replace(temporary, path)
 
-    def walk(self, folder: str = "") -> Iterator[str]:
-        """Every file's name, folders in sorted order (the rotation job resumes after a name)."""
+    def walk(self, folder: str = "", *, after: str = "") -> Iterator[str]:
+        """Every file's name in sorted order, from the first one after `after` (the rotation
+        job resumes there without listing again the folders it finished)."""
         try:
             folders, files = self.inner.listdir(folder)
         except FileNotFoundError:
             return
-        for file_name in sorted(files):
-            yield f"{folder}/{file_name}" if folder else file_name
-        for sub in sorted(folders):
-            yield from self.walk(f"{folder}/{sub}" if folder else sub)
+        # A folder sorts as "name/", where every path inside it sorts: the order of full paths.
+        entries = sorted(
+            [(name, False) for name in files] + [(f"{name}/", True) for name in folders]
+        )
+        for entry, is_folder in entries:
+            path = f"{folder}/{entry}" if folder else entry
+            if not is_folder:
+                if path > after:
+                    yield path
+            elif not after or path > after or after.startswith(path):
+                yield from self.walk(path[:-1], after=after)
 
     def size(self, name: str) -> int:
         return len(crypto.plain_bytes(self.raw_content(name)))
