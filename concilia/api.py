@@ -15,7 +15,59 @@ from concilia.cases.api import router as helpdesk_router
 from concilia.core.problems import ApiProblem
 from concilia.intake.api import router as intake_router
 
-api = NinjaAPI(
+# What each error status means, for the operations the schema does not already describe it on.
+_PROBLEM_STATUSES = {
+    400: "The request body is not valid JSON, or is too large.",
+    401: "No valid API token was sent.",
+    403: "The token lacks the scope, or its user the permission, needed here.",
+    404: "Nothing has this identifier (or it is not the caller's to see).",
+    422: "The request has errors: each field's problem is listed.",
+    429: "Too many requests: try again after Retry-After seconds.",
+}
+
+
+class ConciliaAPI(NinjaAPI):
+    """The API whose schema documents every error answer an operation can give (the handlers
+    below answer them all with the same problem body), not only those a route names."""
+
+    def get_openapi_schema(self, **kwargs: Any) -> Any:
+        schema = super().get_openapi_schema(**kwargs)
+        for methods in schema["paths"].values():
+            for operation in methods.values():
+                for status in _problems_of(operation):
+                    operation["responses"].setdefault(
+                        status,
+                        {
+                            "description": _PROBLEM_STATUSES[status],
+                            "content": {
+                                "application/json": {
+                                    "schema": {"$ref": "#/components/schemas/ProblemOut"}
+                                }
+                            },
+                        },
+                    )
+        return schema
+
+
+def _problems_of(operation: dict[str, Any]) -> list[int]:
+    """The error statuses an operation may answer, from what it takes and how it is called."""
+    parameters = operation.get("parameters", [])
+    has_body = "requestBody" in operation
+    statuses = []
+    if has_body:
+        statuses.append(400)
+    if operation.get("security"):
+        statuses += [401, 403, 429]
+    elif has_body:
+        statuses.append(429)  # anonymous writes are limited per client or conversation
+    if any(parameter["in"] == "path" for parameter in parameters):
+        statuses.append(404)
+    if parameters or has_body:
+        statuses.append(422)
+    return statuses
+
+
+api = ConciliaAPI(
     title="Concilia API",
     version="1",
     description="Complaints in, reference numbers out. Authenticate with `Authorization: Bearer <token>`.",

@@ -65,13 +65,14 @@ class ComplaintCreated(Schema):
     tracking_url: str
 
 
-class MessageOut(Schema):
+# Named apart from the helpdesk's and the chat's schemas: OpenAPI components share one namespace.
+class ComplaintMessageOut(Schema):
     author: str
     body: str
     created_at: dt.datetime
 
 
-class AttachmentOut(Schema):
+class ComplaintAttachmentOut(Schema):
     id: int
     filename: str
     content_type: str
@@ -79,7 +80,7 @@ class AttachmentOut(Schema):
     url: str
 
 
-class CustomerOut(Schema):
+class ComplainantOut(Schema):
     name: str
     email: str
     phone: str
@@ -101,14 +102,14 @@ class ComplaintOut(Schema):
     purchase_date: dt.date | None
     amount: Decimal | None
     currency: str
-    customer: CustomerOut
+    customer: ComplainantOut
     deadline: dt.datetime
     created_at: dt.datetime
     first_response_at: dt.datetime | None
     resolved_at: dt.datetime | None
     closed_at: dt.datetime | None
-    messages: list[MessageOut]
-    attachments: list[AttachmentOut]
+    messages: list[ComplaintMessageOut]
+    attachments: list[ComplaintAttachmentOut]
 
 
 class CategoryOut(Schema):
