@@ -23,6 +23,7 @@ import base64
 import hashlib
 import hmac
 import os
+import re
 import secrets
 import threading
 import time
@@ -343,9 +344,10 @@ def blind_index(value: str, *, purpose: str = "value") -> str:
 
 
 def word_indexes(text: str, *, purpose: str) -> list[str]:
-    """The keyed hash of each word of `text`, accents and case aside (16 hex digits each, sorted,
-    without repeats): "garcia" and "GARCÍA" give the same one. For finding a value by any of its
+    """The keyed hash of each word of `text` (letters and digits; hyphens, apostrophes and spaces
+    part words), accents and case aside, 16 hex digits each, sorted, without repeats: "garcia"
+    and "GARCÍA" give the same one. For finding a value by any of its
     words (a customer's surname) where the value itself is encrypted."""
-    words = unicodedata.normalize("NFKD", text).casefold().split()
-    plain = ("".join(ch for ch in word if not unicodedata.combining(ch)) for word in words)
-    return sorted({blind_index(word, purpose=purpose)[:16] for word in plain if word})
+    decomposed = unicodedata.normalize("NFKD", text).casefold()
+    plain = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+    return sorted({blind_index(word, purpose=purpose)[:16] for word in re.findall(r"\w+", plain)})

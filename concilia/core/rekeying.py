@@ -234,23 +234,21 @@ def reencrypt(
     for column in encrypted_columns():
         if column.label in done:
             continue
-        while True:
-            if (left := stopped()) is not None:
-                return left
+        while True:  # a batch at least, then as many as the time allows
             written, last = column.reencrypt_batch(after=after.get(column.label))
             if progress:
                 progress(column.label, written)
             if last is None:
                 break
             after[column.label] = last
+            if (left := stopped()) is not None:
+                return left
         done.append(column.label)
     for alias, storage in encrypted_storages().items():
         label = f"files:{alias}"
         if label in done:
             continue
         for name in storage.walk(after=after.get(label, "")):
-            if (left := stopped()) is not None:
-                return left
             try:
                 changed = storage.reencrypt(name)
             except FileNotFoundError:
@@ -261,6 +259,8 @@ def reencrypt(
             after[label] = name
             if progress:
                 progress(label, int(changed))
+            if (left := stopped()) is not None:
+                return left
         done.append(label)
     return None
 

@@ -1,9 +1,9 @@
 # Customers' name, email and phone encrypted at rest (docs/encryption.md); the email found by a
 # keyed hash (email_index, unique in place of the address) and the name by its words.
 
-import concilia.core.fields
 from django.db import migrations
 
+import concilia.core.fields
 from concilia.core import crypto
 
 BATCH = 1000
@@ -42,6 +42,14 @@ def _update(connection, columns, rows):
         cursor.executemany(f"UPDATE {table} SET {assignments} WHERE id = %s", rows)
 
 
+def overwrite_freed_space(apps, schema_editor):
+    """SQLite: the plain values this migration replaces are zeroed, not left in free pages of the
+    database file (Debian's SQLite does so by default, other builds may not)."""
+    if schema_editor.connection.vendor == "sqlite":
+        with schema_editor.connection.cursor() as cursor:
+            cursor.execute("PRAGMA secure_delete = ON")
+
+
 def encrypt_customers(apps, schema_editor):
     connection = schema_editor.connection
     words = apps.get_model("customers", "Customer")._meta.get_field("name_words")
@@ -78,7 +86,9 @@ def encrypt_customers(apps, schema_editor):
 def decrypt_customers(apps, schema_editor):
     connection = schema_editor.connection
     for rows in _batches(connection, ("name", "email", "phone")):
-        plain = [(_plain(name), _plain(email), _plain(phone), pk) for pk, name, email, phone in rows]
+        plain = [
+            (_plain(name), _plain(email), _plain(phone), pk) for pk, name, email, phone in rows
+        ]
         _update(connection, ("name", "email", "phone"), plain)
 
 
@@ -88,6 +98,7 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
+        migrations.RunPython(overwrite_freed_space, migrations.RunPython.noop, elidable=False),
         migrations.AddField(
             model_name="customer",
             name="email_index",
