@@ -53,6 +53,7 @@ import re
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections import Counter
@@ -1140,7 +1141,13 @@ def run_imap(deployment: Deployment, count: int) -> ImapRun | None:
         step("IMAP: Dovecot is not installed, skipped (apt-get install dovecot-imapd)")
         return None
     step(f"IMAP: starting Dovecot and appending {count} emails")
-    dovecot = start_dovecot()
+    previous, tempfile.tempdir = tempfile.tempdir, "/tmp"  # noqa: S108 - its sockets want a short path
+    try:
+        dovecot = start_dovecot()
+    except RuntimeError as exc:
+        raise BenchError(str(exc)) from exc
+    finally:
+        tempfile.tempdir = previous
     try:
         address = "imap@bench.example"
         cases = cases_to_answer(deployment, max(count, 20))

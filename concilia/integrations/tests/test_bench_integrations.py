@@ -1,8 +1,7 @@
 """bench/integrations.py with tiny numbers, so the benchmark does not rot: on PostgreSQL and a
 Redis database of its own it starts `concilia serve` and two RQ workers (`concilia worker`), a
 signed-webhook receiver and a mailbox, files complaints, posts emails and reads more over IMAP,
-and finds every event
-delivered once and every email processed as expected."""
+and finds every event delivered once and every email processed as expected."""
 
 from __future__ import annotations
 
