@@ -49,10 +49,17 @@ def enable_two_factor(*, user: User, key: str, code: str) -> tuple[TOTPDevice, l
     Returns the app's device and ten new one-time recovery codes (shown once, never again).
     Raises CodeDoesNotMatch if the code is not the key's current one.
     """
-    if not two_factor.code_matches(key, code):
+    time_step = two_factor.matching_time_step(key, code)
+    if time_step is None:
         raise CodeDoesNotMatch
     TOTPDevice.objects.filter(user=user).delete()
-    device = TOTPDevice.objects.create(user=user, name="authenticator app", key=key, confirmed=True)
+    device = TOTPDevice.objects.create(
+        user=user,
+        name="authenticator app",
+        key=key,
+        confirmed=True,
+        last_t=time_step,  # the code just typed cannot sign in again
+    )
     codes = _new_recovery_codes(user)
     user.two_factor_enabled = True
     user.save(update_fields=["two_factor_enabled"])

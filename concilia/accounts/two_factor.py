@@ -91,13 +91,13 @@ def qr_code(uri: str) -> str:
     return segno.make(uri, error="m").svg_data_uri(scale=5, border=2)
 
 
-def code_matches(key: str, code: str) -> bool:
-    """Whether `code` is the key's current code (or the one just before or after)."""
+def matching_time_step(key: str, code: str) -> int | None:
+    """The time step whose code `code` is (now, or just before or after), or None."""
     if not code.isdigit():
-        return False
+        return None
     totp = TOTP(unhexlify(key))
     totp.time = time.time()
-    return totp.verify(int(code), tolerance=1)
+    return totp.t() if totp.verify(int(code), tolerance=1) else None
 
 
 def normalised_code(text: str) -> str:
