@@ -219,10 +219,13 @@ STORAGES = {
     },
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
-# Encryption at rest (docs/encryption.md): Fernet keys, comma-separated, the first encrypts and
-# all decrypt; unset, they are kept in HOME/keys/encryption.keys (created on first use, 0600).
+# Encryption at rest (docs/encryption.md): Fernet keys, comma-separated (or one a line in the
+# _FILE), the first encrypts and all decrypt; unset, they are kept in HOME/keys/encryption.keys
+# (created on first use, 0600).
 ENCRYPTION_KEYS = [
-    key.strip() for key in (envsecret("CONCILIA_ENCRYPTION_KEYS") or "").split(",") if key.strip()
+    key.strip()
+    for key in (envsecret("CONCILIA_ENCRYPTION_KEYS") or "").replace("\n", ",").split(",")
+    if key.strip()
 ]
 # The key of the keyed hashes that find an encrypted email; unset, HOME/keys/blind_index.key.
 BLIND_INDEX_KEY = envsecret("CONCILIA_BLIND_INDEX_KEY") or ""
