@@ -326,13 +326,26 @@ def _case_page(
     )
 
 
+def _posted_pk(request: HttpRequest, name: str) -> int:
+    """A posted row id; 0 (no row) for anything else, which would fail in the query."""
+    value = request.POST.get(name, "")
+    return int(value) if value.isascii() and value.isdigit() and len(value) < 19 else 0
+
+
+def _posted_uuid(request: HttpRequest, name: str) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(request.POST.get(name, ""))
+    except ValueError:
+        return None
+
+
 @require_POST
 def answer_proposal(request: HttpRequest, reference: str) -> HttpResponse:
     """The customer accepts or rejects the mediator's proposal from the tracking page."""
     if customer_auth.current_customer(request) is None:
         return redirect(reverse("intake:track") + f"?reference={reference}")
     case = _visible_case(request, reference)
-    proposal = get_object_or_404(Proposal, case=case, pk=request.POST.get("proposal") or 0)
+    proposal = get_object_or_404(Proposal, case=case, pk=_posted_pk(request, "proposal"))
     form = ProposalAnswerForm(request.POST)
     if not form.is_valid():
         return _case_page(request, case, proposal_form=form, status=400)
@@ -358,7 +371,7 @@ def answer_offer(request: HttpRequest, reference: str) -> HttpResponse:
     if customer_auth.current_customer(request) is None:
         return redirect(reverse("intake:track") + f"?reference={reference}")
     case = _visible_case(request, reference)
-    offer = get_object_or_404(Offer, case=case, public_id=request.POST.get("offer", ""))
+    offer = get_object_or_404(Offer, case=case, public_id=_posted_uuid(request, "offer"))
     form = OfferAnswerForm(request.POST)
     if not form.is_valid():
         return _case_page(request, case, offer_form=form, status=400)
