@@ -1,4 +1,5 @@
 from django.contrib import admin
+from django.db import models
 from django.utils.text import format_lazy
 from django.utils.translation import gettext_lazy as _
 
@@ -161,6 +162,7 @@ class CaseAdmin(admin.ModelAdmin):
 class LegalRuleInline(admin.StackedInline):
     model = LegalRule
     extra = 0
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     fields = (
         ("code", "kind", "position"),
         ("title_es", "title_en"),

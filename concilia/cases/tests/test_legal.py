@@ -111,24 +111,43 @@ def test_a_category_can_name_another_jurisdiction(open_case):
     assert case.legal_deadline == terms("CL").deadline(case.created_at)
 
 
-def test_a_jurisdiction_added_by_an_administrator_is_used(open_case):
-    # Given an administrator adds Uruguay with 5 working days, and its category uses it
-    uruguay = Jurisdiction.objects.create(
-        code="UY",
-        name_es="Uruguay",
-        name_en="Uruguay",
-        holiday_country="UY",
-        time_zone="America/Montevideo",
+def test_a_jurisdiction_added_by_an_administrator_is_used(client, open_case, django_user_model):
+    # Given an administrator adds Uruguay with 5 working days in the admin
+    root = django_user_model.objects.create_superuser("root", "root@company.test", "pw")
+    client.force_login(root)
+    rule = {
+        "code": "response",
+        "kind": "response",
+        "position": "0",
+        "title_es": "Respuesta en 5 días hábiles",
+        "title_en": "Answer within 5 working days",
+        "days": "5",
+        "day_count": "working",
+        "counted_from": "receipt",
+        "source_law": "Ley 17.250",
+        "source_url": "https://www.impo.com.uy/bases/leyes/17250-2000",
+    }
+    response = client.post(
+        "/admin/cases/jurisdiction/add/",
+        {
+            "code": "UY",
+            "name_es": "Uruguay",
+            "name_en": "Uruguay",
+            "active": "on",
+            "holiday_country": "UY",
+            "time_zone": "America/Montevideo",
+            "warn_days": "2",
+            "rules-TOTAL_FORMS": "1",
+            "rules-INITIAL_FORMS": "0",
+            "rules-MIN_NUM_FORMS": "0",
+            "rules-MAX_NUM_FORMS": "1000",
+            **{f"rules-0-{name}": value for name, value in rule.items()},
+        },
     )
-    LegalRule.objects.create(
-        jurisdiction=uruguay,
-        code="response",
-        kind=RuleKind.RESPONSE,
-        title_es="Respuesta en 5 días hábiles",
-        title_en="Answer within 5 working days",
-        days=5,
-        source_law="Ley 17.250",
-    )
+    assert response.status_code == 302, response.content.decode()[:3000]
+    uruguay = Jurisdiction.objects.get(code="UY")
+    assert uruguay.origin == Origin.ADMIN and uruguay.rules.get().origin == Origin.ADMIN
+    # And its category uses it
     Category.objects.filter(code="other").update(jurisdiction=uruguay)
     # When a case is opened in that category
     case = open_case()
