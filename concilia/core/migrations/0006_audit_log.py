@@ -51,22 +51,18 @@ SQLITE_DROP = [
 ]
 
 
+def _run(schema_editor, statements):
+    """The statements for this database (others, if any, get no triggers)."""
+    for statement in statements.get(schema_editor.connection.vendor, ()):
+        schema_editor.execute(statement, params=None)
+
+
 def add_triggers(apps, schema_editor):
-    vendor = schema_editor.connection.vendor
-    if vendor == "postgresql":
-        schema_editor.execute(POSTGRESQL_TRIGGERS, params=None)
-    elif vendor == "sqlite":
-        for statement in SQLITE_TRIGGERS:
-            schema_editor.execute(statement, params=None)
+    _run(schema_editor, {"postgresql": [POSTGRESQL_TRIGGERS], "sqlite": SQLITE_TRIGGERS})
 
 
 def drop_triggers(apps, schema_editor):
-    vendor = schema_editor.connection.vendor
-    if vendor == "postgresql":
-        schema_editor.execute(POSTGRESQL_DROP, params=None)
-    elif vendor == "sqlite":
-        for statement in SQLITE_DROP:
-            schema_editor.execute(statement, params=None)
+    _run(schema_editor, {"postgresql": [POSTGRESQL_DROP], "sqlite": SQLITE_DROP})
 
 
 def start_chain(apps, schema_editor):
