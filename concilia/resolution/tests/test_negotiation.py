@@ -161,12 +161,10 @@ def test_the_sweep_expires_offers(offer):
     from concilia.cases.sweep import sweep
 
     result = sweep(now=offer.expires_at + dt.timedelta(minutes=1))
-    assert result.others == {
-        "offers expired": 1,
-        "collective complaints raised": 0,
-        "webhook endpoints with deliveries due": 0,
-    }
     assert "1 offers expired" in str(result)
+    others = dict(result.others)
+    assert others.pop("offers expired") == 1
+    assert set(others.values()) == {0}  # the other apps' periodic work found nothing
 
 
 def test_an_override_needs_a_reason_and_is_audited(offer, agent):
