@@ -25,6 +25,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.core.exceptions import FieldDoesNotExist
 from django.db import connection, transaction
+from django.db.models import Subquery
 from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -300,7 +301,7 @@ def verify(
     """Walk the chain in order (from the start, or from an entry already verified, `after` =
     (seq, hash)) up to its head as it is now, and stop at the first broken link."""
     seq, previous = after or (0, GENESIS)
-    head = AuditChainHead.objects.filter(pk=HEAD_PK).values("seq", "hash").first()
+    head = _head_and_last()
     end = head["seq"] if head else None
     rows = AuditEntry.objects.filter(seq__gt=seq).order_by("seq").values(*HASHED, "hash")
     if end is not None:
@@ -358,11 +359,29 @@ def _link_problem(row: Mapping[str, Any], seq: int, previous: str) -> Break | No
     return None
 
 
+def _head_and_last() -> dict[str, Any] | None:
+    """The head, and the last entry's number, read together (one statement sees one state)."""
+    last = AuditEntry.objects.order_by("-seq").values("seq")[:1]
+    return (
+        AuditChainHead.objects.filter(pk=HEAD_PK)
+        .annotate(last=Subquery(last))
+        .values("seq", "hash", "last")
+        .first()
+    )
+
+
 def _head_problem(head: Mapping[str, Any] | None, seq: int, previous: str) -> Break | None:
     if head is None:
         if seq == 0:
             return None  # an empty log
         return Break(seq, "head", _("The chain's head row is missing."))
+    if head["last"] is not None and head["last"] > head["seq"]:
+        return Break(
+            head["seq"] + 1,
+            "head",
+            _("The chain's head was set back to entry %(seq)d; entries up to %(last)d exist.")
+            % {"seq": head["seq"], "last": head["last"]},
+        )
     if head["seq"] > seq:
         return Break(
             seq + 1,

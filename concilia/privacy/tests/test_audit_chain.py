@@ -144,6 +144,15 @@ def test_deleted_entries_are_found_in_the_middle_and_at_the_end():
     assert "deleted from the end" in status.broken.message
 
 
+def test_a_head_set_back_to_hide_the_last_entries_is_found():
+    first, second, _third = three_entries()
+    drop_triggers()
+    sql("UPDATE core_auditchainhead SET seq = %s, hash = %s", [first.seq, first.hash])
+    status = audit.verify()
+    assert (status.broken.seq, status.broken.problem) == (second.seq, "head")
+    assert f"set back to entry {first.seq}" in status.broken.message
+
+
 def test_an_anchor_noted_earlier_catches_a_chain_rewritten_from_start_to_end():
     first, second, third = three_entries()
     anchor = f"{second.seq}:{second.hash}"
