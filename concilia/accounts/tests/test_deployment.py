@@ -23,9 +23,12 @@ SHOP = "https://shop.example"
 
 
 def run_concilia(tmp_path: Path, args: list[str], **env: str) -> subprocess.CompletedProcess:
-    """A `concilia` command in a fresh process, with only the given CONCILIA_* variables."""
+    """A `concilia` command in a fresh process, with only the given CONCILIA_* variables (and
+    without what the browser tests set for themselves)."""
     clean = {
-        k: v for k, v in os.environ.items() if not k.startswith("CONCILIA_") and k != "DATABASE_URL"
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("CONCILIA_") and k not in ("DATABASE_URL", "DJANGO_ALLOW_ASYNC_UNSAFE")
     }
     return subprocess.run(  # noqa: S603
         [sys.executable, "-m", "concilia.cli", *args],
