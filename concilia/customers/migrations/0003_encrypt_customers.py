@@ -79,7 +79,8 @@ def encrypt_customers(apps, schema_editor):
         ids = sorted(Customer.objects.filter(email_index__in=clashes).values_list("pk", flat=True))
         raise RuntimeError(
             "Customers share an email address written in different case (ids "
-            f"{', '.join(map(str, ids))}): merge them, then migrate again."
+            f"{', '.join(map(str, ids))}): change one address (or merge the customers) in the "
+            "previous version, then migrate again."
         )
 
 
