@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
+
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import logout
@@ -54,19 +57,44 @@ def _signed_out_for_lock(request: HttpRequest, lock: lockout.Lock) -> HttpRespon
     return redirect(target)
 
 
+def _counted_failure(request: HttpRequest) -> HttpResponse | None:
+    """Count a wrong code towards the lock-out; once locked, the person is signed out."""
+    lock = lockout.record_failure(request, request.user.get_username())
+    return _signed_out_for_lock(request, lock) if lock is not None else None
+
+
+def _wrong_code(request: HttpRequest, form: CodeForm, message: str) -> HttpResponse | None:
+    """Tell the person under the code field, or sign them out once they are locked out."""
+    signed_out = _counted_failure(request)
+    if signed_out is None:
+        form.add_error("code", message)
+    return signed_out
+
+
+def _sign_in_page(view: Callable[[HttpRequest], HttpResponse]) -> Callable[..., HttpResponse]:
+    """A page of the steps after the password: for someone signed in, never cached."""
+
+    @sign_in_step
+    @never_cache
+    @require_http_methods(["GET", "POST"])
+    @functools.wraps(view)
+    def page(request: HttpRequest) -> HttpResponse:
+        if not request.user.is_authenticated:
+            return redirect(settings.LOGIN_URL)
+        return view(request)
+
+    return page
+
+
 def _context(request: HttpRequest, **extra: object) -> dict[str, object]:
     next_url = _next_url(request)
     return {"next": next_url, "sign_in_url": _sign_in_url(next_url), "signing_in": True, **extra}
 
 
-@sign_in_step
-@never_cache
-@require_http_methods(["GET", "POST"])
+@_sign_in_page
 def verify(request: HttpRequest) -> HttpResponse:
     """The second step of signing in: a code from the app, or one of the recovery codes."""
     user = request.user
-    if not user.is_authenticated:
-        return redirect(settings.LOGIN_URL)
     step = pending_step(user)  # type: ignore[arg-type]
     if step is None:
         return redirect(_next_url(request))
@@ -93,27 +121,23 @@ def verify(request: HttpRequest) -> HttpResponse:
                     % {"count": left},
                 )
             return redirect(_next_url(request))
-        lock = lockout.record_failure(request, user.get_username())
-        if lock is not None:
-            return _signed_out_for_lock(request, lock)
-        form.add_error(
-            "code",
+        signed_out = _wrong_code(
+            request,
+            form,
             _(
                 "That code is not valid. Type the code your app shows now, or one of your "
                 "recovery codes."
             ),
         )
+        if signed_out is not None:
+            return signed_out
     return render(request, "accounts/two_factor_verify.html", _context(request, form=form))
 
 
-@sign_in_step
-@never_cache
-@require_http_methods(["GET", "POST"])
+@_sign_in_page
 def setup(request: HttpRequest) -> HttpResponse:
     """Set up an authenticator app: scan the QR code (or type the key), then prove it with a code."""
     user = request.user
-    if not user.is_authenticated:
-        return redirect(settings.LOGIN_URL)
     if user.two_factor_enabled:  # type: ignore[union-attr]
         if pending_step(user) == Step.VERIFY:  # type: ignore[arg-type]
             return redirect(f"{reverse('accounts:two-factor-verify')}?{request.GET.urlencode()}")
@@ -126,16 +150,16 @@ def setup(request: HttpRequest) -> HttpResponse:
         try:
             device, codes = actions.enable_two_factor(user=user, key=key, code=code)  # type: ignore[arg-type]
         except actions.CodeDoesNotMatch:
-            lock = lockout.record_failure(request, user.get_username())
-            if lock is not None:
-                return _signed_out_for_lock(request, lock)
-            form.add_error(
-                "code",
+            signed_out = _wrong_code(
+                request,
+                form,
                 _(
                     "That code does not match. Check that the app shows Concilia's new entry "
                     "and type its current code."
                 ),
             )
+            if signed_out is not None:
+                return signed_out
         else:
             del request.session[SETUP_KEY]
             otp_login(request, device)
@@ -211,9 +235,8 @@ def turn_off(request: HttpRequest) -> HttpResponse:
         actions.disable_two_factor(user=user, actor=user)
         messages.success(request, _("Two-factor sign-in is off."))
         return redirect("accounts:two-factor")
-    lock = lockout.record_failure(request, user.get_username())
-    if lock is not None:
-        return _signed_out_for_lock(request, lock)
+    if (signed_out := _counted_failure(request)) is not None:
+        return signed_out
     messages.error(request, _("That code is not valid: two-factor sign-in is still on."))
     return redirect("accounts:two-factor")
 
