@@ -62,6 +62,24 @@ class FieldRule(models.TextChoices):
 
 # The case fields whose need depends on the category (data minimisation).
 CATEGORY_FIELDS = ("order_number", "purchase_date", "amount")
+# The customer's contact fields a category may do without (name and email are always needed:
+# the case is answered by email).
+CUSTOMER_FIELDS = ("phone",)
+# Every field a category declares as required, optional or not asked (field_rules' keys).
+DECLARED_FIELDS = CATEGORY_FIELDS + CUSTOMER_FIELDS
+
+# How long a closed case is kept by default: five years, the limitation period of personal
+# actions in Spain (Código Civil art. 1964.2), within which the complaint may still be claimed.
+DEFAULT_RETENTION_DAYS = 5 * 365
+
+
+class LegalBasis(models.TextChoices):
+    """Why the case's personal data may be processed (GDPR article 6.1)."""
+
+    CONSENT = "consent", _("Consent to the privacy notice")
+    CONTRACT = "contract", _("Contract or pre-contractual steps")
+    LEGITIMATE_INTEREST = "legitimate_interest", _("Legitimate interest in answering the customer")
+    LEGAL_OBLIGATION = "legal_obligation", _("Legal obligation to handle complaints")
 
 
 class CategoryQuerySet(models.QuerySet["Category"]):
@@ -87,8 +105,24 @@ class Category(models.Model):
             "a later one opens a new, linked case."
         ),
     )
-    # {"order_number": "required", "purchase_date": "optional", "amount": "hidden"}
-    field_rules = models.JSONField(_("field rules"), default=dict, blank=True)
+    # {"order_number": "required", "purchase_date": "optional", "amount": "hidden", "phone": ...}
+    field_rules = models.JSONField(
+        _("field rules"),
+        default=dict,
+        blank=True,
+        help_text=_(
+            "For order_number, purchase_date, amount and phone: required, optional or hidden "
+            "(not asked, and never stored for this category)."
+        ),
+    )
+    retention_days = models.PositiveIntegerField(
+        _("kept after closing (days)"),
+        default=DEFAULT_RETENTION_DAYS,
+        help_text=_(
+            "Then the retention job anonymises the case: its statistics stay, the personal data "
+            "and files go. Default: five years, the limitation period of claims in Spain."
+        ),
+    )
     position = models.PositiveSmallIntegerField(_("position"), default=0)
     active = models.BooleanField(_("active"), default=True)
     jurisdiction = models.ForeignKey(
@@ -117,6 +151,29 @@ class Category(models.Model):
 
     def rule(self, field: str) -> str:
         return self.field_rules.get(field, FieldRule.OPTIONAL)
+
+    def asks(self, field: str) -> bool:
+        """Whether the category needs `field` at all (data minimisation): hidden ones are never
+        asked nor stored."""
+        return self.rule(field) != FieldRule.HIDDEN
+
+    def clean(self) -> None:
+        from django.core.exceptions import ValidationError
+
+        rules = self.field_rules if isinstance(self.field_rules, dict) else None
+        if rules is None or any(
+            name not in DECLARED_FIELDS or value not in FieldRule.values
+            for name, value in rules.items()
+        ):
+            raise ValidationError(
+                {
+                    "field_rules": _(
+                        "Give each of %(fields)s as required, optional or hidden, for example "
+                        '{"amount": "hidden", "phone": "hidden"}.'
+                    )
+                    % {"fields": ", ".join(DECLARED_FIELDS)}
+                }
+            )
 
 
 class CaseQuerySet(models.QuerySet["Case"]):
@@ -168,6 +225,13 @@ class Case(models.Model):
         blank=True,
         related_name="cases",
         verbose_name=_("privacy consent"),
+    )
+    # Consent when the customer accepted the notice (form, API, chat); an email has no such click.
+    legal_basis = models.CharField(
+        _("legal basis"),
+        max_length=30,
+        choices=LegalBasis.choices,
+        default=LegalBasis.CONSENT,
     )
     team = models.ForeignKey(
         "accounts.Team",
@@ -230,6 +294,8 @@ class Case(models.Model):
     first_response_at = models.DateTimeField(_("first response"), null=True, blank=True)
     resolved_at = models.DateTimeField(_("resolved"), null=True, blank=True)
     closed_at = models.DateTimeField(_("closed"), null=True, blank=True)
+    # Its personal data removed (retention or erasure): only anonymous statistics are left.
+    anonymised_at = models.DateTimeField(_("anonymised"), null=True, blank=True, editable=False)
 
     objects = CaseQuerySet.as_manager()
 
