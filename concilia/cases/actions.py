@@ -25,6 +25,7 @@ from concilia.cases.models import (
     Category,
     EventKind,
     Kind,
+    LegalBasis,
     LinkKind,
     Message,
     Notification,
@@ -43,6 +44,30 @@ from concilia.customers.models import Consent, Customer
 
 if TYPE_CHECKING:
     from concilia.accounts.models import Team
+
+
+class FieldNotNeeded(ValueError):
+    """A personal field the case's category does not ask for (data minimisation)."""
+
+    def __init__(self, field: str, category: Category):
+        super().__init__(f"{category.code} does not need {field}")
+        self.field = field
+        self.category = category
+
+
+def needed_fields(category: Category, **values: object) -> tuple[dict[str, object], list[str]]:
+    """The values a category needs, and the names of those it does not (data minimisation: a
+    field its rules mark hidden is never stored, whichever channel sent it)."""
+    kept: dict[str, object] = {}
+    dropped = []
+    for name, value in values.items():
+        if category.asks(name):
+            kept[name] = value
+        else:
+            kept[name] = None if name in ("purchase_date", "amount") else ""
+            if value not in (None, ""):
+                dropped.append(name)
+    return kept, dropped
 
 
 def _subject_from(description: str) -> str:
@@ -88,13 +113,22 @@ def open_case(
     amount: Decimal | None = None,
     currency: str = "EUR",
     consent: Consent | None = None,
+    legal_basis: str = LegalBasis.LEGITIMATE_INTEREST,
     files: Sequence[CheckedFile] = (),
     actor_kind: str = ActorKind.CUSTOMER,
     actor_user: User | None = None,
 ) -> Case:
-    """Open a case with a new reference number and deadline, record it, and confirm it by email."""
+    """Open a case with a new reference number and deadline, record it, and confirm it by email.
+
+    Fields the category does not ask for are not stored, whoever sent them (their names are
+    noted in the opening event). The legal basis is consent when a consent is given, else
+    `legal_basis` (an email's sender gave none: answering them is a legitimate interest).
+    """
     now = timezone.now()
     year = timezone.localtime(now).year
+    fields, not_kept = needed_fields(
+        category, order_number=order_number, purchase_date=purchase_date, amount=amount
+    )
     case = Case(
         kind=kind,
         category=category,
@@ -104,11 +138,10 @@ def open_case(
         subject=subject.strip()[:200] or _subject_from(description),
         description=description,
         desired_resolution=desired_resolution,
-        order_number=order_number,
-        purchase_date=purchase_date,
-        amount=amount,
+        **fields,
         currency=currency,
         privacy_consent=consent,
+        legal_basis=LegalBasis.CONSENT if consent is not None else legal_basis,
         created_at=now,
         last_activity_at=now,
         last_customer_message_at=now if actor_kind == ActorKind.CUSTOMER else None,
@@ -130,6 +163,7 @@ def open_case(
             "kind": kind,
             "category": category.code,
             "attachments": [a.original_name for a in attachments],
+            **({"not_kept": not_kept} if not_kept else {}),
         },
         created_at=now,
     )
@@ -263,6 +297,7 @@ def add_customer_message(*, case: Case, body: str, files: Sequence[CheckedFile] 
                 amount=case.amount,
                 currency=case.currency,
                 consent=case.privacy_consent,
+                legal_basis=case.legal_basis,
                 files=files,
             )
             _link(case, follow_up, LinkKind.FOLLOW_UP, actor_kind=ActorKind.CUSTOMER, now=now)
@@ -584,9 +619,15 @@ def update_contact(
     actor: User,
     expected_version: int | None = None,
 ) -> Case:
-    """Correct the customer's name or phone; the old and new values stay in the case history."""
+    """Correct the customer's name or phone; the old and new values stay in the case history.
+
+    A phone is refused (FieldNotNeeded) on a case whose category does not ask for one; clearing
+    it is always allowed."""
     current = _lock(case, expected_version)
     customer = Customer.objects.select_for_update().get(pk=current.customer_id)
+    phone = phone.strip()
+    if phone and phone != customer.phone and not current.category.asks("phone"):
+        raise FieldNotNeeded("phone", current.category)
     changes = {
         field: {"from": getattr(customer, field), "to": value}
         for field, value in (("name", name.strip()), ("phone", phone.strip()))

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from concilia.accounts.models import Team, User
-from concilia.cases.models import Jurisdiction, Outcome, Priority, ReplyTemplate, Status
+from concilia.cases.models import Case, Jurisdiction, Outcome, Priority, ReplyTemplate, Status
 
 
 class VersionedForm(forms.Form):
@@ -129,6 +131,26 @@ class AssignForm(VersionedForm):
 class ContactForm(VersionedForm):
     name = forms.CharField(label=_("Name"), max_length=200)
     phone = forms.CharField(label=_("Phone"), max_length=40, required=False)
+
+    def __init__(self, *args: Any, case: Case | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.case = case
+
+    def clean_phone(self) -> str:
+        phone = self.cleaned_data.get("phone", "").strip()
+        case = self.case
+        if (
+            case is not None
+            and phone
+            and phone != case.customer.phone
+            and not case.category.asks("phone")
+        ):
+            raise forms.ValidationError(
+                _("%(category)s cases do not need a phone number, so none is kept."),
+                code="not_needed",
+                params={"category": case.category.name},
+            )
+        return phone
 
 
 class ReminderForm(forms.Form):

@@ -231,6 +231,8 @@ def _form_kwargs(action: str, request: HttpRequest, case: Case) -> dict[str, Any
         return {"assignable": assignable_users(request.user)}
     if action == "link":
         return {"case": case, "visible": visible_cases(request.user)}
+    if action == "contact":
+        return {"case": case}
     return {}
 
 

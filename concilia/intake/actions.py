@@ -63,10 +63,12 @@ def submit_complaint(
             if fingerprint and existing.fingerprint != fingerprint:
                 raise IdempotencyConflict from None
             return Submission(case=existing.case, created=False)  # type: ignore[arg-type]
+    category = data["category"]
     customer = identify_customer(
         email=data["email"],
         name=data["name"],
-        phone=data.get("phone") or "",
+        # Data minimisation: a phone the category does not ask for is not kept.
+        phone=(data.get("phone") or "") if category.asks("phone") else "",
         language=language,
         verified=actor_kind == ActorKind.INTEGRATION
         or normalize_email(verified_email) == normalize_email(data["email"]),
@@ -74,7 +76,7 @@ def submit_complaint(
     consent = record_consent(customer=customer, notice=data["notice_version"], channel=channel)
     case = open_case(
         customer=customer,
-        category=data["category"],
+        category=category,
         kind=data["kind"],
         channel=channel,
         language=language,

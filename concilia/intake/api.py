@@ -21,7 +21,7 @@ from ninja.errors import HttpError
 from concilia.accounts.auth import ANONYMOUS, OptionalTokenAuth, TokenAuth
 from concilia.accounts.models import ApiToken, Scope
 from concilia.cases.attachments import CheckedFile, check_file
-from concilia.cases.models import CATEGORY_FIELDS, ActorKind, Case, Channel
+from concilia.cases.models import DECLARED_FIELDS, ActorKind, Case, Channel
 from concilia.cases.queries import active_categories
 from concilia.core.problems import ApiProblem
 from concilia.core.references import InvalidReference, normalize_reference
@@ -346,7 +346,7 @@ def list_categories(request: HttpRequest) -> Any:
             "code": c.code,
             "name": c.name,
             "response_days": c.response_days,
-            "fields": {f: c.rule(f) for f in CATEGORY_FIELDS},
+            "fields": {f: c.rule(f) for f in DECLARED_FIELDS},
         }
         for c in active_categories().values()
     ]

@@ -11,7 +11,7 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from concilia.cases.models import CATEGORY_FIELDS, Category, FieldRule, Kind
+from concilia.cases.models import DECLARED_FIELDS, Category, FieldRule, Kind
 from concilia.cases.queries import active_categories
 from concilia.core.references import InvalidReference, normalize_reference
 from concilia.customers.models import PrivacyNotice
@@ -116,7 +116,7 @@ class ComplaintForm(forms.Form):
         category: Category | None = cleaned.get("category")
         kind = cleaned.get("kind")
         if category is not None:
-            for field in CATEGORY_FIELDS:
+            for field in DECLARED_FIELDS:
                 rule = category.rule(field)
                 if rule == FieldRule.HIDDEN:
                     # Not needed for this category: whatever was sent is not kept.

@@ -18,7 +18,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from concilia.cases.access import can_read, visible_cases
 from concilia.cases.actions import add_customer_message
 from concilia.cases.attachments import check_uploads
-from concilia.cases.models import CATEGORY_FIELDS, Attachment, Case, Channel
+from concilia.cases.models import DECLARED_FIELDS, Attachment, Case, Channel
 from concilia.cases.queries import active_categories
 from concilia.core import audit
 from concilia.core.throttling import anonymous_submissions, client_address, sign_in_requests
@@ -65,7 +65,7 @@ def home(request: HttpRequest) -> HttpResponse:
 
 
 def _category_rules() -> dict[str, dict[str, str]]:
-    return {c.code: {f: c.rule(f) for f in CATEGORY_FIELDS} for c in active_categories().values()}
+    return {c.code: {f: c.rule(f) for f in DECLARED_FIELDS} for c in active_categories().values()}
 
 
 def _parse_submission_id(value: str | None) -> uuid.UUID:

@@ -481,6 +481,10 @@ class Dialogue(Collecting, Offering, Closing):
         if category is None:
             return
         flow = flows.flow_for(category)
+        # Data minimisation: what an earlier category collected and this one does not ask goes.
+        for field in ("order_number", "purchase_date", "amount"):
+            if flow.slot(field) is None:
+                self.fields.pop(field, None)
         for key, field in (
             ("prefill_order", "order_number"),
             ("prefill_date", "purchase_date"),

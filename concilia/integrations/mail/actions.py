@@ -19,7 +19,7 @@ from django.utils.translation import gettext as _
 
 from concilia.cases import actions as case_actions
 from concilia.cases.attachments import CheckedFile, check_file
-from concilia.cases.models import Case, Category, Channel, Kind, Message
+from concilia.cases.models import Case, Category, Channel, Kind, LegalBasis, Message
 from concilia.core.mail import references_in
 from concilia.core.references import InvalidReference, normalize_reference
 from concilia.core.tasks import enqueue_with_change
@@ -196,6 +196,8 @@ def _new_case(email: InboundEmail, parsed: parsing.ParsedEmail) -> Case:
         language=language,
         subject=parsed.subject,
         description=text,
+        # No notice is accepted by email: answering the sender is a legitimate interest.
+        legal_basis=LegalBasis.LEGITIMATE_INTEREST,
         files=files,
     )
     with translation.override(language):

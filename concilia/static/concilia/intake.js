@@ -13,13 +13,13 @@
     var fields = rules[category.value] || {};
     var isComplaint = kind.value === "complaint";
     var visible = 0;
-    Object.keys({order_number: 1, purchase_date: 1, amount: 1}).forEach(function (name) {
+    ["order_number", "purchase_date", "amount", "phone"].forEach(function (name) {
       var box = form.querySelector('[data-field="' + name + '"]');
       if (!box) return;
       var rule = category.value ? (fields[name] || "optional") : "optional";
       if (rule === "required" && !isComplaint) rule = "optional";
       box.hidden = rule === "hidden";
-      if (!box.hidden) visible += 1;
+      if (!box.hidden && name !== "phone") visible += 1;
       box.querySelector('[data-when="required"]').hidden = rule !== "required";
       box.querySelector('[data-when="optional"]').hidden = rule !== "optional";
       var input = box.querySelector("input");
