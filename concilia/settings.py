@@ -399,6 +399,12 @@ SWEEP_JOBS = {
     "mailboxes read": "concilia.integrations.mail.tasks.sweep",
     "telegram updates forgotten": "concilia.integrations.telegram.tasks.forget_old_updates",
 }
+# Each app's declared personal data and its export and erasure hooks (concilia.core.personal_data),
+# in the order erasure runs them: higher apps first.
+PERSONAL_DATA_MODULES = [
+    "concilia.cases.personal_data",
+    "concilia.core.personal_data",
+]
 # The job that delivers the outbox's events (queued by concilia.core.events.emit on commit).
 OUTBOX_DISPATCHER = "concilia.integrations.webhooks.tasks.dispatch_events"
 # Webhooks (docs/webhooks.md): seconds a receiver has to answer, attempts before giving up, and
