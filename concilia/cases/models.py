@@ -337,6 +337,12 @@ class Case(models.Model):
                 condition=~Q(status="closed") & Q(legal_alert_due_at__isnull=False),
                 name="case_legal_alert_due",
             ),
+            # The retention job: closed cases not yet anonymised, by category and closing date.
+            models.Index(
+                fields=["category", "closed_at"],
+                condition=Q(status="closed", anonymised_at__isnull=True),
+                name="case_retention_due",
+            ),
             models.Index(fields=["-last_activity_at", "-id"], name="case_last_activity"),
             models.Index(fields=["-created_at", "-id"], name="case_created"),
         ]

@@ -36,5 +36,9 @@ class Migration(migrations.Migration):
             name='field_rules',
             field=models.JSONField(blank=True, default=dict, help_text='For order_number, purchase_date, amount and phone: required, optional or hidden (not asked, and never stored for this category).', verbose_name='field rules'),
         ),
+        migrations.AddIndex(
+            model_name='case',
+            index=models.Index(condition=models.Q(('anonymised_at__isnull', True), ('status', 'closed')), fields=['category', 'closed_at'], name='case_retention_due'),
+        ),
         migrations.RunPython(basis_of_cases_without_consent, migrations.RunPython.noop),
     ]

@@ -72,7 +72,6 @@ class Migration(migrations.Migration):
                 ('inbound_email_days', models.PositiveIntegerField(default=90, help_text='The raw copy of each email received is deleted this many days after it arrived; what it added to a case stays with the case.', verbose_name='original emails (days)')),
                 ('dead_job_days', models.PositiveIntegerField(default=30, help_text='The arguments and error of a job that failed for good (they may name a person) are cleared this many days after its last failure.', verbose_name='failed background jobs (days)')),
                 ('pending_upload_hours', models.PositiveIntegerField(default=24, verbose_name='files of forms never sent (hours)')),
-                ('telegram_update_days', models.PositiveIntegerField(default=2, verbose_name='handled Telegram updates (days)')),
                 ('updated_at', models.DateTimeField(auto_now=True, verbose_name='updated')),
             ],
             options={
