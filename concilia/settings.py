@@ -402,8 +402,14 @@ SWEEP_JOBS = {
 # Each app's declared personal data and its export and erasure hooks (concilia.core.personal_data),
 # in the order erasure runs them: higher apps first.
 PERSONAL_DATA_MODULES = [
+    "concilia.integrations.personal_data",
+    "concilia.assistant.personal_data",
+    "concilia.resolution.personal_data",
+    "concilia.intake.personal_data",
     "concilia.cases.personal_data",
+    "concilia.privacy.personal_data",
     "concilia.core.personal_data",
+    "concilia.customers.personal_data",
 ]
 # The job that delivers the outbox's events (queued by concilia.core.events.emit on commit).
 OUTBOX_DISPATCHER = "concilia.integrations.webhooks.tasks.dispatch_events"

@@ -17,6 +17,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.db import connections, router, transaction
+from django.utils import timezone
 
 from concilia.cases.models import (
     ActorKind,
@@ -155,12 +156,14 @@ def _author(kind: str) -> str:
 
 @transaction.atomic(savepoint=False)
 def anonymise_case(case: Case) -> dict[str, int]:
-    """Empty the case's texts, its thread and its history's notes, and delete its files (after
-    commit). Running it again changes nothing."""
+    """Empty the case's texts, its thread and its history's notes, delete its files (after
+    commit) and stamp `anonymised_at` the first time. Running it again changes nothing."""
     rows = Case.objects.filter(pk=case.pk)
     changed = rows.exclude(**_CASE_TEXTS).update(**_CASE_TEXTS)
+    rows.filter(anonymised_at__isnull=True).update(anonymised_at=timezone.now())
     for name, value in _CASE_TEXTS.items():
         setattr(case, name, value)
+    case.anonymised_at = rows.values_list("anonymised_at", flat=True).first()
     messages = Message.objects.filter(case_id=case.pk).exclude(body="").update(body="")
     attachments = Attachment.objects.filter(case_id=case.pk)
     names = list(attachments.values_list("file", flat=True))

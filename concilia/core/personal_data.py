@@ -108,6 +108,14 @@ def add_counts(total: Counter[str], part: Mapping[str, int]) -> None:
         total[name] += number
 
 
+def summed(parts: Iterable[Mapping[str, int]]) -> dict[str, int]:
+    """Several hooks' counts added up."""
+    total: Counter[str] = Counter()
+    for part in parts:
+        add_counts(total, part)
+    return dict(total)
+
+
 def safe_file_name(name: str, fallback: str) -> str:
     """A file name for inside a zip: no folders, no control characters, never empty."""
     base = name.replace("\\", "/").rsplit("/", 1)[-1]

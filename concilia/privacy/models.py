@@ -229,6 +229,10 @@ class DataSubjectRequest(models.Model):
     # Where answers go; kept after an erasure only until its confirmation is sent.
     contact_email = EncryptedEmailField(_("contact email"), blank=True)
     channel = models.CharField(_("received by"), max_length=20, choices=RequestChannel.choices)
+    # The language the person is answered in.
+    language = models.CharField(
+        _("language"), max_length=8, choices=settings.LANGUAGES, default="es"
+    )
     # What the person asked (for a correction: what is wrong), in their words.
     details = EncryptedTextField(_("details"), blank=True)
     received_at = models.DateTimeField(_("received"), default=timezone.now)
