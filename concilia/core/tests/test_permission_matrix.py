@@ -107,16 +107,14 @@ def _signed_in_staff(user, *, second_factor: bool = False) -> SimpleCookie:
 
 
 @pytest.fixture
-def world(notice, settings) -> World:
+def world(notice, settings, open_case, api_payload) -> World:
     from concilia.accounts.models import ApiToken, Scope, Team
     from concilia.assistant import actions as chat
     from concilia.assistant.models import Conversation
     from concilia.cases import actions as case_actions
     from concilia.cases.attachments import check_file
-    from concilia.cases.models import Category, Channel
     from concilia.core.events import EventType
     from concilia.customers.actions import request_sign_in_link
-    from concilia.intake.actions import submit_complaint
     from concilia.integrations.mail.actions import store_email
     from concilia.integrations.mail.models import Mailbox
     from concilia.integrations.telegram.models import TelegramBot
@@ -165,19 +163,7 @@ def world(notice, settings) -> World:
         case=case, files=[check_file("report.png", PNG_BYTES)], message=note, uploaded_by="staff"
     )
     # Mark has a case of his own.
-    other = submit_complaint(
-        data={
-            "name": "Mark Jones",
-            "email": "mark@example.com",
-            "category": Category.objects.get(code="other"),
-            "kind": "complaint",
-            "description": "My order is wrong.",
-            "desired_resolution": "A new one.",
-            "notice_version": notice,
-        },
-        channel=Channel.WEB,
-        language="en",
-    ).case
+    other = open_case(email="mark@example.com", name="Mark Jones", language="en")
     party = mediation.invite_party(
         case=case,
         role="carrier",
@@ -208,6 +194,7 @@ def world(notice, settings) -> World:
     world.objects = {
         "case": case,
         "other_case": other,
+        "complaint": api_payload(),  # what the API's complaint form is sent
         "conversation": conversation,
         "attachment": message.attachments.get(),
         "internal_attachment": internal,
@@ -916,20 +903,9 @@ def _api_path(world: World, template: str) -> str:
     return re.sub(r"{(\w+)}", lambda m: str(values[m.group(1)]), template)
 
 
-# Valid bodies, so that what is refused is refused for who asks, not for what was sent.
+# Valid bodies, so that what is refused is refused for who asks, not for what was sent (a
+# complaint is conftest's api_payload).
 API_BODIES: dict[tuple[str, str], dict[str, Any]] = {
-    ("POST", "/api/v1/complaints"): {
-        "kind": "complaint",
-        "category": "refund",
-        "name": "James Carter",
-        "email": "james@example.com",
-        "order_number": "ORD-55120",
-        "purchase_date": "2026-10-01",
-        "amount": "12.50",
-        "description": "My refund has not arrived after three weeks.",
-        "desired_resolution": "Refund the full amount.",
-        "accept_privacy": True,
-    },
     ("POST", "/api/v1/cases/{reference}/replies"): {"body": "We are looking into it."},
     ("POST", "/api/v1/cases/{reference}/notes"): {"body": "Called the courier."},
     ("POST", "/api/v1/cases/{reference}/status"): {"status": "pending_agent"},
@@ -953,7 +929,11 @@ def _api_ask(
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     extra: dict[str, Any] = {"headers": headers}
     if method in ("POST", "PATCH", "PUT"):
-        body = json.dumps(API_BODIES.get((method, template), {}))
+        body = json.dumps(
+            world.complaint
+            if template == "/api/v1/complaints"
+            else API_BODIES.get((method, template), {})
+        )
         extra.update(data=body, content_type="application/json")
     return ask(world, role, method, _api_path(world, template), **extra)
 
