@@ -398,7 +398,10 @@ SWEEP_JOBS = {
     "webhook endpoints with deliveries due": "concilia.integrations.webhooks.tasks.sweep",
     "mailboxes read": "concilia.integrations.mail.tasks.sweep",
     "telegram updates forgotten": "concilia.integrations.telegram.tasks.forget_old_updates",
+    "expired personal data anonymised or deleted": "concilia.privacy.retention.sweep",
 }
+# How often the retention job (concilia.privacy.retention) runs within the sweep, in hours.
+CONCILIA_RETENTION_HOURS = envint("CONCILIA_RETENTION_HOURS", 24)
 # Each app's declared personal data and its export and erasure hooks (concilia.core.personal_data),
 # in the order erasure runs them: higher apps first.
 PERSONAL_DATA_MODULES = [
