@@ -1342,7 +1342,7 @@ OPTIONS: list[tuple[str, type | None, object, str]] = [
     ("--changes", int, 2000, "complaints filed at full speed"),
     ("--concurrency", int, 8, "API clients at once"),
     ("--paced-changes", int, 300, "then this many complaints at a steady pace"),
-    ("--paced-rate", float, 10.0, "paced complaints per second"),
+    ("--paced-rate", float, 5.0, "paced complaints per second"),
     ("--warmup", int, 50, "uncounted complaints first"),
     ("--emails", int, 1000, "raw emails posted to the inbound webhook"),
     ("--email-concurrency", int, 4, "email posts at once"),
