@@ -61,6 +61,10 @@ class ChatMessageInline(admin.TabularInline):
 
 @admin.register(Conversation)
 class ConversationAdmin(admin.ModelAdmin):
+    # Conversations are erased only through data-subject requests and retention.
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
     list_display = [
         "public_id",
         "channel",

@@ -111,6 +111,11 @@ class EventInline(admin.TabularInline):
 
 @admin.register(Case)
 class CaseAdmin(admin.ModelAdmin):
+    # Cases are erased or anonymised only through data-subject requests and retention
+    # (audited, search index and files included), never deleted here.
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
     list_display = (
         "reference",
         "kind",

@@ -31,6 +31,10 @@ class PrivacyNoticeAdmin(admin.ModelAdmin):
 
 @admin.register(Consent)
 class ConsentAdmin(admin.ModelAdmin):
+    # Consent records are evidence of accountability: kept, never deleted by hand.
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
     list_display = ("customer", "notice", "accepted_at", "channel")
     readonly_fields = ("customer", "notice", "accepted_at", "channel")
 

@@ -88,6 +88,10 @@ class MailboxAdmin(admin.ModelAdmin):
 
 @admin.register(InboundEmail)
 class InboundEmailAdmin(admin.ModelAdmin):
+    # Every email that arrived is kept; retention and erasure remove them, audited.
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
     list_display = ("received_at", "mailbox", "from_address", "subject", "outcome", "case_link")
     list_filter = ("outcome", "mailbox")
     search_fields = ("from_address", "subject", "header_id", "case__reference")
