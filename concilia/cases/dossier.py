@@ -65,8 +65,9 @@ def _yes_no(value: bool | None) -> str:
     return _("Yes") if value else _("No")
 
 
-class _Document(FPDF):
-    """A4 pages with the case reference and page numbers at the foot of each."""
+class PdfDocument(FPDF):
+    """A4 pages with a reference (the case's, or a document's title) and page numbers at the
+    foot of each, Roboto embedded; the privacy app's documents are printed with it too."""
 
     def __init__(self, reference: str, page_label: str) -> None:
         super().__init__(format="A4")
@@ -168,7 +169,7 @@ def build(
     """The dossier of one case as PDF bytes, in `language`; internal notes only if `internal`."""
     now = now or timezone.now()
     with translation.override(language):
-        pdf = _Document(case.reference, _("Page"))
+        pdf = PdfDocument(case.reference, _("Page"))
         pdf.set_title(_("Case dossier %(reference)s") % {"reference": case.reference})
         pdf.set_creator("Concilia")
         pdf.set_lang(language)
@@ -184,7 +185,7 @@ def build(
         return bytes(pdf.output())
 
 
-def _cover(pdf: _Document, case: Case, internal: bool, by: Any, now: dt.datetime) -> None:
+def _cover(pdf: PdfDocument, case: Case, internal: bool, by: Any, now: dt.datetime) -> None:
     pdf.set_font(FONT, "B", 16)
     pdf.multi_cell(
         0,
@@ -207,7 +208,7 @@ def _cover(pdf: _Document, case: Case, internal: bool, by: Any, now: dt.datetime
     pdf.facts(_company(case))
 
 
-def _jurisdiction(pdf: _Document, case: Case, language: str) -> None:
+def _jurisdiction(pdf: PdfDocument, case: Case, language: str) -> None:
     pdf.heading(_("Jurisdiction and legal rule"))
     place = case.jurisdiction
     if place is None:
@@ -220,7 +221,7 @@ def _jurisdiction(pdf: _Document, case: Case, language: str) -> None:
         pdf.facts(_rule_rows(rule, language))
 
 
-def _dates(pdf: _Document, case: Case) -> None:
+def _dates(pdf: PdfDocument, case: Case) -> None:
     pdf.heading(_("Dates"))
     answered_by = case.closed_at
     pdf.facts(
@@ -244,7 +245,7 @@ def _dates(pdf: _Document, case: Case) -> None:
     )
 
 
-def _customer_and_complaint(pdf: _Document, case: Case) -> None:
+def _customer_and_complaint(pdf: PdfDocument, case: Case) -> None:
     customer = case.customer
     pdf.heading(_("Customer"))
     pdf.facts(
@@ -284,7 +285,7 @@ def _author(message: Any) -> str:
     return str(message.get_author_kind_display())
 
 
-def _thread(pdf: _Document, case: Case, internal: bool) -> None:
+def _thread(pdf: PdfDocument, case: Case, internal: bool) -> None:
     pdf.heading(_("Communication"))
     messages = case.messages.select_related("author_user")
     if not internal:
@@ -300,7 +301,7 @@ def _thread(pdf: _Document, case: Case, internal: bool) -> None:
         pdf.paragraph(_("No messages after the complaint."))
 
 
-def _decisions(pdf: _Document, decisions: Sequence[DecisionLine]) -> None:
+def _decisions(pdf: PdfDocument, decisions: Sequence[DecisionLine]) -> None:
     pdf.heading(_("Decisions"))
     if not decisions:
         pdf.paragraph(_("No decision was recorded."))
@@ -313,7 +314,7 @@ def _decisions(pdf: _Document, decisions: Sequence[DecisionLine]) -> None:
         pdf.ln(1)
 
 
-def _attachments(pdf: _Document, case: Case, internal: bool) -> None:
+def _attachments(pdf: PdfDocument, case: Case, internal: bool) -> None:
     pdf.heading(_("Attachments"))
     files = case.attachments.select_related("message")
     if not internal:
@@ -332,7 +333,7 @@ def _attachments(pdf: _Document, case: Case, internal: bool) -> None:
         pdf.paragraph(_("No attachments."))
 
 
-def _history(pdf: _Document, case: Case, internal: bool) -> None:
+def _history(pdf: PdfDocument, case: Case, internal: bool) -> None:
     pdf.heading(_("History"))
     events = case.events.select_related("actor_user").order_by("created_at", "pk")
     if not internal:
