@@ -399,6 +399,7 @@ SWEEP_JOBS = {
     "mailboxes read": "concilia.integrations.mail.tasks.sweep",
     "telegram updates forgotten": "concilia.integrations.telegram.tasks.forget_old_updates",
     "expired personal data anonymised or deleted": "concilia.privacy.retention.sweep",
+    "data-subject requests near their deadline": "concilia.privacy.tasks.sweep",
 }
 # How often the retention job (concilia.privacy.retention) runs within the sweep, in hours.
 CONCILIA_RETENTION_HOURS = envint("CONCILIA_RETENTION_HOURS", 24)
@@ -431,6 +432,7 @@ WEBHOOK_ALLOW_PRIVATE_URLS = envbool("CONCILIA_WEBHOOK_ALLOW_PRIVATE_URLS", Fals
 HELPDESK_MENU = [
     ("collective:list", _("Collective complaints"), "accounts.supervise_teams"),
     ("privacy:audit", _("Audit log"), "core.view_auditentry"),
+    ("privacy:requests", _("Data-subject requests"), "privacy.handle_datasubjectrequest"),
     (
         "privacy:accountability",
         _("Accountability documents"),

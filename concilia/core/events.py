@@ -26,6 +26,8 @@ class EventType(models.TextChoices):
     OFFER_ACCEPTED = "offer.accepted", _("Offer accepted")
     RESOLUTION_AGREED = "resolution.agreed", _("Resolution agreed")
     DSR_CREATED = "dsr.created", _("Data-subject request received")
+    DSR_COMPLETED = "dsr.completed", _("Data-subject request answered")
+    CUSTOMER_ERASED = "customer.erased", _("Customer's personal data erased")
 
 
 def _nudged() -> None:

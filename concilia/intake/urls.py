@@ -1,4 +1,4 @@
-from django.urls import path
+from django.urls import include, path
 
 from concilia.intake import views
 
@@ -18,6 +18,8 @@ urlpatterns = [
     path("track/sign-in/<str:token>", views.sign_in, name="sign-in"),
     path("track/sign-out", views.sign_out, name="sign-out"),
     path("track/cases", views.my_cases, name="my-cases"),
+    # The customer's requests about their data (the privacy app's pages, named by string).
+    path("track/my-data/", include("concilia.privacy.tracking_urls")),
     path("track/cases/<str:reference>", views.case_detail, name="case-detail"),
     path("track/cases/<str:reference>/offer", views.answer_offer, name="answer-offer"),
     path("track/cases/<str:reference>/proposal", views.answer_proposal, name="answer-proposal"),

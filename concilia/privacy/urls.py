@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from concilia.privacy import document_views, views
+from concilia.privacy import document_views, request_views, views
 
 app_name = "privacy"
 
@@ -15,4 +15,9 @@ urlpatterns = [
         document_views.document,
         name="document",
     ),
+    path("requests/", request_views.request_list, name="requests"),
+    path("requests/new", request_views.request_new, name="request-new"),
+    path("requests/<int:pk>/", request_views.request_detail, name="request"),
+    path("requests/<int:pk>/export.zip", request_views.request_export, name="request-export"),
+    path("requests/<int:pk>/<str:action>", request_views.request_action, name="request-action"),
 ]

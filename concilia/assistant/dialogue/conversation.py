@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
+from django.conf import settings
+from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
@@ -17,6 +20,7 @@ from concilia.assistant.dialogue.base import (
     YES,
     Reply,
     Rules,
+    _fold,
     rules,
     understanding_record,
 )
@@ -35,6 +39,23 @@ from concilia.cases.queries import active_categories
 from concilia.customers.models import PrivacyNotice
 from concilia.nlu import UNKNOWN, Money, Understanding, understand
 from concilia.nlu.frustration import reasons as frustration_reasons
+
+# A request about the customer's own personal data (a copy, a correction, an erasure): answered
+# anywhere with the tracking pages' "My data" page, where the emailed sign-in verifies them.
+PRIVACY = "__privacy"
+_OWN_DATA = re.compile(
+    r"\b(?:gdpr|rgpd|lopdgdd|ccpa|dsar|derechos arco|right to be forgotten|derecho al olvido"
+    r"|subject access request|data protection officer|delegado de proteccion de datos"
+    r"|(?:delete|erase|remove|copy|access|download|export|correct|rectify)\w*\W+(?:\w+\W+){0,3}"
+    r"(?:my|all my) (?:personal )?data"
+    r"|(?:borr|elimin|suprim|cancel|copia|acce|descarg|export|correg|corrij|rectific)\w*\W+"
+    r"(?:\w+\W+){0,3}(?:mis|todos mis) datos)\b"
+)
+
+
+def asks_about_own_data(text: str) -> bool:
+    """Whether a message asks for a copy, a correction or the erasure of the writer's data."""
+    return bool(_OWN_DATA.search(_fold(text)))
 
 
 class Dialogue(Collecting, Offering, Closing):
@@ -180,6 +201,9 @@ class Dialogue(Collecting, Offering, Closing):
         if choice == HUMAN or (reading is not None and reading.act == "request_human"):
             self.request_handover(HandoverReason.REQUESTED, "")
             return True
+        if choice == PRIVACY or (reading is not None and asks_about_own_data(reading.text)):
+            self._privacy_request()
+            return True
         if reading is None:
             return False
         if self._frustrated(reading):
@@ -203,6 +227,19 @@ class Dialogue(Collecting, Offering, Closing):
                 self._ask_again()
                 return True
         return False
+
+    def _privacy_request(self) -> None:
+        url = settings.BASE_URL.rstrip("/") + reverse("intake:my-data")
+        self.say(
+            _(
+                "You can get a copy of your personal data, ask us to correct it or to erase it "
+                "on the “My data” page of your tracking pages: %(url)s. You sign in there with "
+                "a link we email you, which is how we check that it is you. We answer within "
+                "one month."
+            )
+            % {"url": url}
+        )
+        self._ask_again()
 
     def _frustrated(self, reading: Understanding) -> bool:
         level = reading.frustration

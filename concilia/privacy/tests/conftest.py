@@ -49,3 +49,20 @@ def dora_client(dora):
     client = Client(HTTP_ACCEPT_LANGUAGE="en")
     client.force_login(dora)
     return client
+
+
+# Data-subject requests --------------------------------------------------------------------
+
+
+@pytest.fixture
+def customer_client(run_tasks):
+    """A browser-less customer signed in on the tracking pages through the link emailed to
+    them (which is how their identity is verified by email), reading English."""
+    from concilia.intake.tests.test_tracking import sign_in
+
+    def sign_in_as(case) -> Client:
+        client = Client(HTTP_ACCEPT_LANGUAGE="en")
+        sign_in(client, case, run_tasks)
+        return client
+
+    return sign_in_as
