@@ -36,6 +36,11 @@ def push_case_event(*, kind: str, payload: dict[str, Any]) -> bool:
 
 @job()
 def push_case_to_crm(*, reference: str, event: str) -> str:
+    """The CRM push as a job: retried with backoff while the CRM is down."""
+    return push_case(reference=reference, event=event)
+
+
+def push_case(*, reference: str, event: str) -> str:
     """Push the case's customer and the case's summary for `event` ("opened" or "closed")."""
     from concilia.cases.models import Case
 

@@ -19,7 +19,7 @@ from concilia.core.ports import CaseSummary, CustomerProfile, _load
 from concilia.integrations import resilience
 from concilia.integrations.crm.hubspot import summary_text
 from concilia.integrations.crm.rest import GenericRestDirectory, check_crm_rest
-from concilia.integrations.crm.tasks import push_case_to_crm
+from concilia.integrations.crm.tasks import push_case
 from concilia.integrations.resilience import CircuitBreaker, ConnectorUnavailable
 from concilia.integrations.tests.fakes.rest_crm import TOKEN, FakeRestCrm
 
@@ -349,8 +349,8 @@ def test_a_crm_that_is_down_or_slow_does_not_hold_a_case_up(configured, open_cas
     assert configured.activities == {}
 
     configured.delay = 0  # the CRM is back: the push (run again) arrives once
-    activity = push_case_to_crm.call(reference=case.reference, event="opened")
-    assert push_case_to_crm.call(reference=case.reference, event="opened") == activity
+    activity = push_case(reference=case.reference, event="opened")
+    assert push_case(reference=case.reference, event="opened") == activity
     assert configured.activities[activity]["title"] == f"{case.reference} opened"
     (contact,) = configured.contacts.values()
     assert contact["profile"] == {"first": "Lucía", "last": "Fernández"}
