@@ -158,6 +158,13 @@ def _throttle(limit: RateLimit, key: str) -> None:
     auth=None,
 )
 def start(request: HttpRequest, payload: StartIn | None = None) -> Status:
+    if request.body.strip() and not request.body.lstrip().startswith(b"{"):
+        # The body is optional, but one that is sent must be an object, not `"k"`, `5` or `[]`.
+        raise ApiProblem(
+            422,
+            _("The request has errors."),
+            [{"field": "", "code": "type", "message": _("Send a JSON object, or no body.")}],
+        )
     payload = payload or StartIn()
     _throttle(RateLimit("chat-start", settings.CHAT_START_RATE), client_address(request))
     # Connectors' channels (Telegram) start their conversations themselves, never through here.

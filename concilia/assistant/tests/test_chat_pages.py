@@ -125,3 +125,25 @@ def test_the_widget_script_is_served(client):
     assert "/chat/embed/" in source
     chat = Path(finders.find("concilia/chat.js")).read_text(encoding="utf-8")
     assert "innerHTML" not in chat
+
+
+@pytest.mark.parametrize("body", ['"k"', "5", "[]", "null"])
+def test_starting_a_conversation_with_a_body_that_is_not_an_object_is_refused(client, body):
+    response = client.post(
+        "/api/v1/conversations",
+        data=body,
+        content_type="application/json",
+        HTTP_ACCEPT_LANGUAGE="en",
+    )
+
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["message"] == "Send a JSON object, or no body."
+
+
+def test_starting_a_conversation_without_a_body_or_with_an_object_works(client):
+    empty = client.post("/api/v1/conversations", data="", content_type="application/json")
+    assert empty.status_code == 201
+    started = client.post(
+        "/api/v1/conversations", data={"language": "en"}, content_type="application/json"
+    )
+    assert started.status_code == 201
