@@ -262,6 +262,7 @@ def _customer_and_complaint(pdf: PdfDocument, case: Case) -> None:
         (_("Kind"), case.get_kind_display()),
         (_("Category"), case.category.name),
         (_("Channel"), case.get_channel_display()),
+        (_("Legal basis"), _legal_basis(case)),
         (_("Subject"), case.subject),
     ]
     if case.order_number:
@@ -277,6 +278,18 @@ def _customer_and_complaint(pdf: PdfDocument, case: Case) -> None:
         pdf.ln(1)
         pdf.paragraph(_("Desired resolution"), style="B", size=9)
         pdf.paragraph(case.desired_resolution)
+
+
+def _legal_basis(case: Case) -> str:
+    """The basis the case was opened on, with the privacy notice's version and time if accepted."""
+    text = str(case.get_legal_basis_display())
+    consent = case.privacy_consent
+    if consent is not None:
+        text += " · " + _("privacy notice %(version)s accepted %(when)s") % {
+            "version": consent.notice.version,
+            "when": _when(consent.accepted_at),
+        }
+    return text
 
 
 def _author(message: Any) -> str:

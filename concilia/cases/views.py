@@ -104,7 +104,13 @@ def _visible_case(request: HttpRequest, reference: str) -> Case:
     case = (
         visible_cases(request.user)
         .select_related(
-            "customer", "category", "team__calendar", "assignee", "merged_into", "jurisdiction"
+            "customer",
+            "category",
+            "team__calendar",
+            "assignee",
+            "merged_into",
+            "jurisdiction",
+            "privacy_consent__notice",
         )
         .filter(reference=reference.strip().upper())
         .first()

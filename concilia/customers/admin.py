@@ -24,6 +24,17 @@ class CustomerAdmin(admin.ModelAdmin):
 class PrivacyNoticeAdmin(admin.ModelAdmin):
     list_display = ("version", "published_at")
 
+    def get_readonly_fields(self, request, obj=None):
+        # Customers accepted a published notice as it is: a change is a new version.
+        if obj is not None and obj.is_published():
+            return PrivacyNotice.FIXED_ONCE_PUBLISHED
+        return ()
+
+    def has_delete_permission(self, request, obj=None):
+        return (obj is None or not obj.is_published()) and super().has_delete_permission(
+            request, obj
+        )
+
     def save_model(self, request, obj, form, change):
         super().save_model(request, obj, form, change)
         forget_all()  # this process sees the change at once, the others within seconds

@@ -94,8 +94,19 @@ class PrivacyNoticeQuerySet(models.QuerySet["PrivacyNotice"]):
         return notice
 
 
+class PublishedNoticeChanged(ValidationError):
+    """A published privacy notice is history: customers accepted its words (publish a new
+    version instead)."""
+
+
 class PrivacyNotice(models.Model):
-    """A published version of the privacy notice shown before a complaint is submitted."""
+    """A published version of the privacy notice shown before a complaint is submitted.
+
+    Once published (its date reached) its version and texts never change and it is never deleted
+    (consents point to it): a change is a new version, a new row. One scheduled for later may
+    still be corrected."""
+
+    FIXED_ONCE_PUBLISHED = ("version", "body_es", "body_en", "published_at")
 
     version = models.CharField(_("version"), max_length=40, unique=True)
     body_es = models.TextField(_("text (Spanish)"))
@@ -112,9 +123,35 @@ class PrivacyNotice(models.Model):
     def __str__(self) -> str:
         return self.version
 
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        self._refuse_rewriting()
+        super().save(*args, **kwargs)
+
     @property
     def body(self) -> str:
         return in_language(self.body_es, self.body_en)
+
+    def is_published(self) -> bool:
+        return self.published_at is not None and self.published_at <= timezone.now()
+
+    def clean(self) -> None:
+        self._refuse_rewriting()
+
+    def _refuse_rewriting(self) -> None:
+        if self.pk is None:
+            return
+        stored = PrivacyNotice.objects.filter(pk=self.pk).first()
+        if stored is None or not stored.is_published():
+            return
+        if any(getattr(stored, f) != getattr(self, f) for f in self.FIXED_ONCE_PUBLISHED):
+            raise PublishedNoticeChanged(
+                _(
+                    "Version %(version)s was published on %(date)s and customers accepted it as "
+                    "it is: add a new version instead of changing it."
+                )
+                % {"version": stored.version, "date": f"{stored.published_at:%Y-%m-%d}"},
+                code="published",
+            )
 
 
 class Consent(models.Model):
