@@ -28,10 +28,18 @@ class CategoryAdmin(RememberedConfigAdmin):
         "first_response_days",
         "response_days",
         "reopen_days",
+        "retention_days",
         "position",
         "active",
     )
-    list_editable = ("first_response_days", "response_days", "reopen_days", "position", "active")
+    list_editable = (
+        "first_response_days",
+        "response_days",
+        "reopen_days",
+        "retention_days",
+        "position",
+        "active",
+    )
 
 
 @admin.register(ReplyTemplate)

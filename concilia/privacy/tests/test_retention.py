@@ -332,3 +332,31 @@ def report_text(report) -> str:
 
     with translation.override("en"):
         return "\n".join(report.lines())
+
+
+def test_an_administrator_sets_a_categorys_period_and_rules_in_the_admin(admin_client):
+    other = Category.objects.get(code="other")
+    form = {
+        "code": "other",
+        "name_es": other.name_es,
+        "name_en": other.name_en,
+        "response_days": 10,
+        "first_response_days": 1,
+        "reopen_days": 14,
+        "retention_days": 730,
+        "position": other.position,
+        "active": "on",
+        "field_rules": '{"phone": "never"}',
+    }
+    url = f"/admin/cases/category/{other.pk}/change/"
+
+    refused = admin_client.post(url, form, HTTP_ACCEPT_LANGUAGE="en")
+    assert refused.status_code == 200
+    assert "Give each of order_number, purchase_date, amount, phone as required" in (
+        refused.content.decode()
+    )
+
+    saved = admin_client.post(url, {**form, "field_rules": '{"phone": "hidden"}'})
+    assert saved.status_code == 302
+    other.refresh_from_db()
+    assert (other.retention_days, other.rule("phone")) == (730, "hidden")
