@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from django.core import signing
 from django.db import transaction
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from concilia.accounts.models import User
@@ -435,7 +435,8 @@ def erase(*, request: DataSubjectRequest, actor: User) -> ErasureResult:
         if current.status != RequestStatus.ON_HOLD and current.contact_email:
             _later("email_person", request_id=current.pk, what="held")
         current.status = RequestStatus.ON_HOLD
-        current.hold_reason = "\n".join(hold.reason for hold in holds)
+        with translation.override(current.language):  # as the person is told it
+            current.hold_reason = "\n".join(hold.reason for hold in holds_on(customer))
         current.handled_by = actor
         current.save(update_fields=["status", "hold_reason", "handled_by", "updated_at"])
         audit.record(
