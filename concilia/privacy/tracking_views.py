@@ -8,7 +8,7 @@ from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_http_methods
+from django.views.decorators.http import require_GET, require_http_methods
 
 from concilia.customers import auth as customer_auth
 from concilia.privacy import actions
@@ -98,6 +98,7 @@ def _receive(customer: object, kind: str, details: str) -> DataSubjectRequest:
     )
 
 
+@require_GET
 def export_download(request: HttpRequest, public_id: str) -> HttpResponse:
     """The signed-in customer's own export, while it may be downloaded."""
     customer = customer_auth.current_customer(request)

@@ -26,6 +26,7 @@ A 500 for anyone is always a failure.
 from __future__ import annotations
 
 import copy
+import io
 import json
 import logging
 import os
@@ -208,6 +209,30 @@ def world(notice, settings, open_case, api_payload) -> World:
         "endpoint": endpoint,
         "delivery": send_ping(endpoint=endpoint, actor=admin),
     }
+    # Lucy asked for a copy of her data (ready to download); a request by email awaits her.
+    from concilia.privacy import actions as privacy
+    from concilia.privacy import exports
+
+    data_export = privacy.receive_request(
+        kind="access", channel="tracking", customer=case.customer, verification="signed_in"
+    )
+    built = exports.build(data_export)
+    privacy.record_export(
+        request=data_export,
+        name=data_export.export_file.storage.save("privacy/matrix.zip", io.BytesIO(built.content)),
+        size=len(built.content),
+        sha256="",
+        files=built.files,
+        days=7,
+    )
+    data_request = privacy.receive_request(
+        kind="erasure", channel="email", email=case.customer.email, actor=world.users["dpo"]
+    )
+    world.objects |= {
+        "data_export": data_export,
+        "data_request": data_request,
+        "data_confirm_token": privacy.confirm_token(data_request),
+    }
     world.cookies = {
         "anonymous": SimpleCookie(),
         "customer": _signed_in_customer(case),
@@ -337,6 +362,22 @@ ROUTES: dict[str, Route] = {
     "privacy:audit-export": Route(lambda w: {"format": "csv"}),
     "privacy:accountability": Route(),
     "privacy:document": Route(lambda w: {"kind": "record", "language": "en", "format": "md"}),
+    "privacy:requests": Route(),
+    "privacy:request-new": Route(
+        data=lambda w: (
+            {"kind": "access", "email": "lucy@example.com", "channel": "email"}
+            | {"regime": "gdpr", "language": "en"}
+        )
+    ),
+    "privacy:request": Route(lambda w: {"pk": w.data_request.pk}),
+    "privacy:request-action": Route(
+        lambda w: {"pk": w.data_request.pk, "action": "close"},
+        lambda w: {"close-status": "refused", "close-outcome": "Not from Lucy."},
+    ),
+    "privacy:request-export": Route(lambda w: {"pk": w.data_export.pk}),
+    "intake:my-data": Route(data=lambda w: {"request": "rectification", "details": "Grant-Smith"}),
+    "intake:my-data-export": Route(lambda w: {"public_id": w.data_export.public_id}),
+    "intake:my-data-confirm": Route(lambda w: {"token": w.data_confirm_token}),
     "accounts:two-factor": Route(),
     "accounts:two-factor-verify": Route(),
     "accounts:two-factor-setup": Route(),
@@ -474,6 +515,22 @@ MATRIX: dict[tuple[str, str], str] = _rows(
         ("405        405       405       405       405         405            405", "privacy:accountability", "POST"),
         ("login      login     login     403       403         ok             ok", "privacy:document", "GET"),
         ("405        405       405       405       405         405            405", "privacy:document", "POST"),
+        ("login      login     login     403       403         ok             ok", "privacy:requests", "GET"),
+        ("405        405       405       405       405         405            405", "privacy:requests", "POST"),
+        ("login      login     login     403       403         ok             ok", "privacy:request-new", "GET"),
+        ("login      login     login     403       403         redirect       redirect", "privacy:request-new", "POST"),
+        ("login      login     login     403       403         ok             ok", "privacy:request", "GET"),
+        ("405        405       405       405       405         405            405", "privacy:request", "POST"),
+        ("405        405       405       405       405         405            405", "privacy:request-action", "GET"),
+        ("login      login     login     403       403         redirect       redirect", "privacy:request-action", "POST"),
+        ("login      login     login     403       403         ok             ok", "privacy:request-export", "GET"),
+        ("405        405       405       405       405         405            405", "privacy:request-export", "POST"),
+        ("login      ok        ok        login     login       login          login", "intake:my-data", "GET"),
+        ("login      redirect  redirect  login     login       login          login", "intake:my-data", "POST"),
+        ("404        ok        404       404       404         404            404", "intake:my-data-export", "GET"),
+        ("405        405       405       405       405         405            405", "intake:my-data-export", "POST"),
+        ("ok         ok        ok        ok        ok          ok             ok", "intake:my-data-confirm", "GET"),
+        ("ok         ok        ok        ok        ok          ok             ok", "intake:my-data-confirm", "POST"),
         ("login      login     login     ok        ok          ok             ok", "accounts:two-factor", "GET"),
         ("login      login     login     ok        ok          ok             ok", "accounts:two-factor", "POST"),
         ("login      login     login     redirect  redirect    redirect       redirect", "accounts:two-factor-verify", "GET"),
