@@ -95,6 +95,10 @@ def purposes() -> list[Purpose]:
     ]
 
 
+def purpose_rows() -> list[tuple[str, str]]:
+    return [(p.name, f"{p.basis} {p.detail}") for p in purposes()]
+
+
 @dataclass
 class Section:
     """A heading with its paragraphs and its rows (label, value)."""
@@ -494,7 +498,7 @@ def _record(controller: Controller) -> list[Section]:
         Section(_("1. Controller and data-protection officer"), rows=_controller_rows(controller)),
         Section(
             _("2. Purposes and legal bases"),
-            rows=[(p.name, f"{p.basis} {p.detail}") for p in purposes()],
+            rows=purpose_rows(),
         ),
         Section(
             _("3. Data subjects"),
@@ -510,10 +514,9 @@ def _record(controller: Controller) -> list[Section]:
             _("4. Categories of personal data"),
             paragraphs=[
                 _(
-                    "As declared by each part of Concilia. Free texts "
-                    "and files may hold whatever the customer chose to send, including special "
-                    "categories of data (health) or data about others: staff are told not to "
-                    "ask for them."
+                    "As declared by each part of Concilia. Free texts and files may hold "
+                    "whatever the customer chose to send, including special categories of data "
+                    "(health) or data about others: staff are told not to ask for them."
                 )
             ],
             rows=personal_data_rows(),
@@ -543,7 +546,7 @@ def _assessment(controller: Controller) -> list[Section]:
                 )
                 % {"controller": controller.name or missing}
             ],
-            rows=[(p.name, f"{p.basis} {p.detail}") for p in purposes()],
+            rows=purpose_rows(),
         ),
         Section(
             _("2. Necessity and proportionality"),
