@@ -38,8 +38,8 @@ from concilia.assistant.models import ChatUpload, Conversation
 from concilia.cases.models import Case, Category, Status
 from concilia.core import audit
 from concilia.core.models import DeadJob, PeriodicRun
-from concilia.core.personal_data import ERASED_DOMAIN, forget_files_after_commit
-from concilia.customers.models import Customer
+from concilia.core.personal_data import erased_email, forget_files_after_commit
+from concilia.customers.models import Customer, email_index
 from concilia.intake.actions import discard_pending_uploads
 from concilia.intake.models import PendingUpload
 from concilia.integrations.mail.models import InboundEmail, Outcome
@@ -192,8 +192,13 @@ def customers_to_erase(now: dt.datetime, rules: RetentionRules) -> Iterator[Cust
     candidates = Customer.objects.filter(created_at__lt=cutoff).filter(
         ~Exists(live_case), ~Exists(conversation)
     )
-    for customer in candidates.order_by("pk").iterator(chunk_size=BATCH):
-        if not customer.email.endswith("@" + ERASED_DOMAIN) and not holds_on(customer):
+    # An erased customer's address is erased_email(...): known by its keyed hash, not decrypted.
+    rows = candidates.order_by("pk").values_list("pk", "email_index")
+    for pk, index in rows.iterator(chunk_size=BATCH):
+        if index == email_index(erased_email("customer", pk)):
+            continue
+        customer = Customer.objects.get(pk=pk)
+        if not holds_on(customer):
             yield customer
 
 

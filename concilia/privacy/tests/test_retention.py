@@ -247,6 +247,8 @@ def test_a_customer_left_with_only_anonymised_cases_is_erased(old_refund, recent
     assert report.other["customers"] == 1
     assert Customer.objects.get(pk=lucia.pk).email.endswith("@erased.invalid")
     assert Customer.objects.get(pk=recent_case.customer_id).email == "james@example.com"
+    # erased once: the next runs do not count her again
+    assert retention.run(now=NOW).other["customers"] == 0
 
 
 def test_a_real_run_is_stored_for_the_dpo_and_recorded_in_the_audit_log(old_refund, leftovers):
