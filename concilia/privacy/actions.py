@@ -144,7 +144,7 @@ def receive_request(
     _later("tell_handlers", request_id=request.pk, what="received")
     if request.status == RequestStatus.OPEN:
         _started(request)
-    elif request.contact_email:
+    elif customer is not None:
         _later("email_person", request_id=request.pk, what="confirm")
     audit.record(
         audit.CREATE,

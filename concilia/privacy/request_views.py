@@ -269,10 +269,10 @@ def request_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
     try:
         done = handler(request, dsr, form)
     except actions.RequestNotAllowed as refusal:
+        # Shown at the top of the page: the form may not be shown in the request's state.
+        messages.error(request, str(refusal))
         if form is None:
-            messages.error(request, str(refusal))
             return redirect("privacy:request", pk=dsr.pk)
-        form.add_error(None, str(refusal))
         return _detail(request, _request(pk), status=400, **{form_name: form})
     if done:
         messages.success(request, done)
