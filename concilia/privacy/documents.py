@@ -271,6 +271,11 @@ def _host(url: str) -> str:
     return urlsplit(url).hostname or url
 
 
+def _connector(path: str, where: str) -> str:
+    """A connector as people read it: its class and the host it talks to."""
+    return path.rsplit(".", 1)[-1] + (f" ({_host(where)})" if where else "")
+
+
 def _configured(path: str, *defaults: str) -> bool:
     return bool(path) and path not in defaults
 
@@ -312,11 +317,8 @@ def recipients() -> list[tuple[str, str]]:
         rows.append(
             (
                 _("The shop (order system)"),
-                _("%(connector)s%(where)s: order number and customer's email, to find the order.")
-                % {
-                    "connector": shop.rsplit(".", 1)[-1],
-                    "where": f" ({_host(where)})" if where else "",
-                },
+                _("%(connector)s: order number and customer's email, to find the order.")
+                % {"connector": _connector(shop, where)},
             )
         )
     directory = settings.CUSTOMER_DIRECTORY
@@ -326,10 +328,9 @@ def recipients() -> list[tuple[str, str]]:
         rows.append(
             (
                 _("CRM (processor)"),
-                _("%(connector)s%(where)s: the customer's contact data%(push)s.")
+                _("%(connector)s: the customer's contact data%(push)s.")
                 % {
-                    "connector": directory.rsplit(".", 1)[-1],
-                    "where": f" ({_host(where)})" if where else "",
+                    "connector": _connector(directory, where),
                     "push": _(" and summaries of their cases") if settings.CRM_PUSH else "",
                 },
             )

@@ -202,3 +202,23 @@ def test_every_declared_model_is_in_the_record(db):
     assert names
     for name in names:
         assert f"| **{name}** |" in record
+
+
+def test_connectors_configured_are_named_among_the_recipients(db, settings):
+    settings.ORDER_LOOKUP = "concilia.integrations.commerce.woocommerce.WooCommerceShop"
+    settings.WOOCOMMERCE_URL = "https://tienda.muebles.example"
+    settings.CUSTOMER_DIRECTORY = "concilia.integrations.crm.hubspot.HubSpotDirectory"
+    settings.CRM_PUSH = True
+
+    with translation.override("en"):
+        rows = dict(documents.recipients())
+        transfers = documents.transfers()
+    assert rows["The shop (order system)"] == (
+        "WooCommerceShop (tienda.muebles.example): order number and customer's email, to find "
+        "the order."
+    )
+    assert rows["CRM (processor)"] == (
+        "HubSpotDirectory (api.hubapi.com): the customer's contact data and summaries of their "
+        "cases."
+    )
+    assert any("HubSpot, Inc. (United States)" in line for line in transfers)
