@@ -26,12 +26,11 @@ from concilia.cases.models import Case
 from concilia.core.personal_data import (
     DELETED,
     Export,
-    ExportedFile,
     PersonalFields,
     counted,
+    exported_files,
     forget_files_after_commit,
     iso,
-    safe_file_name,
     summed,
 )
 from concilia.customers.models import Customer
@@ -71,15 +70,7 @@ def export_customer(customer: Customer) -> Export:
     conversations = _conversations_of(customer).prefetch_related("messages", "uploads")
     for conversation in conversations.select_related("case"):
         uploads = list(conversation.uploads.all())
-        for number, upload in enumerate(uploads, start=1):
-            export.files.append(
-                ExportedFile(
-                    path=f"chat/{conversation.public_id}/{number:02d}-"
-                    + safe_file_name(upload.original_name, f"file-{number}"),
-                    name=upload.file.name,
-                    sha256=upload.sha256,
-                )
-            )
+        export.files += exported_files(f"chat/{conversation.public_id}", uploads)
         export.data["conversations"].append(
             {
                 "id": str(conversation.public_id),

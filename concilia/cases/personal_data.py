@@ -33,12 +33,11 @@ from concilia.core.personal_data import (
     DELETED,
     ERASED_TEXT,
     Export,
-    ExportedFile,
     PersonalFields,
     counted,
+    exported_files,
     forget_files_after_commit,
     iso,
-    safe_file_name,
 )
 
 DECLARED = [
@@ -97,15 +96,7 @@ def export_customer(customer: Any) -> Export:
         files = [
             a for a in case.attachments.all() if a.message_id is None or not a.message.internal
         ]
-        for number, attachment in enumerate(files, start=1):
-            export.files.append(
-                ExportedFile(
-                    path=f"attachments/{case.reference}/{number:02d}-"
-                    + safe_file_name(attachment.original_name, f"file-{number}"),
-                    name=attachment.file.name,
-                    sha256=attachment.sha256,
-                )
-            )
+        export.files += exported_files(f"attachments/{case.reference}", files)
         export.data["cases"].append(
             {
                 "reference": case.reference,

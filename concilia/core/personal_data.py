@@ -88,6 +88,19 @@ class Export:
     files: list[ExportedFile] = field(default_factory=list)
 
 
+def exported_files(folder: str, stored: Iterable[Any]) -> list[ExportedFile]:
+    """Uploaded files (each with `file`, `original_name` and `sha256`) for the export, numbered
+    in `folder` under the names they were sent with."""
+    return [
+        ExportedFile(
+            path=f"{folder}/{number:02d}-" + safe_file_name(item.original_name, f"file-{number}"),
+            name=item.file.name,
+            sha256=item.sha256,
+        )
+        for number, item in enumerate(stored, start=1)
+    ]
+
+
 def erased_email(kind: str, pk: int) -> str:
     """An address that stands in for an erased one and stays unique (customer 7: erased-customer-7@…)."""
     return f"erased-{kind}-{pk}@{ERASED_DOMAIN}"

@@ -165,6 +165,13 @@ def _started(request: DataSubjectRequest) -> None:
         _later("email_person", request_id=request.pk, what="received")
 
 
+def _record(action: str, request: DataSubjectRequest, actor: object, **detail: object) -> None:
+    """The audit entry of a step of the request (no personal field: ids and states)."""
+    audit.record(
+        action, target=request, customer=request.customer, actor=actor, fields=[], detail=detail
+    )
+
+
 def _lock(request: DataSubjectRequest) -> DataSubjectRequest:
     return (
         DataSubjectRequest.objects.select_for_update(of=("self",))
@@ -229,14 +236,7 @@ def verify_request(
         ]
     )
     _started(current)
-    audit.record(
-        audit.CHANGE,
-        target=current,
-        customer=current.customer,
-        actor=actor,
-        fields=[],
-        detail={"verified": method},
-    )
+    _record(audit.CHANGE, current, actor, verified=method)
     return current
 
 
@@ -267,14 +267,7 @@ def send_confirmation_link(*, request: DataSubjectRequest, actor: User) -> DataS
             _("Only a request of a known customer still to be verified needs this link.")
         )
     _later("email_person", request_id=current.pk, what="confirm")
-    audit.record(
-        audit.CHANGE,
-        target=current,
-        customer=current.customer,
-        actor=actor,
-        fields=[],
-        detail={"confirmation_link": "sent"},
-    )
+    _record(audit.CHANGE, current, actor, confirmation_link="sent")
     return current
 
 
@@ -322,7 +315,7 @@ def prepare_export(*, request: DataSubjectRequest, actor: User) -> DataSubjectRe
     if current.export_available:
         return current
     _later("build_export", request_id=current.pk, again=True)
-    audit.record(audit.CHANGE, target=current, customer=current.customer, actor=actor, fields=[])
+    _record(audit.CHANGE, current, actor, export="again")
     return current
 
 
@@ -439,14 +432,7 @@ def erase(*, request: DataSubjectRequest, actor: User) -> ErasureResult:
             current.hold_reason = "\n".join(hold.reason for hold in holds_on(customer))
         current.handled_by = actor
         current.save(update_fields=["status", "hold_reason", "handled_by", "updated_at"])
-        audit.record(
-            audit.DECIDE,
-            target=current,
-            customer=customer,
-            actor=actor,
-            fields=[],
-            detail={"erasure": "held", "holds": [hold.kind for hold in holds]},
-        )
+        _record(audit.DECIDE, current, actor, erasure="held", holds=[h.kind for h in holds])
         return ErasureResult(current, holds=holds)
     for case in Case.objects.for_customer(customer).open().exclude(kind=Kind.COMPLAINT):
         case_actions.change_status(
@@ -525,14 +511,7 @@ def extend_deadline(
     )
     if current.contact_email:
         _later("email_person", request_id=current.pk, what="extended")
-    audit.record(
-        audit.CHANGE,
-        target=current,
-        customer=current.customer,
-        actor=actor,
-        fields=[],
-        detail={"extended_until": new_deadline.isoformat()},
-    )
+    _record(audit.CHANGE, current, actor, extended_until=new_deadline.isoformat())
     return current
 
 
@@ -550,14 +529,7 @@ def close_request(
     _close(current, status=status, outcome=outcome.strip(), actor=actor)
     if current.contact_email:
         _later("email_person", request_id=current.pk, what="closed")
-    audit.record(
-        audit.DECIDE,
-        target=current,
-        customer=current.customer,
-        actor=actor,
-        fields=[],
-        detail={"status": status},
-    )
+    _record(audit.DECIDE, current, actor, status=status)
     return current
 
 

@@ -8,6 +8,7 @@ from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_http_methods
 
 from concilia.customers import auth as customer_auth
@@ -23,6 +24,16 @@ from concilia.privacy.models import (
 )
 from concilia.privacy.request_views import export_response
 
+# What the customer reads once a correction or an erasure is asked for.
+RECEIVED = {
+    RequestKind.RECTIFICATION: gettext_lazy(
+        "We have received your request and will correct your data."
+    ),
+    RequestKind.ERASURE: gettext_lazy(
+        "We have received your request to erase your data; we will email you."
+    ),
+}
+
 
 @require_http_methods(["GET", "POST"])
 def my_data(request: HttpRequest) -> HttpResponse:
@@ -34,8 +45,10 @@ def my_data(request: HttpRequest) -> HttpResponse:
         )
         return redirect("intake:track")
     requests = list(DataSubjectRequest.objects.for_customer(customer).order_by("-received_at"))
-    rectification_form = RectificationRequestForm()
-    erasure_form = ErasureRequestForm()
+    forms = {
+        RequestKind.RECTIFICATION: RectificationRequestForm(),
+        RequestKind.ERASURE: ErasureRequestForm(),
+    }
     status = 200
     if request.method == "POST":
         what = request.POST.get("request", "")
@@ -52,22 +65,11 @@ def my_data(request: HttpRequest) -> HttpResponse:
                     ),
                 )
             return redirect("intake:my-data")
-        if what == RequestKind.RECTIFICATION:
-            rectification_form = RectificationRequestForm(request.POST)
-            if rectification_form.is_valid():
-                _receive(customer, what, rectification_form.cleaned_data["details"])
-                messages.success(
-                    request, _("We have received your request and will correct your data.")
-                )
-                return redirect("intake:my-data")
-        elif what == RequestKind.ERASURE:
-            erasure_form = ErasureRequestForm(request.POST)
-            if erasure_form.is_valid():
-                _receive(customer, what, erasure_form.cleaned_data["details"])
-                messages.success(
-                    request,
-                    _("We have received your request to erase your data; we will email you."),
-                )
+        if what in forms:
+            form = forms[what] = type(forms[what])(request.POST)
+            if form.is_valid():
+                _receive(customer, what, form.cleaned_data["details"])
+                messages.success(request, RECEIVED[what])
                 return redirect("intake:my-data")
         else:
             messages.error(request, _("Choose what you want to ask for."))
@@ -80,8 +82,8 @@ def my_data(request: HttpRequest) -> HttpResponse:
             "requests": requests,
             "export": next((r for r in requests if r.export_available), None),
             "holds": holds_on(customer),
-            "rectification_form": rectification_form,
-            "erasure_form": erasure_form,
+            "rectification_form": forms[RequestKind.RECTIFICATION],
+            "erasure_form": forms[RequestKind.ERASURE],
             "privacy_contact": Controller.current().email,
         },
         status=status,
