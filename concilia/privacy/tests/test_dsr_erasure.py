@@ -15,6 +15,7 @@ from django.core.management import call_command
 from django.db import connection
 from django.utils import translation
 from django.utils.translation import gettext
+from django_tasks_db.models import DBTaskResult
 
 from concilia.assistant.models import ChatMessage, ChatUpload, Conversation
 from concilia.cases import actions as case_actions
@@ -170,6 +171,8 @@ def test_an_erased_customer_leaves_nothing_but_statistics(
     assert statistics(customer) == before
     assert Message.objects.filter(case__customer=customer).count() == messages_before
     assert all(c.anonymised_at for c in Case.objects.filter(customer=customer))
+    # Every job of the erasure worked (files, index, emails, webhooks): none failed.
+    assert not DBTaskResult.objects.filter(status="FAILED").exists()
     # She was told, at the address she had, which is not kept afterwards.
     told = [m for m in mail.outbox if m.to == ["lucia@example.com"]]
     with translation.override("es"):  # her language
