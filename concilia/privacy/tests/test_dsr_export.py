@@ -112,6 +112,23 @@ def test_nobody_else_downloads_it_and_it_expires(
     assert "/track/my-data/export/" not in page
 
 
+def test_the_officer_builds_an_expired_export_again(lucia_story, run_tasks, dora_client):
+    lucia_story.client.post(MY_DATA, {"request": "access"})
+    run_tasks()
+    request = DataSubjectRequest.objects.get()
+    DataSubjectRequest.objects.update(export_expires_at=timezone.now() - dt.timedelta(minutes=1))
+    tasks.sweep(now=timezone.now())
+
+    dora_client.post(f"/helpdesk/privacy/requests/{request.pk}/export")
+    run_tasks()
+
+    request.refresh_from_db()
+    assert request.export_available and request.status == RequestStatus.COMPLETED
+    zipped = lucia_story.client.get(download_link(lucia_story.client.get(MY_DATA).text))
+    archive = zipfile.ZipFile(io.BytesIO(b"".join(zipped.streaming_content)))
+    assert json.loads(archive.read("data.json"))["customer"]["email"] == "lucia@example.com"
+
+
 def test_a_second_request_while_the_copy_is_there_points_to_it(lucia_story, run_tasks):
     lucia_story.client.post(MY_DATA, {"request": "access"})
     run_tasks()
