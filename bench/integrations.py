@@ -320,6 +320,8 @@ class Deployment:
                 "CONCILIA_REDIS_URL": redis_db.database_url,
                 "REDIS_URL": redis_db.database_url,  # the shared cache, as the README sets it
                 "CONCILIA_WEBHOOK_ALLOW_PRIVATE_URLS": "true",  # the receiver is on loopback
+                # Every change comes with the demo's one token: its rate limit (600/minute) off.
+                "CONCILIA_TOKEN_RATE": "0",
             }
         )
         self.redis = redis_db
@@ -655,6 +657,7 @@ class WebhookRun:
             "deliveries_per_s_steady": round(self.rate_steady, 1),
             "backlog_at_end_of_changes": self.backlog_at_end_of_changes,
             "lag_ms": latencies(self.got.lags_ms),
+            "lag_ms_by_kind": self.got.lag_by_kind(),
             **usage_row(self.usage, self.speed_us),
         }
 
@@ -735,6 +738,7 @@ class Arrivals:
     events: list[tuple[str, str]]  # (event id, kind) in the outbox, for the subscribed kinds
     arrivals: list[float]  # first arrival of each, sorted (epoch seconds)
     lags_ms: list[float]  # created_at -> first arrival, each
+    kinds: list[str]  # the kind of each, in the same order
     received: int  # requests for them (duplicates included)
     missing: list[str]
     refused: dict[str, int]  # requests the receiver refused meanwhile, by reason
@@ -742,6 +746,12 @@ class Arrivals:
     @property
     def unique(self) -> int:
         return len(self.arrivals)
+
+    def lag_by_kind(self) -> dict[str, dict[str, float]]:
+        by_kind: dict[str, list[float]] = {}
+        for kind, lag in zip(self.kinds, self.lags_ms, strict=True):
+            by_kind.setdefault(kind, []).append(lag)
+        return {kind: latencies(lags) for kind, lags in sorted(by_kind.items())}
 
 
 def arrivals_since(deployment: Deployment, after: int, base: dict) -> Arrivals:
@@ -762,10 +772,9 @@ def arrivals_since(deployment: Deployment, after: int, base: dict) -> Arrivals:
         events=events,
         arrivals=sorted(r[0] for r in first.values()),
         lags_ms=[
-            (r[0] - dt.datetime.fromisoformat(r[3]).timestamp()) * 1000
-            for r in first.values()
-            if r[3]
+            (r[0] - dt.datetime.fromisoformat(r[3]).timestamp()) * 1000 for r in first.values()
         ],
+        kinds=[r[2] for r in first.values()],
         received=received,
         missing=sorted(wanted - set(first)),
         refused={k: v for k, v in refused.items() if v},
@@ -1240,6 +1249,10 @@ def describe_webhooks(run: WebhookRun) -> str:
         f"{run.backlog_at_end_of_changes} events undelivered when the last change was answered",
         f"lag created→arrival  p50 {lag['p50']:.0f} ms, p95 {lag['p95']:.0f} ms, "
         f"p99 {lag['p99']:.0f} ms, max {lag['max']:.0f} ms",
+        *(
+            f"  {kind:<19}p50 {k['p50']:.0f} ms, p95 {k['p95']:.0f} ms, max {k['max']:.0f} ms"
+            for kind, k in got.lag_by_kind().items()
+        ),
         f"received             {got.received} requests, {got.unique} distinct events, "
         f"{run.duplicates} duplicates, {len(got.missing)} missing"
         + (f" (e.g. {got.missing[0]})" if got.missing else ""),
@@ -1441,7 +1454,15 @@ def main(argv: list[str] | None = None) -> int:
     if argv[:1] == ["receive"]:
         return receive_main(argv[1:])
     args = parse(argv)
+    # SIGTERM (and SIGINT, which a shell's background job ignores) stop the run the same way,
+    # through the `finally`s that stop the processes and drop the database.
+    signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGINT, _interrupt)
     return exit_code(lambda: measure(args), BenchError)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def _environment_args(args: argparse.Namespace) -> argparse.Namespace:
