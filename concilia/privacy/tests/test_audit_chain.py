@@ -10,11 +10,20 @@ import threading
 import pytest
 from django.core.management import CommandError, call_command
 from django.db import IntegrityError, connection, connections, transaction
+from django.utils import translation
 
 from concilia.core import audit
 from concilia.core.models import AppendOnly, AuditChainHead, AuditEntry
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def english():
+    """The messages are read in English (the command speaks the site's language, Spanish)."""
+    with translation.override("en"):
+        yield
+
 
 MIGRATION = importlib.import_module("concilia.core.migrations.0006_audit_log")
 
