@@ -11,6 +11,7 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import storages
 from django.core.management import CommandError, call_command
 from django.db import connection
+from django.utils import translation
 from django_tasks_db.models import DBTaskResult
 
 from concilia.core import crypto, rekeying
@@ -32,7 +33,8 @@ def key_file(db, settings, tmp_path):
 
 def keys(*args: str) -> str:
     out = StringIO()
-    call_command("keys", *args, stdout=out, stderr=out)
+    with translation.override("en"):  # commands speak the site's language (Spanish)
+        call_command("keys", *args, stdout=out, stderr=out)
     return out.getvalue()
 
 

@@ -201,7 +201,7 @@ def test_a_bounce_of_our_email_becomes_a_note_on_its_case(dovecot, mailbox, open
     email = InboundEmail.objects.get()
     assert (email.outcome, email.case) == (Outcome.BOUNCE, case)
     note = Message.objects.filter(case=case, internal=True).last()
-    assert "could not be delivered" in note.body or "no se ha podido entregar" in note.body
+    assert "no se ha podido entregar un correo al cliente" in note.body.lower()
     assert Case.objects.count() == 1
 
 

@@ -82,6 +82,7 @@ def test_a_worker_killed_mid_batch_loses_nothing(tmp_path: Path, settings):
             **os.environ,
             "CONCILIA_HOME": str(tmp_path / "home"),
             "DATABASE_URL": database_url(),
+            "CONCILIA_WEBHOOK_ALLOW_PRIVATE_URLS": "true",  # the receiver is on loopback
             "CONCILIA_WEBHOOK_TIMEOUT_SECONDS": "2",
             "CONCILIA_WEBHOOK_CLAIM_SECONDS": "2",
             "CONCILIA_WEBHOOK_RETRY_BASE_SECONDS": "0.2",
