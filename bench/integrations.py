@@ -1371,7 +1371,7 @@ OPTIONS: list[tuple[str, type | None, object, str]] = [
     ("--redis-db", str, "5", "Redis database for the queue and the cache (flushed before and "
      "after), or auto: the first of 4-15 no test run has claimed"),
     ("--settle", float, 3.0, "seconds without new events that end a batch"),
-    ("--drain-timeout", float, 600, "seconds a batch's deliveries may take at most"),
+    ("--drain-timeout", float, 1800, "seconds a batch's deliveries may take after its changes"),
     ("--time-limit", float, 600, "seconds of requests per batch at most"),
     ("--start-timeout", float, 90, "seconds the server and the workers may take to start"),
     ("--quiet-wait", float, 60, "wait up to this many seconds for the machine to be quiet first"),
