@@ -1250,7 +1250,7 @@ def describe_webhooks(run: WebhookRun) -> str:
         f"lag created→arrival  p50 {lag['p50']:.0f} ms, p95 {lag['p95']:.0f} ms, "
         f"p99 {lag['p99']:.0f} ms, max {lag['max']:.0f} ms",
         *(
-            f"  {kind:<19}p50 {k['p50']:.0f} ms, p95 {k['p95']:.0f} ms, max {k['max']:.0f} ms"
+            f"  {kind:<19} p50 {k['p50']:.0f} ms, p95 {k['p95']:.0f} ms, max {k['max']:.0f} ms"
             for kind, k in got.lag_by_kind().items()
         ),
         f"received             {got.received} requests, {got.unique} distinct events, "
