@@ -423,8 +423,9 @@ def decide_case(*, conversation_id: int, case_id: int) -> list[ChatMessage]:
     conversation (an offer with its buttons, a settlement, a hand-over, the wait for a person)
     and returns those messages. Run by the `decide_case` job once the customer has the turn's
     reply; it says nothing when the conversation has moved on meanwhile (the customer asked for
-    a person, cancelled), and nothing twice. Channels that push messages (rather than being
-    polled) must send these too: they come after `post_customer_message` returned."""
+    a person, cancelled), and nothing twice. These messages come after `post_customer_message`
+    returned: the widget polls for them, and a pushing channel (`PUSH_JOBS`) gets them queued
+    when the conversation is saved, as for any write."""
     case = Case.objects.select_related("customer", "category").filter(pk=case_id).first()
     if case is None:
         return []
