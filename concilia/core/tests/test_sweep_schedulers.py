@@ -49,12 +49,13 @@ def test_two_schedulers_sweep_each_period_once(tmp_path: Path):
         while not swept.exists() and time.monotonic() < deadline:
             time.sleep(0.2)
         time.sleep(RUN_FOR)
-        assert all(scheduler.poll() is None for scheduler in schedulers)
+        exited = [scheduler.poll() for scheduler in schedulers]
     finally:
         for scheduler in schedulers:
             scheduler.terminate()
         outputs = [scheduler.communicate(timeout=30)[0].decode() for scheduler in schedulers]
 
+    assert exited == [None, None], outputs  # both schedulers ran the whole time (else: why)
     sweeps = list(swept.order_by("last_started_at").values_list("last_started_at", "last_result"))
     assert len(sweeps) >= RUN_FOR / PERIOD / 2, outputs  # several periods went by
     starts = [started for started, _ in sweeps]
