@@ -9,7 +9,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils.translation import gettext as _
 from tqdm import tqdm
 
-from concilia.core import audit
+from concilia.core import audit, audit_triggers
 from concilia.core.models import AuditChainHead, AuditEntry
 
 _ANCHOR = re.compile(r"^(\d+):([0-9a-f]{64})$")
@@ -62,10 +62,23 @@ class Command(BaseCommand):
                     returncode=1,
                 )
         audit.remember(status)
+        self._warn_of_missing_triggers()
         self.stdout.write(
             _("The audit log is intact: %(count)d entries. Last entry: %(seq)d:%(hash)s")
             % {"count": status.checked, "seq": status.verified_to, "hash": status.head_hash}
         )
+
+    def _warn_of_missing_triggers(self) -> None:
+        """An intact chain without its triggers is one nothing stops from being edited."""
+        absent = audit_triggers.missing()
+        if absent:
+            self.stderr.write(
+                _(
+                    "Warning: the database lacks the audit log's triggers %(names)s, so it no "
+                    "longer refuses edits of entries. Run `concilia migrate` to put them back."
+                )
+                % {"names": ", ".join(absent)}
+            )
 
     def _anchor(self, text: str) -> tuple[int, str]:
         match = _ANCHOR.match(text.strip().lower())
