@@ -36,7 +36,7 @@ import time
 import urllib.error
 import urllib.request
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -481,13 +481,8 @@ class _Exchange:
 def load_builtin(
     instance: Instance, n: int, concurrency: int, prefix: str, time_limit: float
 ) -> Load:
-    """Exactly n requests over `concurrency` connections, with the standard library only.
-
-    Non-blocking sockets and one selector; connections are kept alive unless the server closes
-    them (or --new-connections asks for one per request); every body has its own email and order
-    number. Measured here it costs about as little CPU per request as wrk (see README).
-    """
-    request_timeout = 30.0
+    """Exactly n complaints over `concurrency` connections, with the standard library only (see
+    drive()); every body has its own email and order number."""
     keep_alive = not instance.args.new_connections
     head = (
         f"POST {PATH} HTTP/1.1\r\nHost: {HOST}:{instance.port}\r\n"
@@ -495,6 +490,30 @@ def load_builtin(
         + ("" if keep_alive else "Connection: close\r\n")
         + "Content-Length: "
     ).encode()
+
+    def build(index: int) -> bytes:
+        body = BODY.format(id=f"{prefix}-{index}").encode()
+        return head + str(len(body)).encode() + b"\r\n\r\n" + body
+
+    return drive(instance.port, n, concurrency, build, time_limit, keep_alive=keep_alive)
+
+
+def drive(
+    port: int,
+    n: int,
+    concurrency: int,
+    build: Callable[[int], bytes],
+    time_limit: float,
+    keep_alive: bool = True,
+) -> Load:
+    """Exactly n requests to 127.0.0.1:`port` over `concurrency` connections; `build(i)` makes
+    the i-th request's bytes (i from 1 to n).
+
+    Non-blocking sockets and one selector; connections are kept alive unless the server closes
+    them (or keep_alive is off: one per request). Measured here it costs about as little CPU per
+    request as wrk (see README).
+    """
+    request_timeout = 30.0
     selector = selectors.DefaultSelector()
     load = Load()
     latencies: list[float] = []
@@ -507,13 +526,12 @@ def load_builtin(
         if issued >= n or time.monotonic() > deadline:
             return None
         issued += 1
-        body = BODY.format(id=f"{prefix}-{issued}").encode()
-        return head + str(len(body)).encode() + b"\r\n\r\n" + body
+        return build(issued)
 
     def open_with(request: bytes) -> None:
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setblocking(False)
-        sock.connect_ex((HOST, instance.port))
+        sock.connect_ex((HOST, port))
         exchange = _Exchange(sock)
         exchange.begin(request)
         exchanges.add(exchange)
