@@ -93,6 +93,8 @@ INSTALLED_APPS = [
     "concilia.assistant",
     "concilia.integrations",
     "concilia.privacy",
+    "concilia.analytics",
+    "concilia.feedback",
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -106,6 +108,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: the request id, the request counters of /metrics and the access line (operations.md).
+    "concilia.core.middleware.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "concilia.core.middleware.SecurityHeadersMiddleware",
     "csp.middleware.CSPMiddleware",
@@ -189,17 +193,24 @@ else:
 # Background jobs: the database backend by default (`concilia serve` starts its worker), or the RQ
 # backend on Redis at scale (the `rq` extra; README, "Scaled deployment"). Same job code on both.
 TASKS_BACKEND = os.environ.get("CONCILIA_TASKS_BACKEND", "database")
+# Jobs go to one of these queues by kind, so that a burst of one kind never holds up another:
+# what a customer is waiting for, email in and out, webhooks and the CRM, the rest (docs/workers.md).
+JOB_QUEUES = ["customer", "default", "mail", "webhooks"]
+# Longest a job may run: RQ stops it then; a job claimed longer ago by a worker on another machine
+# that no longer answers is run again (concilia.core.workers).
+JOB_TIMEOUT = envint("CONCILIA_JOB_TIMEOUT", 600)
 if TASKS_BACKEND == "rq":
     INSTALLED_APPS += ["django_rq"]
     RQ_QUEUES = {
-        "default": {
+        name: {
             "URL": os.environ.get("CONCILIA_REDIS_URL") or REDIS_URL or "redis://127.0.0.1:6379/0",
-            "DEFAULT_TIMEOUT": envint("CONCILIA_JOB_TIMEOUT", 600),
+            "DEFAULT_TIMEOUT": JOB_TIMEOUT,
         }
+        for name in JOB_QUEUES
     }
-    TASKS = {"default": {"BACKEND": "django_tasks_rq.RQBackend", "QUEUES": ["default"]}}
+    TASKS = {"default": {"BACKEND": "django_tasks_rq.RQBackend", "QUEUES": JOB_QUEUES}}
 elif TASKS_BACKEND == "database":
-    TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
+    TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": JOB_QUEUES}}
 else:
     raise ImproperlyConfigured("CONCILIA_TASKS_BACKEND must be 'database' or 'rq'.")
 # A failing job (concilia.core.jobs) is tried this many times in all, waiting about BACKOFF
@@ -405,12 +416,15 @@ SWEEP_JOBS = {
     "telegram updates forgotten": "concilia.integrations.telegram.tasks.forget_old_updates",
     "expired personal data anonymised or deleted": "concilia.privacy.retention.sweep",
     "data-subject requests near their deadline": "concilia.privacy.tasks.sweep",
+    "analytics refreshed": "concilia.analytics.refresh.sweep",
+    "weekly analytics summaries sent": "concilia.analytics.tasks.weekly_sweep",
 }
 # How often the retention job (concilia.privacy.retention) runs within the sweep, in hours.
 CONCILIA_RETENTION_HOURS = envint("CONCILIA_RETENTION_HOURS", 24)
 # Each app's declared personal data and its export and erasure hooks (concilia.core.personal_data),
 # in the order erasure runs them: higher apps first.
 PERSONAL_DATA_MODULES = [
+    "concilia.feedback.personal_data",
     "concilia.integrations.personal_data",
     "concilia.assistant.personal_data",
     "concilia.resolution.personal_data",
@@ -436,6 +450,9 @@ WEBHOOK_ALLOW_PRIVATE_URLS = envbool("CONCILIA_WEBHOOK_ALLOW_PRIVATE_URLS", Fals
 # Links of higher apps in the helpdesk's menu: (URL name, label, permission needed or "").
 HELPDESK_MENU = [
     ("collective:list", _("Collective complaints"), "accounts.supervise_teams"),
+    ("analytics:dashboard", _("Analytics"), "accounts.supervise_teams"),
+    ("analytics:mine", _("My figures"), "accounts.work_cases"),
+    ("feedback:queue", _("Feedback"), "accounts.supervise_teams"),
     ("privacy:audit", _("Audit log"), "core.view_auditentry"),
     ("privacy:requests", _("Data-subject requests"), "privacy.handle_datasubjectrequest"),
     (
@@ -445,12 +462,38 @@ HELPDESK_MENU = [
     ),
 ]
 
+# Logs (docs/operations.md): "text" for a person reading a terminal, "json" (one object per line,
+# with the request id) for a log collector in production. CONCILIA_ACCESS_LOG adds a line per
+# request answered (on by default with json).
+LOG_FORMAT = os.environ.get("CONCILIA_LOG_FORMAT", "text").strip().lower()
+if LOG_FORMAT not in {"text", "json"}:
+    raise ImproperlyConfigured("CONCILIA_LOG_FORMAT must be 'text' or 'json'.")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "formatters": {
+        "text": {
+            "()": "concilia.core.logging.TextFormatter",
+            "format": "%(asctime)s %(levelname)s %(name)s %(message)s",
+        },
+        "json": {"()": "concilia.core.logging.JsonFormatter"},
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT}},
     "root": {"handlers": ["console"], "level": os.environ.get("CONCILIA_LOG_LEVEL", "WARNING")},
+    "loggers": {
+        "concilia.requests": {
+            "level": "INFO" if envbool("CONCILIA_ACCESS_LOG", LOG_FORMAT == "json") else "WARNING"
+        }
+    },
 }
+# /metrics for Prometheus (docs/operations.md): with a token, scrapers send it as a bearer token;
+# without one, only requests from this machine's loopback are answered.
+METRICS_TOKEN = envsecret("CONCILIA_METRICS_TOKEN") or ""
+# Gauges of higher apps read at scrape time: callables returning Prometheus metric families.
+METRICS_SOURCES = [
+    "concilia.cases.metrics.collect",
+    "concilia.integrations.webhooks.metrics.collect",
+]
 
 # Language understanding (concilia.nlu): "local" (scikit-learn, no network) or "llm".
 NLU_ENGINE = os.environ.get("CONCILIA_NLU_ENGINE", "local")

@@ -14,7 +14,7 @@ from concilia.core.jobs import job
 from concilia.core.mail import compose
 
 
-@job()
+@job(queue_name="customer")
 def send_chat_code(*, conversation_id: int, nonce: str) -> None:
     conversation = Conversation.objects.filter(pk=conversation_id).first()
     challenge = (conversation.state.get("challenge") or {}) if conversation else {}
@@ -31,7 +31,7 @@ def send_chat_code(*, conversation_id: int, nonce: str) -> None:
 
 
 # A customer is waiting in the chat for this one: it goes before the other jobs.
-@job(priority=TASK_MAX_PRIORITY)
+@job(priority=TASK_MAX_PRIORITY, queue_name="customer")
 def decide_case(*, conversation_id: int, case_id: int) -> int:
     """The policies decide a case the chat just opened; the answer appears in the chat."""
     return len(actions.decide_case(conversation_id=conversation_id, case_id=case_id))

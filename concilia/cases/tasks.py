@@ -12,7 +12,7 @@ from concilia.core.jobs import job
 from concilia.core.mail import compose
 
 
-@job()
+@job(queue_name="mail")
 def send_case_confirmation(*, case_id: int) -> None:
     case = Case.objects.select_related("customer", "category").filter(pk=case_id).first()
     if case is None:
@@ -39,7 +39,7 @@ def _track_url(case: Case) -> str:
     return settings.BASE_URL + reverse("intake:track") + f"?reference={case.reference}"
 
 
-@job()
+@job(queue_name="mail")
 def send_agent_reply(*, message_id: int) -> None:
     """Email an agent's reply to the customer, in the case's language and thread."""
     message = (
@@ -63,7 +63,7 @@ def send_agent_reply(*, message_id: int) -> None:
         ).send()
 
 
-@job()
+@job(queue_name="mail")
 def send_notification_email(*, notification_id: int) -> None:
     """Email a staff member one notification, in their language; sent once."""
     notification = (

@@ -12,7 +12,7 @@ from concilia.core.mail import compose
 from concilia.customers.models import SignInLink
 
 
-@task()
+@task(queue_name="customer")
 def send_sign_in_link(*, link_id: int) -> None:
     link = SignInLink.objects.select_related("customer").filter(pk=link_id).first()
     if link is None or link.used_at is not None:

@@ -23,7 +23,7 @@ def purge_pending_uploads(*, older_than_hours: int = 24) -> int:
     return len(stale)
 
 
-@task()
+@task(queue_name="customer")
 def triage_new_case(*, case_id: int) -> str:
     """Ask the company's policies about a case the form or the API just opened (after commit, so
     that a slow or failing shop never loses the complaint: it then simply waits in the queue)."""

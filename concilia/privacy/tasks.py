@@ -156,7 +156,7 @@ def _to_person(request: DataSubjectRequest, what: str) -> tuple[str, list[str], 
     return _("Your request about your data has been answered"), paragraphs, link_label, link
 
 
-@job()
+@job(queue_name="mail")
 def email_person(*, request_id: int, what: str) -> None:
     """Tell the person who asked about their request, in their language."""
     request = DataSubjectRequest.objects.filter(pk=request_id).first()

@@ -56,7 +56,7 @@ def carry_out_resolution(*, resolution_id: int) -> None:
     claimed.update(follow_up=FollowUp.DONE, follow_up_detail=str(shop_id)[:300])
 
 
-@task()
+@task(queue_name="customer")
 def decide_again(*, case_id: int, after_decision: int) -> str:
     """Decide a case again now that the evidence its policy asked for has arrived (once: a job
     that finds a newer decision than the one that asked does nothing)."""
@@ -69,7 +69,7 @@ def decide_again(*, case_id: int, after_decision: int) -> str:
     return triage_case(case=case, again=True).outcome
 
 
-@job()
+@job(queue_name="mail")
 def send_party_email(*, party_id: int, what: str) -> None:
     """Email a third party its link to the case: the invitation, or a proposal to answer."""
     from django.conf import settings

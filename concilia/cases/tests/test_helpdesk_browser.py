@@ -21,7 +21,12 @@ pytestmark = [
 def test_an_agent_answers_from_a_template_and_closes_the_case(
     seeded, page, live_server, settings, open_case, teams, ana, templates
 ):
-    settings.TASKS = {"default": {"BACKEND": "django_tasks.backends.immediate.ImmediateBackend"}}
+    settings.TASKS = {
+        "default": {
+            "BACKEND": "django_tasks.backends.immediate.ImmediateBackend",
+            "QUEUES": settings.JOB_QUEUES,
+        }
+    }
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
     case = open_case(name="Lucía Fernández", email="lucia@example.com", order_number="PED-7")
     other = open_case(name="Pablo Ruiz", email="pablo@example.com")

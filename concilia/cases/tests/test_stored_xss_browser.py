@@ -124,7 +124,12 @@ def test_nothing_a_customer_writes_runs_in_the_agents_pages(
     from concilia.customers.models import email_index
     from concilia.integrations.mail.models import Mailbox
 
-    settings.TASKS = {"default": {"BACKEND": "django_tasks.backends.immediate.ImmediateBackend"}}
+    settings.TASKS = {
+        "default": {
+            "BACKEND": "django_tasks.backends.immediate.ImmediateBackend",
+            "QUEUES": settings.JOB_QUEUES,
+        }
+    }
     settings.CONCILIA_ANON_SUBMISSION_RATE = ""
     settings.CHAT_START_RATE = ""
     ana = User.objects.create_user("ana", "ana@company.test", "pw", is_staff=True)

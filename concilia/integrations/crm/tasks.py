@@ -34,7 +34,7 @@ def push_case_event(*, kind: str, payload: dict[str, Any]) -> bool:
     return True
 
 
-@job()
+@job(queue_name="webhooks")
 def push_case_to_crm(*, reference: str, event: str) -> str:
     """The CRM push as a job: retried with backoff while the CRM is down."""
     return push_case(reference=reference, event=event)

@@ -19,7 +19,7 @@ logger = logging.getLogger(__name__)
 RETRIES = 6
 
 
-@job(attempts=1)
+@job(attempts=1, queue_name="mail")
 def read_mailbox(*, mailbox_id: int) -> int:
     """Read one mailbox; a server that cannot be reached is recorded on the mailbox, and the
     next sweep tries again."""
@@ -35,7 +35,7 @@ def read_mailbox(*, mailbox_id: int) -> int:
         return 0
 
 
-@job()
+@job(queue_name="mail")
 def process_inbound_email(*, email_id: int) -> str:
     from concilia.integrations.mail.actions import process_email
 
@@ -43,7 +43,7 @@ def process_inbound_email(*, email_id: int) -> str:
     return process_email(email=email).outcome if email else ""
 
 
-@job()
+@job(queue_name="mail")
 def triage_email_case(*, case_id: int) -> str:
     """Ask the company's policies about a case an email opened (after commit)."""
     case = Case.objects.select_related("customer", "category").filter(pk=case_id).first()

@@ -31,13 +31,13 @@ KEEP_UPDATES = dt.timedelta(days=2)
 MAX_WAITS = 20
 
 
-@job()
+@job(queue_name="customer")
 def handle_update(*, update_pk: int) -> None:
     """A customer's message or button press, as a turn of their conversation."""
     inbound.handle(update_pk=update_pk)
 
 
-@job()
+@job(queue_name="customer")
 def push_messages(*, conversation_id: int, waits: int = 0) -> int:
     """Send the conversation's messages the customer has not had yet; returns how many."""
     pushed = outbound.push(conversation_id=conversation_id)
@@ -54,7 +54,7 @@ def _again(*, conversation_id: int, waits: int, at: dt.datetime) -> None:
     )
 
 
-@job()
+@job(queue_name="customer")
 def send_notice(*, chat_pk: int, text: str) -> None:
     """A word to the customer outside the conversation (why a file was not taken)."""
     chat = TelegramChat.objects.select_related("bot").filter(pk=chat_pk).first()

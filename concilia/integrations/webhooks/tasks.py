@@ -14,7 +14,7 @@ from concilia.integrations.webhooks import delivery
 logger = logging.getLogger(__name__)
 
 
-@task()
+@task(queue_name="webhooks")
 def dispatch_events() -> int:
     """Fan the outbox's new events out to the subscribed endpoints, then send them."""
     dispatched, endpoints = delivery.dispatch()
@@ -23,7 +23,7 @@ def dispatch_events() -> int:
     return dispatched
 
 
-@task()
+@task(queue_name="webhooks")
 def deliver_to_endpoint(*, endpoint_id: int) -> int:
     """Send one endpoint's due deliveries; the earliest retry is queued for its time (and the
     sweep finds it anyway, should this job be lost)."""

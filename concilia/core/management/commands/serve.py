@@ -4,10 +4,12 @@ of alerts and deadlines side by side."""
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 from django.conf import settings
 from django.core.management import call_command
@@ -17,6 +19,16 @@ from django.core.management.base import BaseCommand
 def _lower_priority() -> None:
     # Background jobs (emails, later webhooks) yield the CPU to people waiting for a page.
     os.nice(10)
+
+
+def metrics_dir(configured: str | None) -> Path:
+    """Where every child process writes its counters for /metrics (concilia.core.metrics), emptied
+    at start: counts from an earlier run would be added to this one's."""
+    directory = Path(configured) if configured else settings.HOME / "metrics"
+    if directory.exists():
+        shutil.rmtree(directory)
+    directory.mkdir(parents=True)
+    return directory
 
 
 def default_workers() -> int:
@@ -67,6 +79,7 @@ class Command(BaseCommand):
         call_command("migrate", interactive=False, verbosity=0)
         url_host = f"[{host}]" if ":" in host else host
         env = {**os.environ, "CONCILIA_HOME": str(settings.HOME)}
+        env["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir(env.get("PROMETHEUS_MULTIPROC_DIR")))
         # Links in emails point at this server unless the deployment says otherwise.
         env.setdefault("CONCILIA_BASE_URL", f"http://{url_host}:{port}")
         children = [
@@ -98,9 +111,16 @@ class Command(BaseCommand):
             )
         ]
         if not no_worker:
+            # The database worker, or an RQ worker when CONCILIA_TASKS_BACKEND=rq. What a customer
+            # is waiting for (the policies' answer in the chat, a sign-in code) has a worker of
+            # its own at the web's priority; the other, niced, takes every queue, that one first.
             children.append(
                 subprocess.Popen(
-                    # The database worker, or an RQ worker when CONCILIA_TASKS_BACKEND=rq.
+                    [sys.executable, "-m", "concilia", "worker", "--queues", "customer"], env=env
+                )
+            )
+            children.append(
+                subprocess.Popen(
                     [sys.executable, "-m", "concilia", "worker"],
                     env=env,
                     preexec_fn=_lower_priority,  # no threads have started yet
