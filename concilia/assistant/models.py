@@ -15,6 +15,8 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from concilia.cases.models import get_attachment_storage
+from concilia.core.encrypted_json import EncryptedJSONField
+from concilia.core.fields import EncryptedCharField, EncryptedTextField
 from concilia.core.i18n import in_language
 
 
@@ -56,8 +58,9 @@ class Conversation(models.Model):
         choices=ConversationStatus.choices,
         default=ConversationStatus.ACTIVE,
     )
-    # The dialogue's memory: current step, collected fields, understanding, counters.
-    state = models.JSONField(default=dict, blank=True)
+    # The dialogue's memory: current step, collected fields, understanding, counters. Encrypted
+    # (what the customer typed is in it): read it whole, never filter inside it.
+    state = EncryptedJSONField(default=dict, blank=True)
     customer = models.ForeignKey(
         "customers.Customer",
         on_delete=models.PROTECT,
@@ -95,7 +98,7 @@ class Conversation(models.Model):
         blank=True,
         validators=[MinValueValidator(1), MaxValueValidator(5)],
     )
-    csat_comment = models.TextField(_("satisfaction comment"), blank=True)
+    csat_comment = EncryptedTextField(_("satisfaction comment"), blank=True)
     csat_at = models.DateTimeField(null=True, blank=True)
     last_seq = models.PositiveIntegerField(default=0, editable=False)
     created_at = models.DateTimeField(_("started"), default=timezone.now, editable=False)
@@ -151,13 +154,13 @@ class ChatMessage(models.Model):
     author_user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
-    body = models.TextField(_("message"))
+    body = EncryptedTextField(_("message"))
     # Buttons offered with the message: [{"value": "...", "label": "..."}].
     choices = models.JSONField(default=list, blank=True)
     # What the assistant waits for after this message: text, email, choice, file, rating, none.
     expects = models.CharField(max_length=10, blank=True)
     # What the NLU read in a customer's message (language, category, act, frustration...).
-    understanding = models.JSONField(default=dict, blank=True)
+    understanding = EncryptedJSONField(default=dict, blank=True)
     # A customer's thumbs up (1) or down (-1) on one of the assistant's answers.
     rating = models.SmallIntegerField(null=True, blank=True)
     upload = models.ForeignKey(
@@ -192,7 +195,7 @@ class ChatUpload(models.Model):
 
     conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="uploads")
     file = models.FileField(storage=get_attachment_storage, upload_to=upload_path, max_length=300)
-    original_name = models.CharField(max_length=255)
+    original_name = EncryptedCharField(max_length=255)
     content_type = models.CharField(max_length=100)
     size = models.PositiveIntegerField()
     sha256 = models.CharField(max_length=64)
@@ -228,9 +231,9 @@ class Handover(models.Model):
         "cases.Case", on_delete=models.PROTECT, related_name="handovers", verbose_name=_("case")
     )
     reason = models.CharField(_("reason"), max_length=20, choices=HandoverReason.choices)
-    detail = models.CharField(_("detail"), max_length=300, blank=True)
+    detail = EncryptedCharField(_("detail"), max_length=300, blank=True)
     # What the assistant had understood and collected when it handed over.
-    snapshot = models.JSONField(default=dict, blank=True)
+    snapshot = EncryptedJSONField(default=dict, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     # When a person is expected: now (inside business hours) or the next opening.
     expected_at = models.DateTimeField(null=True, blank=True)
@@ -384,7 +387,7 @@ class TechnicianVisit(models.Model):
     )
     starts_at = models.DateTimeField(_("visit starts"))
     ends_at = models.DateTimeField(_("visit ends"))
-    report = models.TextField(_("report for the technician"))
+    report = EncryptedTextField(_("report for the technician"))
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:

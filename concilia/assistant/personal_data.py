@@ -23,6 +23,7 @@ from concilia.assistant.models import (
     TechnicianVisit,
 )
 from concilia.cases.models import Case
+from concilia.core.encrypted_json import filled
 from concilia.core.personal_data import (
     DELETED,
     Export,
@@ -105,7 +106,7 @@ def anonymise_conversation(conversation: Conversation) -> dict[str, int]:
         changed = 1
     messages = (
         ChatMessage.objects.filter(conversation_id=conversation.pk)
-        .filter(~Q(body="") | ~Q(understanding={}))
+        .filter(filled("body", "understanding"))
         .update(body="", understanding={})
     )
     uploads = ChatUpload.objects.filter(conversation_id=conversation.pk)
@@ -113,7 +114,7 @@ def anonymise_conversation(conversation: Conversation) -> dict[str, int]:
     deleted, _by_model = uploads.delete()
     handovers = (
         Handover.objects.filter(conversation_id=conversation.pk)
-        .filter(~Q(detail="") | ~Q(snapshot={}))
+        .filter(filled("detail", "snapshot"))
         .update(detail="", snapshot={})
     )
     forget_files_after_commit(names)
@@ -134,10 +135,10 @@ def anonymise_case(case: Case) -> dict[str, int]:
     parts.append(
         counted(
             handovers=Handover.objects.filter(case_id=case.pk)
-            .filter(~Q(detail="") | ~Q(snapshot={}))
+            .filter(filled("detail", "snapshot"))
             .update(detail="", snapshot={}),
             technician_reports=TechnicianVisit.objects.filter(case_id=case.pk)
-            .exclude(report="")
+            .filter(filled("report"))
             .update(report=""),
         )
     )
