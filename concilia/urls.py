@@ -7,6 +7,7 @@ from django.views.generic import RedirectView
 
 from concilia import dossiers
 from concilia.api import api
+from concilia.core.metrics import metrics_view
 
 urlpatterns = [
     path("", include("concilia.intake.urls")),
@@ -22,6 +23,8 @@ urlpatterns = [
     path("helpdesk/", include("concilia.cases.urls")),
     path("accounts/", include("concilia.accounts.urls")),
     path("admin/", admin.site.urls),
+    # Prometheus (docs/operations.md): a bearer token, or loopback only when none is set.
+    path("metrics", metrics_view, name="metrics"),
     path("api/v1/", api.urls),
     path("integrations/mail/", include("concilia.integrations.mail.urls")),
     path("integrations/telegram/", include("concilia.integrations.telegram.urls")),

@@ -31,8 +31,10 @@ from django.utils.module_loading import import_string
 from django_tasks import TaskContext, task, task_backends
 from django_tasks.base import Task
 
+from concilia.core.logging import new_request_id, request_context
+from concilia.core.metrics import count_job_failure
 from concilia.core.models import DeadJob
-from concilia.core.tasks import enqueue_with_change
+from concilia.core.tasks import REQUEST_ID_KWARG, enqueue_with_change
 
 logger = logging.getLogger(__name__)
 
@@ -63,23 +65,29 @@ def job(
     def decorate(function: Callable[..., Any]) -> Task:
         def run(context: TaskContext, *args: Any, **kwargs: Any) -> Any:
             retry = kwargs.pop(RETRY_KWARG, None) or {}
-            try:
-                return function(*args, **kwargs)
-            except Exception:
-                _after_failure(
-                    context.task_result.task,
-                    args=list(args),
-                    kwargs=kwargs,
-                    attempt=int(retry.get("attempt", 1)),
-                    first_failed_at=retry.get("first_failed_at"),
-                    attempts=attempts or settings.JOB_ATTEMPTS,
-                )
-                raise  # the backend records this attempt's failure as usual
+            # The id of the request that queued the job: its log lines carry it (operations.md).
+            queued_by = kwargs.pop(REQUEST_ID_KWARG, None)
+            with request_context(queued_by or new_request_id()):
+                try:
+                    return function(*args, **kwargs)
+                except Exception:
+                    count_job_failure(context.task_result.task.module_path)
+                    _after_failure(
+                        context.task_result.task,
+                        args=list(args),
+                        kwargs=kwargs,
+                        attempt=int(retry.get("attempt", 1)),
+                        first_failed_at=retry.get("first_failed_at"),
+                        attempts=attempts or settings.JOB_ATTEMPTS,
+                        queued_by=queued_by,
+                    )
+                    raise  # the backend records this attempt's failure as usual
 
         # Named as the function, so the task is found at its module path; no __wrapped__, so
         # django-tasks sees `context` as the first argument.
         for name in ("__module__", "__name__", "__qualname__", "__doc__"):
             setattr(run, name, getattr(function, name))
+        run.carries_request_id = True  # type: ignore[attr-defined]
         return task(takes_context=True, **task_options)(run)
 
     return decorate
@@ -93,8 +101,10 @@ def _after_failure(
     attempt: int,
     first_failed_at: str | None,
     attempts: int,
+    queued_by: str | None = None,
 ) -> None:
-    """Queue the next attempt, or keep the job as dead after its last one."""
+    """Queue the next attempt (with the id of the request that queued the first, if any), or
+    keep the job as dead after its last one."""
     now = timezone.now()
     first = first_failed_at or now.isoformat()
     error = traceback.format_exc()
@@ -105,7 +115,10 @@ def _after_failure(
             again = current
         try:
             again.enqueue(
-                *args, **kwargs, **{RETRY_KWARG: {"attempt": attempt + 1, "first_failed_at": first}}
+                *args,
+                **kwargs,
+                **{RETRY_KWARG: {"attempt": attempt + 1, "first_failed_at": first}},
+                **({REQUEST_ID_KWARG: queued_by} if queued_by else {}),
             )
         except Exception:
             # The queue itself is away: keep the job where an administrator sees it.

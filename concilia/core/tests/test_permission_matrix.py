@@ -407,6 +407,9 @@ ROUTES: dict[str, Route] = {
     "mail:inbound": Route(lambda w: {"slug": w.mailbox.slug}),
     "telegram:webhook": Route(lambda w: {"code": w.bot.code}),
     "favicon.ico": Route(query="favicon.ico"),
+    # Prometheus: no role reads it; the test client asks from loopback, which may when no
+    # CONCILIA_METRICS_TOKEN is set (tokens and other addresses: core/tests/test_operations.py).
+    "metrics": Route(),
 }
 
 
@@ -583,6 +586,8 @@ MATRIX: dict[tuple[str, str], str] = _rows(
         ("403        403       403       403       403         403            403", "telegram:webhook", "POST"),
         ("redirect   redirect  redirect  redirect  redirect    redirect       redirect", "favicon.ico", "GET"),
         ("redirect   redirect  redirect  redirect  redirect    redirect       redirect", "favicon.ico", "POST"),
+        ("ok         ok        ok        ok        ok          ok             ok", "metrics", "GET"),
+        ("405        405       405       405       405         405            405", "metrics", "POST"),
     ]
 )
 # fmt: on
