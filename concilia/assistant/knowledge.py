@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from django.db.models import F
 from sklearn.feature_extraction.text import TfidfVectorizer
@@ -10,6 +12,14 @@ from sklearn.metrics.pairwise import linear_kernel
 
 from concilia.assistant.models import KnowledgeArticle
 from concilia.core.memo import remember_for
+
+if TYPE_CHECKING:
+    from concilia.assistant.models import Conversation
+
+# Why a customer's message went unanswered: a question no article matches, or a message whose
+# category the NLU could not tell.
+NO_ANSWER = "no_answer"
+NOT_UNDERSTOOD = "not_understood"
 
 # Below this cosine similarity a question is not taken as the article's.
 MATCH_THRESHOLD = 0.42
@@ -61,3 +71,22 @@ def count_shown(article: KnowledgeArticle) -> None:
 def count_feedback(article_id: int, helpful: bool) -> None:
     field = "helpful_count" if helpful else "unhelpful_count"
     KnowledgeArticle.objects.filter(pk=article_id).update(**{field: F(field) + 1})
+
+
+# Higher apps that collect unanswered questions (concilia.feedback) register here in their
+# ready(): the assistant imports none of them.
+UnansweredListener = Callable[..., None]
+_unanswered_listeners: list[UnansweredListener] = []
+
+
+def on_unanswered(listener: UnansweredListener) -> None:
+    """Call `listener(conversation=, text=, reason=)` whenever the assistant has no answer."""
+    if listener not in _unanswered_listeners:
+        _unanswered_listeners.append(listener)
+
+
+def report_unanswered(*, conversation: Conversation, text: str, reason: str) -> None:
+    """Tell the registered listeners, inside the turn's transaction, of a message left unanswered."""
+    if text.strip():
+        for listener in _unanswered_listeners:
+            listener(conversation=conversation, text=text, reason=reason)

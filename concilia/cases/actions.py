@@ -14,7 +14,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from concilia.accounts.models import User
-from concilia.cases import assignment, legal, sla
+from concilia.cases import assignment, legal, sla, templating
 from concilia.cases.attachments import CheckedFile
 from concilia.cases.models import (
     ActorKind,
@@ -474,6 +474,10 @@ def reply_to_customer(
         data={"message": message.pk, "template": template_code},
         now=now,
     )
+    if template_code:
+        templating.template_used(
+            code=template_code, case=current, message=message, author=author, at=now
+        )
     _publish(current, EventType.CASE_MESSAGE_ADDED, now, message=message.pk, author="staff")
     if status is not None and status != current.status:
         fields += _set_status(current, status, outcome, ActorKind.STAFF, author, now)

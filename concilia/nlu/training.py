@@ -65,6 +65,42 @@ def read_examples(
     return examples
 
 
+@dataclass(frozen=True)
+class Merged:
+    """What joining extra examples did: new texts, texts whose label they changed, repeats."""
+
+    added: int
+    relabelled: int
+    repeated: int
+
+
+def _same_text(text: str) -> str:
+    return " ".join(text.casefold().split())
+
+
+def merge_examples(examples: Examples, extra: Sequence[tuple[str, str]]) -> Merged:
+    """Join (text, label) pairs to `examples`, once per text (case and spaces aside): an extra
+    pair for a text already there replaces its label, since extras are people's corrections."""
+    where = {_same_text(text): i for i, text in enumerate(examples.texts)}
+    added = relabelled = repeated = 0
+    for text, label in extra:
+        key = _same_text(text)
+        if key in where:
+            i = where[key]
+            if examples.labels[i] == label:
+                repeated += 1
+            else:
+                examples.labels[i] = label
+                relabelled += 1
+            continue
+        where[key] = len(examples.texts)
+        examples.texts.append(text)
+        examples.labels.append(label)
+        examples.languages.append("")
+        added += 1
+    return Merged(added, relabelled, repeated)
+
+
 def check_trainable(examples: Examples, unknown_labels: Sequence[str]) -> None:
     in_scope = {label for label in examples.labels if label not in unknown_labels}
     if len(in_scope) < 2:
@@ -171,6 +207,9 @@ class TrainingResult:
     evaluation: Evaluation | None  # on the held-out part; None when too small to hold any out
     trained_on: int
     held_out: int
+    # The held-out examples themselves, so that another model (the one this replaces) can be
+    # measured on the same ones.
+    held_out_examples: Examples | None = None
 
 
 def train(
@@ -211,6 +250,7 @@ def _held_out_then_all(
     unknown_labels, random_state = options["unknown_labels"], options["random_state"]
     evaluation = None
     held_out = 0
+    held_out_examples = None
     counts = np.unique(np.asarray(labels, dtype=object), return_counts=True)[1]
     n_test = round(len(labels) * held_out_share)
     if counts.min() >= 2 and n_test >= len(counts):
@@ -222,6 +262,7 @@ def _held_out_then_all(
         trial.fit(train_x, train_y, on_step=on_step)
         evaluation = evaluate(trial, test_x, test_y)
         held_out = len(test_x)
+        held_out_examples = Examples(list(test_x), list(test_y))
     model.fit(texts, labels, on_step=on_step)
     model.info = {
         "trained_at": dt.datetime.now(tz=dt.UTC).isoformat(timespec="seconds"),
@@ -230,7 +271,7 @@ def _held_out_then_all(
         "encoder": model.encoder,
         "evaluation": evaluation.as_dict() if evaluation else None,
     }
-    return TrainingResult(model, evaluation, len(texts), held_out)
+    return TrainingResult(model, evaluation, len(texts), held_out, held_out_examples)
 
 
 def training_steps(examples: Examples, unknown_labels: Sequence[str], encoder: str = "none") -> int:

@@ -351,6 +351,7 @@ class Dialogue(Collecting, Offering, Closing):
             self.say(_("Anything else?"), [("end", _("No, thank you"))])
             return
         self.state.setdefault("unanswered", []).append(text[:300])
+        knowledge.report_unanswered(conversation=self.conv, text=text, reason=knowledge.NO_ANSWER)
         self.say(
             _(
                 "I do not have an answer to that without looking at your case, and I cannot "
@@ -386,9 +387,14 @@ class Dialogue(Collecting, Offering, Closing):
                 self.go("kb_feedback", kb_article=article.pk)
                 return
             self.state.setdefault("unanswered", []).append(text[:300])
+            knowledge.report_unanswered(
+                conversation=self.conv, text=text, reason=knowledge.NO_ANSWER
+            )
+            self._describe(text, reading, reported=True)
+            return
         self._describe(text, reading)
 
-    def _describe(self, text: str, reading: Understanding) -> None:
+    def _describe(self, text: str, reading: Understanding, *, reported: bool = False) -> None:
         previous = self.state.get("description", "")
         self.state["description"] = f"{previous}\n{text}".strip() if previous else text
         self.state["understanding"] = understanding_record(reading)
@@ -405,6 +411,10 @@ class Dialogue(Collecting, Offering, Closing):
             self.state["low_confidence"] = 0
             self._set_category(category.label, category.confidence)
             return
+        if not reported:
+            knowledge.report_unanswered(
+                conversation=self.conv, text=text, reason=knowledge.NOT_UNDERSTOOD
+            )
         misses = self.state.get("low_confidence", 0) + 1
         self.state["low_confidence"] = misses
         if misses >= self.rules.low_confidence_turns:

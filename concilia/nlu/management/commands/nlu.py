@@ -12,24 +12,29 @@ from concilia.nlu import encoders
 from concilia.nlu.classifier import (
     DEFAULT_UNKNOWN_LABELS,
     ModelNotFound,
+    TextClassifier,
     encoder_names,
     forget_models,
     load_model,
     model_paths,
 )
-from concilia.nlu.sources import UnknownSource, examples_from
+from concilia.nlu.sources import UnknownSource, example_sources, examples_from
 from concilia.nlu.training import (
     Examples,
     TrainingDataError,
+    TrainingResult,
     check_trainable,
     evaluate,
     format_evaluation,
+    merge_examples,
     read_examples,
     train,
     training_steps,
 )
 
 CASES_SOURCE = "closed_cases"
+# Reviewers' labels of one model (concilia.feedback registers "reviews:categories"...).
+REVIEWS_SOURCE = "reviews:{model}"
 
 
 class Command(BaseCommand):
@@ -69,6 +74,12 @@ class Command(BaseCommand):
             f"'{encoders.EXTRA}' extra): minilm (English), use (multilingual), both, or none "
             "(default)",
         )
+        trainer.add_argument(
+            "--without-reviews",
+            action="store_true",
+            help="leave out the labels reviewers gave to conversations (joined by default, once "
+            "per text, their label replacing the file's)",
+        )
         evaluator = actions.add_parser("evaluate", help="measure a model on labelled examples")
         data_arguments(evaluator)
 
@@ -95,6 +106,7 @@ class Command(BaseCommand):
         unknown: tuple[str, ...],
         from_cases: bool,
         encoder: str,
+        without_reviews: bool = False,
         **_,
     ) -> None:
         try:
@@ -117,6 +129,7 @@ class Command(BaseCommand):
             check_trainable(examples, unknown)
         except TrainingDataError as error:
             raise CommandError(str(error)) from None
+        reviewed = [] if without_reviews else self.add_reviews(examples, name)
         labels = sorted(set(examples.labels))
         shown = ", ".join(labels[:12]) + (", …" if len(labels) > 12 else "")
         self.stdout.write(
@@ -135,6 +148,7 @@ class Command(BaseCommand):
                 bar.update(1)
 
             result = train(examples, unknown_labels=unknown, on_step=step, encoder=encoder)
+        previous = self.previous_model(name)
         path = result.model.save(model_paths(name)[0])
         forget_models()
         self.stdout.write(f"Saved {path} ({path.stat().st_size / 1e6:.1f} MB).")
@@ -151,6 +165,7 @@ class Command(BaseCommand):
         )
         self.stdout.write(format_evaluation(result.evaluation))
         self.stdout.write(f"\nSaved model's unknown threshold: {result.model.threshold:.3f}")
+        self.compare(previous, result, reviewed)
 
     def evaluate(self, examples: Examples, *, name: str, unknown: list[str] | None) -> None:
         try:
@@ -161,3 +176,55 @@ class Command(BaseCommand):
         self.stdout.write(f"Model {name!r} ({source}), {len(examples.texts)} examples:\n")
         evaluation = evaluate(model, examples.texts, examples.labels, unknown_labels=unknown)
         self.stdout.write(format_evaluation(evaluation))
+
+    def add_reviews(self, examples: Examples, name: str) -> list[tuple[str, str]]:
+        """Join the reviewers' labels of this model to the examples; the pairs joined."""
+        source = REVIEWS_SOURCE.format(model=name)
+        if source not in example_sources():
+            return []
+        try:
+            reviewed = examples_from(source)
+        except DatabaseError as error:
+            self.stderr.write(f"Could not read the reviewers' labels ({error}): left out.")
+            return []
+        merged = merge_examples(examples, reviewed)
+        self.stdout.write(
+            f"Reviewers' labels: {len(reviewed)} ({merged.added} new texts, "
+            f"{merged.relabelled} relabelled, {merged.repeated} already there)."
+        )
+        return reviewed
+
+    def previous_model(self, name: str) -> TextClassifier | None:
+        """The model this training replaces, if there is one that loads."""
+        try:
+            return load_model(name)
+        except (ModelNotFound, encoders.EncoderUnavailable):
+            return None
+
+    def compare(
+        self,
+        previous: TextClassifier | None,
+        result: TrainingResult,
+        reviewed: list[tuple[str, str]],
+    ) -> None:
+        """Before and after: the replaced model on the same held-out examples, and both models
+        on the reviewers' labels (which the new one learnt from)."""
+        if previous is None or result.held_out_examples is None or result.evaluation is None:
+            return
+        held = result.held_out_examples
+        before = evaluate(previous, held.texts, held.labels)
+        self.stdout.write(
+            f"\nBefore/after on the same {len(held.texts)} held-out examples: "
+            f"accuracy {before.accuracy:.1%} -> {result.evaluation.accuracy:.1%}, "
+            f"macro-F1 {before.macro_f1:.3f} -> {result.evaluation.macro_f1:.3f} "
+            "(the previous model may have learnt some of them)."
+        )
+        if reviewed:
+            texts = [text for text, _label in reviewed]
+            labels = [label for _text, label in reviewed]
+            old = evaluate(previous, texts, labels)
+            new = evaluate(result.model, texts, labels)
+            self.stdout.write(
+                f"Reviewers' labels ({len(texts)}): the previous model got {old.accuracy:.1%} "
+                f"right, the saved one {new.accuracy:.1%} (it learnt from them)."
+            )
