@@ -283,8 +283,8 @@ class RedisDb:
         return f"{self.url}/{self.number}"
 
     def queued(self) -> int:
-        """Jobs waiting in RQ's queue (not those being run)."""
-        return int(self.db.llen("rq:queue:default"))
+        """Jobs waiting in RQ's queues (not those being run)."""
+        return sum(int(self.db.llen(key)) for key in self.db.scan_iter("rq:queue:*"))
 
     def jobs(self) -> tuple[int, int, float]:
         """(jobs done, jobs failed, seconds they ran) by the registered RQ workers so far."""
@@ -348,7 +348,8 @@ class Deployment:
         step(f"starting {self.args.workers} RQ workers")
         command = [sys.executable, "-m", "concilia", "worker"]
         if self.args.rq_worker_class:  # what `concilia worker` runs, with another worker class
-            command[3:] = ["rqworker", "default", "--job-class", "django_tasks_rq.Job"]
+            queues = ["customer", "default", "mail", "webhooks"]  # settings.JOB_QUEUES
+            command[3:] = ["rqworker", *queues, "--job-class", "django_tasks_rq.Job"]
             command += ["--with-scheduler", "--worker-class", self.args.rq_worker_class]
         for number in range(self.args.workers):
             with open(instance.home / f"worker-{number + 1}.log", "wb") as log:
