@@ -14,6 +14,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from concilia.accounts import two_factor
 from concilia.accounts.models import User
+from concilia.core import audit
 
 RECOVERY_DEVICE = "recovery codes"
 
@@ -22,7 +23,9 @@ class CodeDoesNotMatch(ValueError):
     """The code typed does not belong to the key being set up."""
 
 
-def _audit(*, user: User, actor: User, message: str) -> None:
+def _audit(*, user: User, actor: User, message: str, two_factor: str) -> None:
+    """The admin's log of the account, and the audit log (`two_factor`: what became of it)."""
+    audit.record(audit.CHANGE, target=user, actor=actor, detail={"two_factor": two_factor})
     LogEntry.objects.log_actions(
         user_id=actor.pk,
         queryset=[user],
@@ -63,7 +66,7 @@ def enable_two_factor(*, user: User, key: str, code: str) -> tuple[TOTPDevice, l
     codes = _new_recovery_codes(user)
     user.two_factor_enabled = True
     user.save(update_fields=["two_factor_enabled"])
-    _audit(user=user, actor=user, message="Two-factor sign-in turned on.")
+    _audit(user=user, actor=user, message="Two-factor sign-in turned on.", two_factor="on")
     return device, codes
 
 
@@ -71,7 +74,9 @@ def enable_two_factor(*, user: User, key: str, code: str) -> tuple[TOTPDevice, l
 def replace_recovery_codes(*, user: User) -> list[str]:
     """Ten new recovery codes in place of the old ones (which stop working)."""
     codes = _new_recovery_codes(user)
-    _audit(user=user, actor=user, message="New recovery codes made.")
+    _audit(
+        user=user, actor=user, message="New recovery codes made.", two_factor="new recovery codes"
+    )
     return codes
 
 
@@ -91,7 +96,7 @@ def disable_two_factor(*, user: User, actor: User) -> None:
         if actor.pk == user.pk
         else "Two-factor sign-in reset by an administrator."
     )
-    _audit(user=user, actor=actor, message=message)
+    _audit(user=user, actor=actor, message=message, two_factor="off")
 
 
 def recovery_codes_left(user: User) -> int:

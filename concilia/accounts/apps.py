@@ -9,6 +9,9 @@ class AccountsConfig(AppConfig):
     verbose_name = _("Staff accounts")
 
     def ready(self) -> None:
+        from concilia.accounts import audit_trail
         from concilia.accounts.checks import two_factor_required
+
+        audit_trail.connect()  # audit entries for sign-in and for roles and permissions
 
         checks.register(two_factor_required, checks.Tags.security, deploy=True)

@@ -19,6 +19,8 @@ from django.core.cache import cache
 from django.http import HttpRequest
 from django.utils.translation import ngettext
 
+from concilia.accounts.models import User
+from concilia.core import audit
 from concilia.core.throttling import client_address
 
 logger = logging.getLogger("concilia.security")
@@ -90,7 +92,8 @@ def record_failure(request: HttpRequest, username: str) -> Lock | None:
     now = time.time()
     for subject, limit in _subjects(username, address):
         if _count(subject, now) >= limit > 0:
-            cache.add(f"{subject}:locked", now + _window(), timeout=_window())
+            if cache.add(f"{subject}:locked", now + _window(), timeout=_window()):
+                _audit_lock(username, subject.split(":")[1])
             logger.warning(
                 "Sign-in locked: %s (user name %r, from %s)",
                 subject.split(":")[1],
@@ -98,6 +101,18 @@ def record_failure(request: HttpRequest, username: str) -> Lock | None:
                 address,
             )
     return current_lock(request, username)
+
+
+def _audit_lock(username: str, locked: str) -> None:
+    """An entry for a new lock: on the account named, when it is one (`locked`: "user" or
+    "address", which is in the entry anyway)."""
+    user = User.objects.filter(**{User.USERNAME_FIELD: username}).first()
+    audit.record(
+        audit.LOCK_OUT,
+        target=user if user is not None else User,
+        actor=user,
+        detail={"locked": locked, "minutes": settings.LOGIN_LOCKOUT_MINUTES},
+    )
 
 
 def clear_failures(username: str) -> None:

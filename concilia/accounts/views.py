@@ -24,6 +24,7 @@ from concilia.accounts import actions, lockout, two_factor
 from concilia.accounts.forms import CodeForm
 from concilia.accounts.models import User
 from concilia.accounts.two_factor import Step, pending_step, sign_in_step
+from concilia.core import audit
 
 SETUP_KEY = "concilia_two_factor_key"
 
@@ -59,6 +60,7 @@ def _signed_out_for_lock(request: HttpRequest, lock: lockout.Lock) -> HttpRespon
 
 def _counted_failure(request: HttpRequest) -> HttpResponse | None:
     """Count a wrong code towards the lock-out; once locked, the person is signed out."""
+    audit.record(audit.SIGN_IN_FAILED, target=request.user, detail={"step": "two_factor"})
     lock = lockout.record_failure(request, request.user.get_username())
     return _signed_out_for_lock(request, lock) if lock is not None else None
 
@@ -109,8 +111,15 @@ def verify(request: HttpRequest) -> HttpResponse:
         if device is not None:
             otp_login(request, device)
             lockout.clear_failures(user.get_username())
-            if isinstance(device, StaticDevice):
-                left = actions.recovery_codes_left(user)  # type: ignore[arg-type]
+            recovery = isinstance(device, StaticDevice)
+            left = actions.recovery_codes_left(user) if recovery else 0  # type: ignore[arg-type]
+            audit.record(
+                audit.SIGN_IN,
+                target=user,
+                detail={"step": "two_factor", "recovery_code": recovery}
+                | ({"recovery_codes_left": left} if recovery else {}),
+            )
+            if recovery:
                 messages.warning(
                     request,
                     ngettext(

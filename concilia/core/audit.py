@@ -46,6 +46,9 @@ DECIDE = AuditAction.DECIDE
 OVERRIDE = AuditAction.OVERRIDE
 AGREE = AuditAction.AGREE
 SIGN_IN = AuditAction.SIGN_IN
+SIGN_OUT = AuditAction.SIGN_OUT
+SIGN_IN_FAILED = AuditAction.SIGN_IN_FAILED
+LOCK_OUT = AuditAction.LOCK_OUT
 
 # Where a signed-in customer's id is kept in the session (customers.auth.SESSION_KEY; core
 # imports no higher app): their requests are theirs when no actor is named.

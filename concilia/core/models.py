@@ -290,6 +290,9 @@ class AuditAction(models.TextChoices):
     OVERRIDE = "override", _("Overrode a decision")
     AGREE = "agree", _("Agreed a resolution")
     SIGN_IN = "sign_in", _("Signed in")
+    SIGN_OUT = "sign_out", _("Signed out")
+    SIGN_IN_FAILED = "sign_in_failed", _("Failed to sign in")
+    LOCK_OUT = "lock_out", _("Locked out")
 
 
 class AuditActorKind(models.TextChoices):
