@@ -19,6 +19,7 @@ urlpatterns = [
     path("helpdesk/mediation/", include("concilia.resolution.mediation_urls")),
     path("helpdesk/collective/", include("concilia.resolution.urls")),
     path("helpdesk/privacy/", include("concilia.privacy.urls")),
+    path("helpdesk/analytics/", include("concilia.analytics.urls")),
     path("helpdesk/feedback/", include("concilia.feedback.urls")),
     path("helpdesk/dossier/<str:reference>", dossiers.download, name="case-dossier"),
     path("helpdesk/", include("concilia.cases.urls")),
