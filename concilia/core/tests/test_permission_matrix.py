@@ -297,6 +297,35 @@ def _flag(w: World) -> dict[str, Any]:
     return {"pk": w.flag.pk}
 
 
+def _feedback_question(w: World) -> dict[str, Any]:
+    from concilia.feedback.actions import record_unanswered
+    from concilia.feedback.models import UnansweredQuestion
+
+    record_unanswered(conversation=w.conversation, text="Gift cards?", reason="no_answer")
+    return {"pk": UnansweredQuestion.objects.get().pk}
+
+
+def _feedback_label(w: World) -> dict[str, Any]:
+    """A label of another conversation than Lucy's, which stays in the review queue."""
+    from concilia.assistant.models import Conversation
+    from concilia.feedback.models import ReviewItem, ReviewLabel
+
+    label = ReviewLabel.objects.first()
+    if label is None:
+        other = Conversation.objects.create(token_digest="0" * 64, language="en")
+        item = ReviewItem.objects.create(
+            conversation=other, status="labelled", reviewer=w.users["supervisor"]
+        )
+        label = ReviewLabel.objects.create(
+            review=item,
+            text="Gift cards?",
+            model="kinds",
+            label="question",
+            created_by=w.users["supervisor"],
+        )
+    return {"pk": label.pk}
+
+
 def _version(w: World) -> dict[str, Any]:
     w.case.refresh_from_db(fields=["version"])
     return {"version": w.case.version}
@@ -358,6 +387,16 @@ ROUTES: dict[str, Route] = {
     "collective:detail": Route(_flag),
     "collective:act": Route(_flag),
     "collective:dismiss": Route(_flag, lambda w: {"dismiss-reason": "Different products."}),
+    "feedback:queue": Route(),
+    "feedback:reviewed": Route(),
+    "feedback:review": Route(
+        _chat, lambda w: {"form-TOTAL_FORMS": "0", "form-INITIAL_FORMS": "0", "nothing": "1"}
+    ),
+    "feedback:exclude-label": Route(_feedback_label, lambda w: {"excluded": "1"}),
+    "feedback:unanswered": Route(),
+    "feedback:dismiss-question": Route(_feedback_question),
+    "feedback:knowledge": Route(),
+    "feedback:templates": Route(),
     "privacy:audit": Route(),
     "privacy:audit-export": Route(lambda w: {"format": "csv"}),
     "privacy:accountability": Route(),
@@ -510,6 +549,22 @@ MATRIX: dict[tuple[str, str], str] = _rows(
         ("login      login     login     403       400         400            403", "collective:act", "POST"),
         ("405        405       405       405       405         405            405", "collective:dismiss", "GET"),
         ("login      login     login     403       redirect    redirect       403", "collective:dismiss", "POST"),
+        ("login      login     login     403       ok          ok             403", "feedback:queue", "GET"),
+        ("405        405       405       405       405         405            405", "feedback:queue", "POST"),
+        ("login      login     login     403       ok          ok             403", "feedback:reviewed", "GET"),
+        ("405        405       405       405       405         405            405", "feedback:reviewed", "POST"),
+        ("login      login     login     403       ok          ok             403", "feedback:review", "GET"),
+        ("login      login     login     403       redirect    redirect       403", "feedback:review", "POST"),
+        ("405        405       405       405       405         405            405", "feedback:exclude-label", "GET"),
+        ("login      login     login     403       redirect    redirect       403", "feedback:exclude-label", "POST"),
+        ("login      login     login     403       ok          ok             403", "feedback:unanswered", "GET"),
+        ("405        405       405       405       405         405            405", "feedback:unanswered", "POST"),
+        ("405        405       405       405       405         405            405", "feedback:dismiss-question", "GET"),
+        ("login      login     login     403       redirect    redirect       403", "feedback:dismiss-question", "POST"),
+        ("login      login     login     403       ok          ok             403", "feedback:knowledge", "GET"),
+        ("405        405       405       405       405         405            405", "feedback:knowledge", "POST"),
+        ("login      login     login     403       ok          ok             403", "feedback:templates", "GET"),
+        ("405        405       405       405       405         405            405", "feedback:templates", "POST"),
         ("login      login     login     403       403         ok             ok", "privacy:audit", "GET"),
         ("405        405       405       405       405         405            405", "privacy:audit", "POST"),
         ("login      login     login     403       403         ok             ok", "privacy:audit-export", "GET"),
