@@ -1,4 +1,4 @@
-"""The reliability test of the outbox: the real worker (`concilia db_worker`, as `concilia serve`
+"""The reliability test of the outbox: the real worker (`concilia worker`, as `concilia serve`
 starts it) is killed with SIGKILL in the middle of a batch of webhooks and started again with the
 sweep; every event reaches the receiver, in order per case.
 
@@ -87,7 +87,7 @@ def test_a_worker_killed_mid_batch_loses_nothing(tmp_path: Path, settings):
             "CONCILIA_WEBHOOK_CLAIM_SECONDS": "2",
             "CONCILIA_WEBHOOK_RETRY_BASE_SECONDS": "0.2",
         }
-        worker = ["db_worker", "--interval", "0.1", "--no-reload", "--no-startup-delay"]
+        worker = ["worker"]  # every queue: the webhooks' jobs go to their own
 
         processes.append(start(worker, env))
         wait_until(lambda: len(receiver.received) >= 3, 30, "the worker never started sending")
