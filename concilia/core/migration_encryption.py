@@ -47,12 +47,21 @@ def _plain_json(empty: str) -> Any:
     return plain
 
 
-def _rewrite(schema_editor: Any, table: str, columns: dict[str, Any]) -> None:
+def _rewrite(
+    schema_editor: Any,
+    table: str,
+    columns: dict[str, Any],
+    indexes: dict[str, tuple[str, str]] | None = None,
+) -> None:
+    """Apply `columns` (name: what to make of its stored value) to every row; each of `indexes`
+    (index column: (source column, purpose)) is set to the blind index of its source's plain
+    value."""
     connection = schema_editor.connection
     quote = connection.ops.quote_name
+    indexes = indexes or {}
     names = list(columns)
     selected = ", ".join(quote(name) for name in names)
-    assignments = ", ".join(f"{quote(name)} = %s" for name in names)
+    assignments = ", ".join(f"{quote(name)} = %s" for name in [*names, *indexes])
     last = None
     while True:
         where, params = ("WHERE id > %s", [last]) if last is not None else ("", [])
@@ -68,7 +77,11 @@ def _rewrite(schema_editor: Any, table: str, columns: dict[str, Any]) -> None:
         changed = []
         for pk, *values in rows:
             new = [columns[name](value) for name, value in zip(names, values, strict=True)]
-            if new != values:
+            stored = dict(zip(names, values, strict=True))
+            for source, purpose in indexes.values():
+                # As BlindIndexField.pre_save computes it (an empty value too).
+                new.append(crypto.blind_index(_plain_text(stored[source]) or "", purpose=purpose))
+            if new[: len(names)] != values or indexes:
                 changed.append([*new, pk])
         if changed:
             with connection.cursor() as cursor:
@@ -80,9 +93,14 @@ def _rewrite(schema_editor: Any, table: str, columns: dict[str, Any]) -> None:
 
 
 def encrypt_rows(
-    table: str, *, text: tuple[str, ...] = (), json_columns: tuple[str, ...] = ()
+    table: str,
+    *,
+    text: tuple[str, ...] = (),
+    json_columns: tuple[str, ...] = (),
+    indexes: dict[str, tuple[str, str]] | None = None,
 ) -> Any:
-    """A RunPython function that encrypts the plain values of `table`'s columns."""
+    """A RunPython function that encrypts the plain values of `table`'s columns and fills the
+    blind `indexes` ({index column: (source column among `text`, purpose)})."""
 
     def forwards(apps: Any, schema_editor: Any) -> None:
         if schema_editor.connection.vendor == "sqlite":
@@ -91,7 +109,7 @@ def encrypt_rows(
                 cursor.execute("PRAGMA secure_delete = ON")
         columns = {name: _sealed_text for name in text}
         columns.update({name: _sealed_json for name in json_columns})
-        _rewrite(schema_editor, table, columns)
+        _rewrite(schema_editor, table, columns, indexes)
 
     return forwards
 

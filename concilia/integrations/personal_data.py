@@ -15,6 +15,7 @@ from typing import Any
 from django.db.models import Q
 
 from concilia.cases.models import Case
+from concilia.core.encrypted_json import filled
 from concilia.core.personal_data import (
     DELETED,
     Export,
@@ -25,7 +26,7 @@ from concilia.core.personal_data import (
     iso,
 )
 from concilia.customers.models import Customer
-from concilia.integrations.mail.models import InboundEmail
+from concilia.integrations.mail.models import InboundEmail, sender_index
 from concilia.integrations.telegram.models import TelegramChat, TelegramUpdate
 
 DECLARED = [
@@ -51,8 +52,14 @@ DECLARED = [
 
 def _emails_of(customer: Customer) -> Any:
     address = (customer.email or "").strip()
-    sender = Q(from_address__iexact=address) if address else Q(pk__in=[])
+    sender = Q(from_index=sender_index(address)) if address else Q(pk__in=[])
     return InboundEmail.objects.filter(sender | Q(case__customer=customer))
+
+
+def _chat_of(payload: dict[str, Any]) -> int | None:
+    """The chat an update came from: a message's, or the message a button was under."""
+    message = payload.get("message") or (payload.get("callback_query") or {}).get("message") or {}
+    return (message.get("chat") or {}).get("id")
 
 
 def _chats_of(customer: Customer) -> Any:
@@ -87,12 +94,15 @@ def export_customer(customer: Customer) -> Export:
 
 
 def _forget_emails(emails: Any) -> dict[str, int]:
-    """Blank the emails' sender, subject, id and detail, and delete their raw files."""
+    """Blank the emails' sender (and its index), subject, id and detail, and delete their raw
+    files."""
     found = emails.filter(
-        ~Q(from_address="") | ~Q(subject="") | ~Q(header_id="") | ~Q(raw="") | ~Q(detail="")
+        ~Q(header_id="") | ~Q(raw="") | filled("from_address", "subject", "detail")
     )
     names = list(found.exclude(raw="").values_list("raw", flat=True))
-    changed = found.update(from_address="", subject="", header_id="", raw="", detail="")
+    changed = found.update(
+        from_address="", from_index="", subject="", header_id="", raw="", detail=""
+    )
     forget_files_after_commit(names)
     return counted(emails=changed, email_files=len(names))
 
@@ -107,14 +117,10 @@ def erase_customer(customer: Customer, *, reason: str) -> dict[str, int]:
     chats = list(_chats_of(customer).values_list("pk", "bot_id", "chat_id"))
     updates = 0
     for _pk, bot_id, chat_id in chats:
-        updates += (
-            TelegramUpdate.objects.filter(bot_id=bot_id)
-            .filter(
-                Q(payload__message__chat__id=chat_id)
-                | Q(payload__callback_query__message__chat__id=chat_id)
-            )
-            .update(payload={})
-        )
+        # The payload is encrypted: the (few) updates not yet handled are read and matched here.
+        pending = TelegramUpdate.objects.filter(bot_id=bot_id).filter(filled("payload"))
+        of_chat = [update.pk for update in pending if _chat_of(update.payload) == chat_id]
+        updates += TelegramUpdate.objects.filter(pk__in=of_chat).update(payload={})
     deleted, _by_model = TelegramChat.objects.filter(pk__in=[pk for pk, _b, _c in chats]).delete()
     return {
         **parts,

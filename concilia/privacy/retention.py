@@ -29,7 +29,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import models, transaction
-from django.db.models import Exists, OuterRef
+from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -37,6 +37,7 @@ from django.utils.translation import gettext_lazy
 from concilia.assistant.models import ChatUpload, Conversation
 from concilia.cases.models import Case, Category, Status
 from concilia.core import audit
+from concilia.core.encrypted_json import filled
 from concilia.core.models import DeadJob, PeriodicRun
 from concilia.core.personal_data import erased_email, forget_files_after_commit
 from concilia.customers.models import Customer, email_index
@@ -175,7 +176,7 @@ def expired_inbound_emails(rules: RetentionRules, now: dt.datetime) -> models.Qu
     return (
         InboundEmail.objects.filter(received_at__lt=cutoff)
         .exclude(outcome=Outcome.RECEIVED)
-        .exclude(raw="", from_address="", subject="", detail="")
+        .filter(~Q(raw="") | filled("from_address", "subject", "detail"))
     )
 
 
@@ -340,7 +341,7 @@ def _inbound_emails(rules: RetentionRules, report: RetentionReport) -> None:
         with transaction.atomic():
             forget_files_after_commit(email.raw.name for email in page if email.raw)
             InboundEmail.objects.filter(pk__in=[email.pk for email in page]).update(
-                raw="", from_address="", subject="", detail=""
+                raw="", from_address="", from_index="", subject="", detail=""
             )
         report.other["inbound_emails"] += len(page)
 

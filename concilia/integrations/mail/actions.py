@@ -167,11 +167,14 @@ def _refused_note(case: Case, refused: list[str], email: InboundEmail) -> None:
 
 def _is_loop(parsed: parsing.ParsedEmail, now: dt.datetime) -> bool:
     """Too many emails from one address within the hour: an autoresponder answering ours."""
-    recent = InboundEmail.objects.filter(
-        from_address=parsed.from_address,
-        received_at__gte=now - dt.timedelta(hours=1),
-        outcome__in=_SETTLED,
-    ).count()
+    recent = (
+        InboundEmail.objects.with_sender(parsed.from_address)
+        .filter(
+            received_at__gte=now - dt.timedelta(hours=1),
+            outcome__in=_SETTLED,
+        )
+        .count()
+    )
     return recent >= settings.CONCILIA_MAIL_LOOP_LIMIT
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
@@ -15,7 +15,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 
 from concilia.integrations.mail.actions import process_email
-from concilia.integrations.mail.models import InboundEmail, Mailbox, Outcome
+from concilia.integrations.mail.models import InboundEmail, Mailbox, Outcome, sender_index
 
 
 class MailboxForm(forms.ModelForm):
@@ -94,7 +94,10 @@ class InboundEmailAdmin(admin.ModelAdmin):
 
     list_display = ("received_at", "mailbox", "from_address", "subject", "outcome", "case_link")
     list_filter = ("outcome", "mailbox")
-    search_fields = ("from_address", "subject", "header_id", "case__reference")
+    search_fields = ("header_id",)  # shows the search box; get_search_results does the searching
+    search_help_text = gettext_lazy(
+        "A whole sender address, a Message-ID or a case reference (the subject is encrypted)."
+    )
     date_hierarchy = "received_at"
     actions = ("process_again",)
     fields = (
@@ -112,6 +115,16 @@ class InboundEmailAdmin(admin.ModelAdmin):
         "processed_at",
     )
     readonly_fields = fields
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet, search_term: str
+    ) -> tuple[QuerySet, bool]:
+        # The sender is encrypted: found whole, through its keyed hash.
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        found = Q(from_index=sender_index(term)) | Q(header_id=term) | Q(header_id=f"<{term}>")
+        return queryset.filter(found | Q(case__reference__iexact=term)), False
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

@@ -4,12 +4,26 @@ from __future__ import annotations
 
 import secrets
 import uuid
+from collections.abc import Iterable
+from typing import Any
 
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from concilia.cases.models import Case, Category, Message, get_attachment_storage
+from concilia.core.crypto import blind_index
+from concilia.core.fields import (
+    BlindIndexField,
+    EncryptedCharField,
+    EncryptedTextField,
+    with_blind_indexes,
+)
+
+
+def sender_index(address: str) -> str:
+    """The keyed hash an email's sender is found by (the same as a customer's email index)."""
+    return blind_index(address, purpose="email")
 
 
 def new_inbound_secret() -> str:
@@ -40,10 +54,12 @@ class Mailbox(models.Model):
         _("security"), max_length=10, choices=Security.choices, default=Security.SSL
     )
     username = models.CharField(_("user name"), max_length=200, blank=True)
-    password = models.CharField(_("password"), max_length=200, blank=True)
+    # Encrypted at rest (docs/encryption.md): sent to the IMAP server, so it must be readable.
+    password = EncryptedCharField(_("password"), max_length=200, blank=True)
     folder = models.CharField(_("folder"), max_length=200, default="INBOX")
-    # Shared with the mail provider: HTTP Basic password (or Bearer token) of the webhook.
-    inbound_secret = models.CharField(
+    # Shared with the mail provider: HTTP Basic password (or Bearer token) of the webhook;
+    # encrypted at rest, shown to the administrator to give to the provider.
+    inbound_secret = EncryptedCharField(
         _("inbound webhook secret"), max_length=100, default=new_inbound_secret
     )
     default_category = models.ForeignKey(
@@ -94,8 +110,18 @@ def raw_path(instance: InboundEmail, filename: str) -> str:
     return f"mail/{timezone.now():%Y/%m}/{uuid.uuid4().hex}.eml"
 
 
+class InboundEmailQuerySet(models.QuerySet["InboundEmail"]):
+    def with_sender(self, address: str) -> InboundEmailQuerySet:
+        """Emails from `address` (case and outer spaces aside)."""
+        return self.filter(from_index=sender_index(address))
+
+
 class InboundEmail(models.Model):
-    """One email as it arrived; the raw message is kept, so nothing in it is ever lost."""
+    """One email as it arrived; the raw message is kept, so nothing in it is ever lost.
+
+    Sender, subject and detail are encrypted (concilia.core.fields); the sender is found through
+    `from_index` (with_sender), never by its column.
+    """
 
     mailbox = models.ForeignKey(
         Mailbox, on_delete=models.PROTECT, null=True, blank=True, related_name="emails"
@@ -105,8 +131,9 @@ class InboundEmail(models.Model):
     uid = models.BigIntegerField(null=True, blank=True)
     dedupe_key = models.CharField(max_length=64, db_index=True)
     header_id = models.CharField(_("Message-ID"), max_length=255, blank=True)
-    from_address = models.CharField(_("from"), max_length=254, blank=True)
-    subject = models.CharField(_("subject"), max_length=500, blank=True)
+    from_address = EncryptedCharField(_("from"), max_length=254, blank=True)
+    from_index = BlindIndexField(source="from_address", purpose="email", blank=True, default="")
+    subject = EncryptedCharField(_("subject"), max_length=500, blank=True)
     size = models.PositiveIntegerField(_("size"), default=0)
     raw = models.FileField(
         storage=get_attachment_storage, upload_to=raw_path, max_length=300, blank=True
@@ -114,7 +141,7 @@ class InboundEmail(models.Model):
     outcome = models.CharField(
         _("outcome"), max_length=20, choices=Outcome.choices, default=Outcome.RECEIVED
     )
-    detail = models.TextField(_("detail"), blank=True)
+    detail = EncryptedTextField(_("detail"), blank=True)
     case = models.ForeignKey(
         Case, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
@@ -124,6 +151,8 @@ class InboundEmail(models.Model):
     attempts = models.PositiveSmallIntegerField(default=0)
     received_at = models.DateTimeField(_("received"), default=timezone.now, db_index=True)
     processed_at = models.DateTimeField(_("processed"), null=True, blank=True)
+
+    objects = InboundEmailQuerySet.as_manager()
 
     class Meta:
         ordering = ["-received_at", "-pk"]
@@ -136,7 +165,11 @@ class InboundEmail(models.Model):
                 name="inbound_email_once_per_uid",
             )
         ]
-        indexes = [models.Index(fields=["from_address", "received_at"])]
+        indexes = [models.Index(fields=["from_index", "received_at"], name="inbound_email_sender")]
 
     def __str__(self) -> str:
         return f"{self.from_address}: {self.subject}"
+
+    def save(self, *args: Any, update_fields: Iterable[str] | None = None, **kwargs: Any) -> None:
+        fields = with_blind_indexes(InboundEmail, update_fields)
+        super().save(*args, update_fields=fields, **kwargs)

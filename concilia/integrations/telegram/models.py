@@ -13,6 +13,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from concilia.core.encrypted_json import EncryptedJSONField
 from concilia.core.fields import EncryptedCharField
 
 DEFAULT_API_URL = "https://api.telegram.org"
@@ -40,7 +41,9 @@ class TelegramBot(models.Model):
     # kept readable. Set it with set_token.
     api_token = EncryptedCharField(_("token"), max_length=200, editable=False)
     bot_id = models.CharField(_("bot id"), max_length=20, editable=False)
-    webhook_secret = models.CharField(max_length=100, default=new_webhook_secret, editable=False)
+    # What Telegram sends back with every update (given to it when the webhook is registered):
+    # encrypted at rest like the token.
+    webhook_secret = EncryptedCharField(max_length=100, default=new_webhook_secret, editable=False)
     api_url = models.CharField(
         _("Bot API address"),
         max_length=200,
@@ -139,7 +142,8 @@ class TelegramUpdate(models.Model):
 
     bot = models.ForeignKey(TelegramBot, on_delete=models.CASCADE, related_name="updates")
     update_id = models.BigIntegerField()
-    payload = models.JSONField(default=dict, blank=True)
+    # What the customer wrote is in it: encrypted, read whole (never filtered inside).
+    payload = EncryptedJSONField(default=dict, blank=True)
     received_at = models.DateTimeField(default=timezone.now)
     handled_at = models.DateTimeField(null=True, blank=True)
 

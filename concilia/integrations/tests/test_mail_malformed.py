@@ -133,7 +133,7 @@ def test_a_mailbox_of_malformed_huge_and_looping_mail_loses_nothing(dovecot, run
     assert "alert(1)" not in descriptions
     assert Attachment.objects.filter(original_name="a.png").exists()
     # The loop was stopped: at most the limit of cases and confirmations for the robot.
-    robot = InboundEmail.objects.filter(from_address="robot@example.net")
+    robot = InboundEmail.objects.with_sender("robot@example.net")
     assert robot.filter(outcome=Outcome.NEW_CASE).count() == 5
     assert robot.filter(outcome=Outcome.LOOP).count() == 7
     assert len([m for m in mail.outbox if m.to == ["robot@example.net"]]) == 5

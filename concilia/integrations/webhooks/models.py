@@ -12,6 +12,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from concilia.core.events import EventType
+from concilia.core.fields import EncryptedCharField
 from concilia.core.models import OutboxEvent
 
 
@@ -30,8 +31,9 @@ class Endpoint(models.Model):
     description = models.CharField(_("description"), max_length=200, blank=True)
     # Event kinds (EventType values) it subscribes to.
     events = models.JSONField(_("events"), default=list)
-    # Kept readable: every request is signed with it (shown once to the administrator).
-    secret = models.CharField(_("signing secret"), max_length=100, default=new_secret)
+    # Every request is signed with it (shown once to the administrator), so it is encrypted at
+    # rest (docs/encryption.md), not hashed.
+    secret = EncryptedCharField(_("signing secret"), max_length=100, default=new_secret)
     active = models.BooleanField(
         _("active"), default=True, help_text=_("Inactive endpoints receive nothing new.")
     )
