@@ -138,3 +138,46 @@ def test_the_migration_encrypts_mail_written_in_clear_and_indexes_its_sender():
     assert SENDER[1] not in raw and SUBJECT not in raw and crypto.PREFIX in raw
     stored = InboundEmail.objects.with_sender(SENDER[1]).get()
     assert (stored.from_address, stored.subject) == (SENDER[1], SUBJECT)
+
+
+def test_a_key_rotation_writes_the_chat_the_mail_and_the_secrets_again(settings, tmp_path):
+    from concilia.assistant.models import ChatMessage, Conversation
+    from concilia.core import rekeying
+    from concilia.integrations.mail.models import Mailbox
+
+    # Given keys in a key file, and a chat, an email and secrets written with the first key
+    settings.HOME = tmp_path
+    settings.ENCRYPTION_KEYS = []
+    memory = {"step": "email", "fields": {"order_number": "4471"}}
+    conversation = Conversation.objects.create(language="es", token_digest="x", state=memory)
+    ChatMessage.objects.create(
+        conversation=conversation, seq=1, author="customer", body=SUBJECT, understanding=memory
+    )
+    receive_email(raw=email())
+    Mailbox.objects.create(name="Support", slug="support", address="s@shop.example", password="pw1")
+    Endpoint.objects.create(url="https://warehouse.example/hook", events=["case.created"])
+    mine = {
+        "assistant.Conversation.state",
+        "assistant.ChatMessage.body",
+        "assistant.ChatMessage.understanding",
+        "integrations.InboundEmail.from_address",
+        "integrations.InboundEmail.subject",
+        "integrations.Mailbox.password",
+        "integrations.Endpoint.secret",
+        "integrations.TelegramUpdate.payload",
+    }
+    columns = {column.label: column for column in rekeying.encrypted_columns()}
+    assert mine <= set(columns)
+    first = crypto.keyring().current
+    # When a new key is put first and the re-encryption runs
+    rekeying.add_key_to_file()
+    new = crypto.keyring().current
+    assert rekeying.reencrypt() is None
+    # Then every value of these columns is written with the new key, and reads the same
+    for label in mine - {"integrations.TelegramUpdate.payload"}:
+        assert set(columns[label].count_by_key()) == {new}, label
+    assert new != first
+    assert Conversation.objects.get().state == memory
+    assert ChatMessage.objects.get().understanding == memory
+    assert InboundEmail.objects.with_sender(SENDER[1]).get().subject == SUBJECT
+    assert Mailbox.objects.get().password == "pw1"
