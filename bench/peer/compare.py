@@ -470,10 +470,12 @@ def measure_intake(site: Site, surface: str, args: argparse.Namespace, batch: st
     build = intake_requests(site, surface, f"m{batch}")
     before = site.count()
     busy_before = machine_busy()
+    _postgres_cpu_delta(site)  # from here on
     server_before = _group_cpu(site)
     load = drive(site.port, args.requests, args.concurrency, build, args.time_limit)
     busy_after = machine_busy()
-    used = _group_cpu(site) - server_before + load.client_cpu_s + _postgres_cpu_delta(site)
+    postgres = _postgres_cpu_delta(site)
+    used = _group_cpu(site) - server_before + load.client_cpu_s + postgres
     rows = site.count() - before
     busy = (busy_after[0] - busy_before[0]) / CLK_TCK
     capacity = (busy_after[1] - busy_before[1]) / CLK_TCK
@@ -510,7 +512,6 @@ def _postgres_cpu_delta(site: Site) -> float:
 
 def _group_cpu(site: Site) -> float:
     assert site.process is not None
-    _postgres_cpu_delta(site)
     total = 0.0
     for pid in _group_pids(site.process.pid):
         stat = proc_stat(pid)
