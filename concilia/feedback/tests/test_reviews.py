@@ -219,3 +219,26 @@ def test_agents_and_strangers_may_not_review(client, ana, thumbs_down):
         assert client.get(path).status_code == 403
     assert client.post(url, label_form(thumbs_down, category="refund")).status_code == 403
     assert not ReviewItem.objects.exists()
+
+
+def test_handed_over_conversations_are_listed_in_a_constant_number_of_queries(
+    supervisor_client, open_case, django_assert_max_num_queries
+):
+    from concilia.assistant.models import Handover
+
+    def handed_over():
+        case = open_case()
+        conversation = conversation_with((Author.CUSTOMER, "a person, please", None), case=case)
+        Handover.objects.create(conversation=conversation, case=case, reason="requested")
+        return conversation
+
+    first = handed_over()
+    with django_assert_max_num_queries(20) as few:
+        page = queue_ids(supervisor_client)
+    assert f'data-conversation="{first.public_id}"' in page
+    assert page.count('data-reason="handover"') == 1
+    for _ in range(5):
+        handed_over()
+    with django_assert_max_num_queries(len(few.captured_queries)):
+        page = queue_ids(supervisor_client)
+    assert page.count('data-reason="handover"') == 6
