@@ -11,6 +11,8 @@ counts the requests it had to drop as duplicates of an event id it already had. 
 
 - every complaint whose reference number a client received exists, with each attachment's bytes
   as sent (read back through the encrypting storage), and with its `case.created` event;
+- every such complaint got its confirmation email (the job queued with it ran; the file email
+  backend's files are read), a repeated one counted (a job killed after sending runs again);
 - every outbox event written during the run arrived at the receiver (missing = 0); a delivery in
   flight at a kill is sent again once its claim lapses, which is what the dedupe is for.
 
@@ -37,12 +39,14 @@ import http.client
 import json
 import os
 import random
+import re
 import signal
 import subprocess
 import sys
 import threading
 import time
 import uuid
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -109,6 +113,10 @@ print("VERIFY " + json.dumps({
     "dead_jobs": DeadJob.objects.count(),
 }))
 """
+
+
+# The confirmation email's subject, as the file email backend writes it (the API asks for English).
+CONFIRMATION = re.compile(r"^Subject: We have received your case (RC-[0-9A-Z-]+)", re.MULTILINE)
 
 
 def step(what: str) -> None:
@@ -426,6 +434,13 @@ class Deployment:
             raise BenchError(f"The check printed nothing:\n{output}")
         return json.loads(line[len("VERIFY ") :])
 
+    def confirmations(self) -> Counter:
+        """How many confirmation emails each case got (the file backend's files in the home)."""
+        sent: Counter = Counter()
+        for path in (self.instance.home / "mail").glob("*"):
+            sent.update(CONFIRMATION.findall(path.read_text(errors="replace")))
+        return sent
+
     def stop(self) -> None:
         for worker in self.workers:
             if worker is not None:
@@ -498,6 +513,7 @@ def run(db: str, args: argparse.Namespace) -> dict[str, Any]:
         events, received, waited = wait_for_delivery(deployment, args.drain_timeout)
         records = deployment.received()
         check = deployment.verify(ledger)
+        confirmations = deployment.confirmations()
         report = {
             "db": db,
             "backend": args.backend,
@@ -512,6 +528,8 @@ def run(db: str, args: argparse.Namespace) -> dict[str, Any]:
             "missing_complaints": check["missing"],
             "damaged_attachments": check["damaged"],
             "without_created_event": check["without_event"],
+            "confirmations_missing": sorted(set(ledger.acknowledged) - set(confirmations)),
+            "confirmations_repeated": sum(n - 1 for n in confirmations.values()),
             "events": len(events),
             "events_received": len(events & received),
             "missing_events": sorted(events - received)[:20],
@@ -530,6 +548,7 @@ def run(db: str, args: argparse.Namespace) -> dict[str, Any]:
             or report["damaged_attachments"]
             or report["without_created_event"]
             or report["missing_events"]
+            or report["confirmations_missing"]
             or report["refused"]
             or report["receiver_refused"]
             or not ledger.acknowledged
@@ -546,7 +565,9 @@ def describe(report: dict[str, Any]) -> str:
         f"{report['db']:8} {report['backend']:8} kills {report['kills']} "
         f"({', '.join(report['killed'])}); {report['acknowledged']} complaints acknowledged, "
         f"missing {len(report['missing_complaints'])}, attachments damaged "
-        f"{len(report['damaged_attachments'])}; {report['events']} events, received "
+        f"{len(report['damaged_attachments'])}, confirmation emails missing "
+        f"{len(report['confirmations_missing'])} (sent twice {report['confirmations_repeated']}); "
+        f"{report['events']} events, received "
         f"{report['events_received']}, missing {len(report['missing_events'])}, duplicates dropped "
         f"{report['duplicates_dropped']}; {report['retried_requests']} requests retried, "
         f"{report['replayed']} answered as replays; drained in {report['drain_seconds']} s; "

@@ -68,3 +68,4 @@ def test_nothing_acknowledged_is_lost_when_server_and_workers_are_killed(seeded,
     assert run["events"] >= run["acknowledged"]  # at least each case's case.created
     assert (run["missing_events"], run["events_received"]) == ([], run["events"])
     assert run["receiver_refused"] == {}  # every request was signed
+    assert run["confirmations_missing"] == []  # the jobs queued with each complaint ran

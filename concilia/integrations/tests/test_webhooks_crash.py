@@ -80,7 +80,8 @@ def test_a_worker_killed_mid_batch_loses_nothing(tmp_path: Path, settings):
             ]
         env = {
             **os.environ,
-            "CONCILIA_HOME": str(tmp_path / "home"),
+            # The test process's home: its keys decrypt the endpoint's signing secret.
+            "CONCILIA_HOME": str(settings.HOME),
             "DATABASE_URL": database_url(),
             "CONCILIA_WEBHOOK_ALLOW_PRIVATE_URLS": "true",  # the receiver is on loopback
             "CONCILIA_WEBHOOK_TIMEOUT_SECONDS": "2",
