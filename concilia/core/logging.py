@@ -22,15 +22,38 @@ from typing import Any
 REQUEST_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:=/+-]{0,127}")
 
 
+# URL arguments that are secrets (sign-in links, a webhook's code): never written to a log.
+SECRET_URL_ARGUMENTS = ("token", "code", "secret", "signature", "key")
+
+
+def loggable_path(request: Any) -> str:
+    """The request's path (never its query string) with secret URL arguments blanked out."""
+    path = request.path
+    match = getattr(request, "resolver_match", None)
+    for name, argument in (match.kwargs if match else {}).items():
+        if any(word in name for word in SECRET_URL_ARGUMENTS) and str(argument):
+            path = path.replace(str(argument), "[redacted]")
+    return path
+
+
 class RequestContext:
     """What every log line written while serving a request (or running its job) carries."""
 
-    __slots__ = ("path", "request", "request_id")
+    __slots__ = ("request", "request_id")
 
-    def __init__(self, request_id: str, *, path: str = "", request: Any = None):
+    def __init__(self, request_id: str, *, request: Any = None):
         self.request_id = request_id
-        self.path = path
         self.request = request
+
+    @property
+    def path(self) -> str:
+        return loggable_path(self.request) if self.request is not None else ""
+
+    def redact(self, text: str) -> str:
+        """`text` with the request's path blanked as in `path` (Django's own lines quote it)."""
+        if self.request is None or (safe := self.path) == self.request.path:
+            return text
+        return text.replace(self.request.path, safe)
 
     @property
     def user_id(self) -> int | None:
@@ -58,13 +81,23 @@ def current_request_id() -> str | None:
 
 
 @contextmanager
-def request_context(request_id: str, *, path: str = "", request: Any = None) -> Iterator[None]:
+def request_context(request_id: str, *, request: Any = None) -> Iterator[None]:
     """Log lines written inside carry this request id (and path and user, for a request)."""
-    token = _current.set(RequestContext(request_id, path=path, request=request))
+    token = _current.set(RequestContext(request_id, request=request))
     try:
         yield
     finally:
         _current.reset(token)
+
+
+def context_of(record: logging.LogRecord) -> RequestContext | None:
+    """The request a line is about: the one being served, or the one Django's own lines name
+    (its 4xx/5xx lines are written after the middleware has finished)."""
+    context = _current.get()
+    request = getattr(record, "request", None)
+    if context is None and getattr(request, "request_id", None):
+        context = RequestContext(request.request_id, request=request)  # type: ignore[union-attr]
+    return context
 
 
 class JsonFormatter(logging.Formatter):
@@ -81,8 +114,9 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "message": record.getMessage(),
         }
-        context = _current.get()
+        context = context_of(record)
         if context is not None:
+            entry["message"] = context.redact(entry["message"])
             entry["request_id"] = context.request_id
             if context.path:
                 entry["path"] = context.path
@@ -101,5 +135,5 @@ class TextFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         line = super().format(record)
-        request_id = current_request_id()
-        return f"[{request_id}] {line}" if request_id else line
+        context = context_of(record)
+        return f"[{context.request_id}] {context.redact(line)}" if context else line

@@ -59,7 +59,7 @@ class RequestIdMiddleware:
         )
         request.request_id = request_id  # type: ignore[attr-defined]
         started = time.perf_counter()
-        with structured.request_context(request_id, path=request.path, request=request):
+        with structured.request_context(request_id, request=request):
             response = self.get_response(request)
             seconds = time.perf_counter() - started
             match = request.resolver_match
@@ -70,7 +70,7 @@ class RequestIdMiddleware:
             access_log.info(
                 "%s %s %s",
                 request.method,
-                request.path,
+                structured.loggable_path(request),
                 response.status_code,
                 extra={
                     "method": request.method,

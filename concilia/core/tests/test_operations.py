@@ -8,9 +8,18 @@ from __future__ import annotations
 import io
 import json
 import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
+from django.db import connection
 from django.test import Client
 from django_tasks_db.models import DBTaskResult
 from prometheus_client.parser import text_string_to_metric_families
@@ -238,3 +247,83 @@ def test_a_failing_jobs_log_lines_and_retries_carry_the_request_id(json_log, run
     assert [entry["level"] for entry in job_lines] == ["WARNING", "ERROR"]
     assert {entry["request_id"] for entry in job_lines} == {"req-0042"}
     assert "_request_id" not in DeadJob.objects.get().kwargs
+
+
+# Run inside the served home: a job that fails on its only attempt (CONCILIA_JOB_ATTEMPTS=1).
+FAILING_JOB = """
+from concilia.core.tests.jobs_for_tests import fail_until_fixed
+fail_until_fixed.enqueue(name="crm")
+"""
+
+
+@pytest.mark.skipif(
+    connection.vendor != "sqlite", reason="runs once, on the embedded default (SQLite)"
+)
+def test_served_by_several_processes_the_counts_add_up(tmp_path: Path):
+    """`concilia serve` with two web processes and its job workers: whichever process answers
+    the scrape, it counts every request and the job worker's failure."""
+    from concilia.core.tests.test_serve import free_port, wait_for
+
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+    env.update(CONCILIA_HOME=str(tmp_path / "home"), CONCILIA_JOB_ATTEMPTS="1")
+    server = subprocess.Popen(  # noqa: S603
+        [sys.executable, "-m", "concilia", "serve", "--port", str(port), "--workers", "2"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+
+    def get(path: str) -> int:
+        with urllib.request.urlopen(base + path, timeout=30) as response:  # noqa: S310
+            return response.status
+
+    try:
+        wait_for(f"{base}/track", seconds=180)  # a new home's migrations, on a busy machine
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            assert set(pool.map(get, ["/complaints/new"] * 40)) == {200}
+        subprocess.run(  # noqa: S603
+            [sys.executable, "-m", "concilia", "shell", "-c", FAILING_JOB],
+            env=env,
+            check=True,
+            timeout=60,
+        )
+        task = "concilia.core.tests.jobs_for_tests.fail_until_fixed"
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            with urllib.request.urlopen(base + "/metrics", timeout=30) as response:  # noqa: S310
+                samples = {
+                    (sample.name, frozenset(sample.labels.items())): sample.value
+                    for family in text_string_to_metric_families(response.read().decode())
+                    for sample in family.samples
+                }
+            if value(samples, "concilia_job_failures_total", task=task):
+                break
+            time.sleep(0.3)
+        form = {"view": "intake:complaint-new", "method": "GET"}
+        assert value(samples, "concilia_http_requests_total", **form, status="200") == 40
+        assert value(samples, "concilia_http_request_duration_seconds_count", **form) == 40
+        assert value(samples, "concilia_job_failures_total", task=task) == 1
+        assert value(samples, "concilia_dead_jobs", task=task) == 1
+        # Each process wrote its own counters: at least a web process and the job worker.
+        pids = {
+            path.stem.rsplit("_", 1)[1] for path in (tmp_path / "home" / "metrics").glob("*.db")
+        }
+        assert len(pids) >= 2
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        output = server.communicate(timeout=30)[0].decode()
+    # The only traceback is the failing job's, which the worker logs.
+    assert output.count("Traceback") == output.count("the service behind crm is away"), output
+
+
+def test_a_sign_in_links_token_never_reaches_the_log(json_log):
+    response = Client().get("/track/sign-in/s3cr3t-link-token")
+    [line] = [entry for entry in lines(json_log) if entry["logger"] == "concilia.requests"]
+    [refusal] = [entry for entry in lines(json_log) if entry["logger"] == "django.request"]
+    assert refusal["message"] == "Gone: /track/sign-in/[redacted]"
+    assert "s3cr3t-link-token" not in json_log.getvalue()
+    assert line["path"] == "/track/sign-in/[redacted]"
+    assert line["status"] == response.status_code
