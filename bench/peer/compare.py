@@ -95,6 +95,9 @@ class Intake:
     statuses: dict[str, int] = field(default_factory=dict)
     errors: dict[str, int] = field(default_factory=dict)
     other_pct: float = 0.0  # the machine's use by other programs meanwhile
+    # CPU of the server's processes (and PostgreSQL's) per row created: what a complaint costs,
+    # less sensitive than the rate to other programs on a shared machine.
+    cpu_ms: float = 0.0
 
 
 @dataclass
@@ -475,7 +478,8 @@ def measure_intake(site: Site, surface: str, args: argparse.Namespace, batch: st
     load = drive(site.port, args.requests, args.concurrency, build, args.time_limit)
     busy_after = machine_busy()
     postgres = _postgres_cpu_delta(site)
-    used = _group_cpu(site) - server_before + load.client_cpu_s + postgres
+    server = _group_cpu(site) - server_before + postgres
+    used = server + load.client_cpu_s
     rows = site.count() - before
     busy = (busy_after[0] - busy_before[0]) / CLK_TCK
     capacity = (busy_after[1] - busy_before[1]) / CLK_TCK
@@ -487,6 +491,7 @@ def measure_intake(site: Site, surface: str, args: argparse.Namespace, batch: st
         round(load.latencies_ms["p99"], 1),
         {str(k): v for k, v in load.statuses.items()}, dict(load.errors),
         round(100 * max(0.0, busy - used) / capacity, 1) if capacity else 0.0,
+        round(server / created * 1000, 2) if created else 0.0,
     )  # fmt: skip
 
 
@@ -662,7 +667,8 @@ def run_database(db: str, args: argparse.Namespace, report: dict[str, Any]) -> N
                     print(
                         f"  intake {system:<16} {surface:<4} {result.per_s:>7.1f}/s  p50/p95/p99 "
                         f"{result.p50_ms}/{result.p95_ms}/{result.p99_ms} ms  rows +{result.rows_added} "
-                        f"statuses {result.statuses} {result.errors or ''} other {result.other_pct}%",
+                        f"CPU {result.cpu_ms} ms each  statuses {result.statuses} {result.errors or ''} "
+                        f"other {result.other_pct}%",
                         flush=True,
                     )
                 report["memory"].append(asdict(site.memory("after intake")))
@@ -722,19 +728,33 @@ def _rate(report: dict[str, Any], db: str, system: str, surface: str) -> float:
     )  # fmt: skip
 
 
+def _cpu(report: dict[str, Any], db: str, system: str, surface: str) -> float:
+    return next(
+        (r["cpu_ms"] for r in report["intake"]
+         if (r["db"], r["system"], r["surface"]) == (db, system, surface)),
+        0.0,
+    )  # fmt: skip
+
+
 def tables(report: dict[str, Any]) -> str:
     """The intake, list and memory tables, with Concilia's ratios to the peer and the floor."""
     lines = [
-        "| db | surface | system | created/s | p50 / p95 / p99 ms | failed | Concilia ÷ this |",
-        "|---|---|---|---|---|---|---|",
+        "| db | surface | system | created/s | p50 / p95 / p99 ms | server CPU ms each | failed "
+        "| Concilia's rate ÷ this | this CPU ÷ Concilia's |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in report["intake"]:
         cc = _rate(report, r["db"], "concilia", r["surface"])
-        ratio = "" if r["system"] == "concilia" or not r["per_s"] else f"{cc / r['per_s']:.2f}x"
+        ratio = cost = ""
+        if r["system"] != "concilia" and r["per_s"]:
+            ratio = f"{cc / r['per_s']:.2f}x"
+            cc_cpu = _cpu(report, r["db"], "concilia", r["surface"])
+            cost = f"{r['cpu_ms'] / cc_cpu:.2f}x" if cc_cpu else ""
         failed = r["requests"] - r["created"]
         lines.append(
             f"| {r['db']} | {r['surface']} | {r['system']} | {r['per_s']} | "
-            f"{r['p50_ms']} / {r['p95_ms']} / {r['p99_ms']} | {failed} | {ratio} |"
+            f"{r['p50_ms']} / {r['p95_ms']} / {r['p99_ms']} | {r['cpu_ms']} | {failed} | {ratio} "
+            f"| {cost} |"
         )
     lines += [
         "",
