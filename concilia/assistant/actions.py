@@ -42,6 +42,7 @@ from concilia.cases import sla
 from concilia.cases.attachments import CheckedFile, stored_files
 from concilia.cases.models import ActorKind, Case, Channel, Kind, Priority
 from concilia.cases.queries import active_categories
+from concilia.core import audit
 from concilia.core.ports import TriageDecision, triage
 from concilia.core.tasks import enqueue_with_change
 from concilia.customers.actions import identify_customer, record_consent
@@ -725,6 +726,9 @@ def take_conversation(*, conversation: Conversation, agent: User) -> Handover | 
             % {"name": agent.get_short_name() or agent.get_username()},
         )
     _save(conversation)
+    audit.record(
+        audit.CHANGE, target=conversation, case=case, fields=[], actor=agent, detail={"taken": True}
+    )
     return handover
 
 
@@ -741,6 +745,7 @@ def agent_reply(*, conversation: Conversation, agent: User, body: str) -> ChatMe
         )
     conversation.state["copied_seq"] = conversation.last_seq
     _save(conversation)
+    audit.record(audit.CREATE, target=message, case=conversation.case, fields=["body"], actor=agent)
     return message
 
 

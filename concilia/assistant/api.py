@@ -23,6 +23,7 @@ from ninja.files import UploadedFile
 from concilia.assistant import actions
 from concilia.assistant.models import ChatMessage, Conversation, ConversationChannel
 from concilia.cases.attachments import check_file, read_upload
+from concilia.core import audit
 from concilia.core.problems import ApiProblem
 from concilia.core.throttling import RateLimit, client_address
 from concilia.customers.auth import current_customer
@@ -190,6 +191,15 @@ def read(request: HttpRequest, conversation_id: uuid.UUID, after: int = 0) -> di
     conversation = _conversation(request, conversation_id)
     after = max(0, min(after, 2**31 - 1))
     messages = list(conversation.messages.filter(seq__gt=after).select_related("upload"))
+    if after == 0 and messages:  # the whole transcript (the page's polls after it: no entry)
+        audit.record(
+            audit.VIEW,
+            target=conversation,
+            case=conversation.case,
+            customer=conversation.customer_id,
+            actor=conversation.customer,
+            fields=["transcript"],
+        )
     return _conversation_out(conversation, messages)
 
 

@@ -35,12 +35,15 @@ from concilia.cases.access import may_change, may_see, visible_cases
 from concilia.cases.models import Kind
 from concilia.cases.queries import active_categories
 from concilia.cases.views import helpdesk_view
+from concilia.core import audit
 
 # A live chat's page polls for new messages this often (livechat.js reads it from the page).
 POLL_MILLISECONDS = 1500
 LIST_LIMIT = 200
 # A chat nobody has taken this long after a person was expected is shown in red.
 LATE_AFTER = dt.timedelta(minutes=5)
+# What the audit log says a chat page shows: the messages, and the customer the case names.
+TRANSCRIPT = ["transcript", "customer.name", "customer.email"]
 
 
 class LiveReplyForm(forms.Form):
@@ -202,6 +205,7 @@ def chat_list(request: HttpRequest) -> HttpResponse:
                 and now - handover.expected_at > LATE_AFTER,
             }
         )
+    audit.record(audit.LIST, target=Conversation, listed=[chat["conversation"] for chat in chats])
     return render(request, "assistant/helpdesk/list.html", {"chats": chats})
 
 
@@ -224,7 +228,9 @@ def case_chat(request: HttpRequest, reference: str) -> HttpResponse:
 @require_GET
 @helpdesk_view
 def chat_page(request: HttpRequest, public_id: uuid.UUID) -> HttpResponse:
-    return _chat_page(request, _conversation(request, public_id))
+    conversation = _conversation(request, public_id)
+    audit.record(audit.VIEW, target=conversation, case=conversation.case, fields=TRANSCRIPT)
+    return _chat_page(request, conversation)
 
 
 def _chat_page(
@@ -271,9 +277,16 @@ def _css(message: ChatMessage) -> str:
 def chat_messages(request: HttpRequest, public_id: uuid.UUID) -> JsonResponse:
     """What is new in the chat after message `after` (livechat.js polls it)."""
     conversation = _conversation(request, public_id)
-    new = conversation.messages.filter(seq__gt=_seq(request.GET.get("after"))).select_related(
-        "author_user", "upload"
-    )
+    after = _seq(request.GET.get("after"))
+    new = list(conversation.messages.filter(seq__gt=after).select_related("author_user", "upload"))
+    if new:  # a poll that brings nothing shows nothing: no entry
+        audit.record(
+            audit.VIEW,
+            target=conversation,
+            case=conversation.case,
+            fields=TRANSCRIPT,
+            detail={"after": after, "messages": len(new)},
+        )
     return JsonResponse(
         {
             **_chat_state(request, conversation),

@@ -23,6 +23,7 @@ from concilia.accounts.models import ApiToken, Scope
 from concilia.cases.attachments import CheckedFile, check_file
 from concilia.cases.models import DECLARED_FIELDS, ActorKind, Case, Channel
 from concilia.cases.queries import active_categories
+from concilia.core import audit
 from concilia.core.problems import ApiProblem
 from concilia.core.references import InvalidReference, normalize_reference
 from concilia.core.throttling import anonymous_submissions, client_address
@@ -284,6 +285,7 @@ def get_complaint(request: HttpRequest, reference: str) -> Any:
     )
     if case is None:
         raise ApiProblem(404, _("There is no case with this reference."))
+    audit.record(audit.VIEW, case=case)
     return {
         **{
             f: getattr(case, f)

@@ -251,7 +251,10 @@ def my_cases(request: HttpRequest) -> HttpResponse:
     customer = customer_auth.current_customer(request)
     if customer is None:
         return redirect("intake:track")
-    cases = Case.objects.for_customer(customer).select_related("category").order_by("-created_at")
+    cases = list(
+        Case.objects.for_customer(customer).select_related("category").order_by("-created_at")
+    )
+    audit.record(audit.LIST, target=Case, listed=cases, customer=customer, actor=customer)
     return render(request, "intake/my_cases.html", {"customer": customer, "cases": cases})
 
 
@@ -304,6 +307,7 @@ def _case_page(
         (r, describe(r.settlement(), language[:2]))
         for r in case.resolutions.select_related("decision").order_by("created_at")
     ]
+    audit.record(audit.VIEW, case=case, actor=case.customer)  # the customer reads their case
     return render(
         request,
         "intake/case_detail.html",
