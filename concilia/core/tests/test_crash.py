@@ -15,19 +15,14 @@ from pathlib import Path
 import pytest
 from django.db import connection
 
+from concilia.core.tests.test_workers import database_url
+
 ROOT = Path(__file__).resolve().parents[3]
 
 pytestmark = [
     pytest.mark.slow,  # about a minute: a server started four times
     pytest.mark.django_db(transaction=True),  # the server's processes see the committed rows
 ]
-
-
-def database_url() -> str:
-    db = connection.settings_dict
-    if connection.vendor == "sqlite":
-        return f"sqlite:///{db['NAME']}"
-    return f"postgres://{db['USER']}:{db['PASSWORD']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
 
 
 def test_nothing_acknowledged_is_lost_when_server_and_workers_are_killed(seeded, tmp_path: Path):
