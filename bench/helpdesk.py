@@ -359,6 +359,38 @@ def set_up_company() -> None:
 SEALED_CUSTOMER_COLUMNS = ["name", "email", "phone", "email_index", "name_words"]
 
 
+def sealed_text(value: str) -> str:
+    """A case's or message's text as its encrypted field stores it."""
+    from concilia.core import crypto
+
+    return crypto.encrypt_text(value) if value else value
+
+
+def text_hashes(texts: list[str]) -> set[int]:
+    from concilia.cases.search import text_hashes as hashes
+
+    return hashes(texts)
+
+
+def insert_grams(rows: list[tuple[int, int]]) -> None:
+    """The cases' blind text index (concilia.cases.search), as Case.save and Message.save write it."""
+    from django.db import connection
+
+    if not rows:
+        return
+    connection.ensure_connection()
+    raw = connection.connection
+    if connection.vendor == "postgresql":
+        with (
+            raw.cursor() as cursor,
+            cursor.copy("COPY cases_textgram (case_id, gram) FROM STDIN") as copy,
+        ):
+            for row in rows:
+                copy.write_row(row)
+    else:
+        raw.executemany("INSERT INTO cases_textgram (case_id, gram) VALUES (?, ?)", rows)
+
+
 def sealed(name: str, email: str, phone: str) -> tuple[str, ...]:
     from concilia.customers.models import Customer
 
@@ -593,6 +625,7 @@ def fill(target: int, seed: int, chunk: int = 50_000) -> tuple[int, int, int]:
     for start in range(0, wanted, chunk):
         case_rows = []
         message_rows = []
+        gram_rows: list[tuple[int, int]] = []
         for i in range(start, min(start + chunk, wanted)):
             t = created[i]
             owner = owners[i]
@@ -702,8 +735,8 @@ def fill(target: int, seed: int, chunk: int = 50_000) -> tuple[int, int, int]:
             case_rows.append(
                 (
                     case_id, reference, kinds[i], category_id, channels[i], status, outcome,
-                    priorities[i], customer_base + owner, "en" if english else "es", subject,
-                    description, rng.choice(WISHES[english]),
+                    priorities[i], customer_base + owner, "en" if english else "es",
+                    sealed_text(subject), sealed_text(description), rng.choice(WISHES[english]),
                     order if code not in ("staff_conduct", "technical_problem", "other") else "",
                     day(t - rng.randint(1, 60) * DAY) if amount is not None else None,
                     money(amount), "EUR",
@@ -719,12 +752,16 @@ def fill(target: int, seed: int, chunk: int = 50_000) -> tuple[int, int, int]:
             )  # fmt: skip
             for moment, author_kind, author, body, internal in thread:
                 message_rows.append(
-                    (message_id, case_id, author_kind, author, body, internal, when(moment))
-                )
+                    (message_id, case_id, author_kind, author, sealed_text(body), internal,
+                     when(moment))
+                )  # fmt: skip
                 message_id += 1
+            texts = [subject, description, *(line[3] for line in thread)]
+            gram_rows += [(case_id, gram) for gram in text_hashes(texts)]
         with transaction.atomic():
             cases.insert(case_rows)
             messages.insert(message_rows)
+            insert_grams(gram_rows)
         messages_added += len(message_rows)
         done = min(start + chunk, wanted)
         rate = done / max(time.monotonic() - started, 1e-6)
@@ -753,7 +790,7 @@ def analyze() -> float:
     started = time.monotonic()
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
-            for table in ("customers_customer", "cases_case", "cases_message"):
+            for table in ("customers_customer", "cases_case", "cases_message", "cases_textgram"):
                 cursor.execute(f"VACUUM ANALYZE {table}")
             cursor.execute("ANALYZE")
         else:

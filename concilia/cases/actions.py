@@ -14,7 +14,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from concilia.accounts.models import User
-from concilia.cases import assignment, legal, sla, templating
+from concilia.cases import assignment, legal, search, sla, templating
 from concilia.cases.attachments import CheckedFile
 from concilia.cases.models import (
     ActorKind,
@@ -751,6 +751,7 @@ def merge_cases(*, duplicate: Case, into: Case, actor: User) -> Case:
     )
     duplicate.messages.update(case=into)
     duplicate.attachments.update(case=into)
+    search.index_cases([duplicate.pk, into.pk])  # the thread's text moved with it
     duplicate.merged_into = into
     fields = _set_status(duplicate, Status.CLOSED, Outcome.DUPLICATE, ActorKind.STAFF, actor, now)
     _save(duplicate, [*fields, "merged_into"], now)
@@ -778,6 +779,7 @@ def add_transcript(*, case: Case, lines: Sequence[TranscriptLine]) -> list[Messa
         if line.body.strip()
     )
     if messages:
+        search.index_cases([case.pk])  # bulk_create skips Message.save
         _event(
             case,
             EventKind.MESSAGE_ADDED,

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import Any
+
 from django.conf import settings
 from django.core.files.storage import storages
 from django.core.signals import setting_changed
@@ -13,6 +16,7 @@ from django.utils.functional import LazyObject, empty
 from django.utils.translation import gettext_lazy as _
 
 from concilia.cases.jurisdictions import Jurisdiction
+from concilia.core.fields import EncryptedCharField, EncryptedTextField
 from concilia.core.i18n import in_language
 from concilia.customers.models import Consent, Customer
 
@@ -176,6 +180,10 @@ class Category(models.Model):
             )
 
 
+# Saving either of these (or every field) indexes the case's text again.
+SEARCHED_CASE_FIELDS = frozenset({"subject", "description"})
+
+
 class CaseQuerySet(models.QuerySet["Case"]):
     def open(self) -> CaseQuerySet:
         return self.exclude(status=Status.CLOSED)
@@ -209,8 +217,9 @@ class Case(models.Model):
         Customer, on_delete=models.PROTECT, related_name="cases", verbose_name=_("customer")
     )
     language = models.CharField(_("language"), max_length=8, choices=settings.LANGUAGES)
-    subject = models.CharField(_("subject"), max_length=200)
-    description = models.TextField(_("description"))
+    # Encrypted (docs/encryption.md); found by text through the blind gram index (TextGram).
+    subject = EncryptedCharField(_("subject"), max_length=200)
+    description = EncryptedTextField(_("description"))
     desired_resolution = models.TextField(_("desired resolution"), blank=True)
     order_number = models.CharField(_("order number"), max_length=60, blank=True)
     purchase_date = models.DateField(_("purchase date"), null=True, blank=True)
@@ -360,6 +369,13 @@ class Case(models.Model):
     def __str__(self) -> str:
         return self.reference
 
+    def save(self, *args: Any, update_fields: Iterable[str] | None = None, **kwargs: Any) -> None:
+        super().save(*args, update_fields=update_fields, **kwargs)
+        if update_fields is None or SEARCHED_CASE_FIELDS & set(update_fields):
+            from concilia.cases.search import index_cases  # search reads these models
+
+            index_cases([self.pk])
+
     @property
     def is_overdue(self) -> bool:
         return self.status != Status.CLOSED and self.deadline < timezone.now()
@@ -441,7 +457,7 @@ class Message(models.Model):
     author_user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
-    body = models.TextField(_("message"))
+    body = EncryptedTextField(_("message"))  # found by text through TextGram
     internal = models.BooleanField(_("internal note"), default=False)
     created_at = models.DateTimeField(default=timezone.now)
 
@@ -452,6 +468,30 @@ class Message(models.Model):
 
     def __str__(self) -> str:
         return f"{self.case_id} {self.author_kind} {self.created_at:%Y-%m-%d %H:%M}"
+
+    def save(self, *args: Any, update_fields: Iterable[str] | None = None, **kwargs: Any) -> None:
+        super().save(*args, update_fields=update_fields, **kwargs)
+        if update_fields is None or {"body", "case"} & set(update_fields):
+            from concilia.cases.search import index_cases  # search reads these models
+
+            index_cases([self.case_id])
+
+
+class TextGram(models.Model):
+    """One distinct three-character piece of a case's text (subject, description, any message,
+    notes included) as a keyed hash (crypto.gram_hashes): the blind index that free-text search
+    looks up, since the texts themselves are encrypted (concilia.cases.search). Written from
+    Python by search.index_cases, never by the database, which cannot compute the hashes."""
+
+    pk = models.CompositePrimaryKey("case", "gram")
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="+")
+    gram = models.BigIntegerField()
+
+    class Meta:
+        indexes = [models.Index(fields=["gram", "case"], name="textgram_gram_case")]
+
+    def __str__(self) -> str:
+        return f"{self.case_id} {self.gram}"
 
 
 class AttachmentStorage(LazyObject):

@@ -254,7 +254,7 @@ def filtered(user: User, data: dict[str, Any]) -> Any:
         )
         cases = cases.filter(created_at__lt=end)
     if text := (data.get("q") or "").strip():
-        cases = cases.filter(pk__in=search.matching_case_ids(text))
+        cases = cases.filter(pk__in=search.matching_case_ids(text, among=cases))
     return cases
 
 

@@ -8,7 +8,9 @@ Keys (docs/encryption.md):
   HOME/keys/encryption.keys, created on first use with mode 0600. The first key encrypts; every
   key decrypts, so a value written before a rotation still opens.
 - Blind index: one HMAC-SHA256 key of its own (never the bytes of an encryption key), from
-  settings.BLIND_INDEX_KEY (CONCILIA_BLIND_INDEX_KEY) or else HOME/keys/blind_index.key.
+  settings.BLIND_INDEX_KEY (CONCILIA_BLIND_INDEX_KEY) or else HOME/keys/blind_index.key (one
+  key a line: the first writes; a second one only while `concilia keys rotate-index` recomputes
+  the indexes, during which look-ups accept a hash under either).
 
 Neither is ever kept in the database. A stored text value is "enc1:<key id>:<Fernet token>"; the
 key id (a keyed hash of the key, not the key) says which key wrote it, so the rotation job and
@@ -171,7 +173,9 @@ class _Cache:
 
     def forget(self) -> None:
         self.keyring: Keyring | None = None
-        self.index_key: bytes | None = None
+        self.index_key: tuple[bytes, ...] | None = None
+        self.index_stamp: float | None = None
+        self.index_checked = 0.0
         self.stamp: float | None = None
         self.checked = 0.0
 
@@ -310,24 +314,80 @@ def plain_bytes(data: bytes) -> bytes:
 # -- blind index -----------------------------------------------------------------------------
 
 
-def _index_key() -> bytes:
-    with _cache.lock:
-        if _cache.index_key is not None:
-            return _cache.index_key
+class IndexHash(str):
+    """A blind index as written now (the current index key), which also knows what the same value
+    gave under every other index key in force (`alternatives`, the current first): while an index
+    key rotation recomputes the stored indexes, a look-up must accept either (BlindIndexField's
+    exact lookup does). Compares and hashes as the plain string."""
+
+    alternatives: tuple[str, ...]
+
+    def __new__(cls, value: str, alternatives: tuple[str, ...] = ()) -> IndexHash:
+        made = super().__new__(cls, value)
+        made.alternatives = alternatives or (value,)
+        return made
+
+
+def _read_index_secrets() -> tuple[list[str], str]:
     configured = getattr(settings, "BLIND_INDEX_KEY", "") or ""
     if configured:
-        secret = configured
-    else:
-        path = key_folder() / INDEX_KEY_FILE
-        if not path.exists():
-            _create_secret_file(path, secrets.token_urlsafe(32) + "\n")
-        secret = path.read_text(encoding="utf-8").strip()
+        return [configured], "settings"
+    path = key_folder() / INDEX_KEY_FILE
+    if not path.exists():
+        _create_secret_file(path, secrets.token_urlsafe(32) + "\n")
+    return read_key_file(path), str(path)
+
+
+def index_key_file() -> Path | None:
+    """The index key file in use, or None when the key comes from settings (the environment)."""
+    return None if getattr(settings, "BLIND_INDEX_KEY", "") else key_folder() / INDEX_KEY_FILE
+
+
+def _derive_index_key(secret: str) -> bytes:
     if len(secret) < 32:
         raise ImproperlyConfigured("The blind index key must be at least 32 characters long.")
-    key = hashlib.sha256(b"concilia blind index\0" + secret.encode()).digest()
+    return hashlib.sha256(b"concilia blind index\0" + secret.encode()).digest()
+
+
+def _index_file_stamp() -> float | None:
+    path = index_key_file()
+    try:
+        return path.stat().st_mtime_ns if path is not None else None
+    except FileNotFoundError:
+        return None
+
+
+def index_keys(*, recheck: bool = False) -> tuple[bytes, ...]:
+    """The blind index keys in force, the current (which writes) first. More than one only while
+    `concilia keys rotate-index` recomputes the indexes: the file is read again when it changes
+    (another process rotated), as the encryption keys are."""
+    now = time.monotonic()
     with _cache.lock:
-        _cache.index_key = key
-    return key
+        keys = _cache.index_key
+        if keys is not None and (recheck or now - _cache.index_checked > RECHECK_SECONDS):
+            _cache.index_checked = now
+            if _index_file_stamp() != _cache.index_stamp:
+                keys = None
+        if keys is not None:
+            return keys  # type: ignore[return-value]
+    secrets_in_force, source = _read_index_secrets()
+    if not secrets_in_force:
+        raise ImproperlyConfigured(f"No blind index key in {source}.")
+    keys = tuple(dict.fromkeys(_derive_index_key(secret) for secret in secrets_in_force))
+    with _cache.lock:
+        _cache.index_key = keys  # type: ignore[assignment]
+        _cache.index_stamp = _index_file_stamp()
+        _cache.index_checked = now
+    return keys
+
+
+def index_key_ids() -> tuple[str, ...]:
+    """Public names of the blind index keys in force (keyed hashes of them), the current first."""
+    return tuple(key_id(key) for key in index_keys())
+
+
+def _index_key() -> bytes:
+    return index_keys()[0]
 
 
 def normalise(value: str) -> str:
@@ -335,12 +395,24 @@ def normalise(value: str) -> str:
     return unicodedata.normalize("NFC", value).strip().lower()
 
 
-def blind_index(value: str, *, purpose: str = "value") -> str:
+def _blind_index_with(key: bytes, value: str, purpose: str) -> str:
+    message = purpose.encode() + b"\0" + normalise(value).encode("utf-8")
+    return hmac.new(key, message, hashlib.sha256).hexdigest()
+
+
+def blind_index(value: str, *, purpose: str = "value") -> IndexHash:
     """A keyed hash (HMAC-SHA256, 64 hex digits) of the normalised value: equal values give equal
     hashes, so a unique index and exact look-ups work, yet nobody without the key can test a
-    guess. `purpose` keeps the hashes of different kinds of value apart."""
-    message = purpose.encode() + b"\0" + normalise(value).encode("utf-8")
-    return hmac.new(_index_key(), message, hashlib.sha256).hexdigest()
+    guess. `purpose` keeps the hashes of different kinds of value apart. During an index key
+    rotation the result also carries the hashes under the other keys (IndexHash.alternatives)."""
+    hashes = tuple(_blind_index_with(key, value, purpose) for key in index_keys())
+    return IndexHash(hashes[0], hashes)
+
+
+def _words_of(text: str) -> list[str]:
+    decomposed = unicodedata.normalize("NFKD", text).casefold()
+    plain = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+    return re.findall(r"\w+", plain)
 
 
 def word_indexes(text: str, *, purpose: str) -> list[str]:
@@ -348,6 +420,43 @@ def word_indexes(text: str, *, purpose: str) -> list[str]:
     part words), accents and case aside, 16 hex digits each, sorted, without repeats: "garcia"
     and "GARCÍA" give the same one. For finding a value by any of its
     words (a customer's surname) where the value itself is encrypted."""
-    decomposed = unicodedata.normalize("NFKD", text).casefold()
-    plain = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
-    return sorted({blind_index(word, purpose=purpose)[:16] for word in re.findall(r"\w+", plain)})
+    return word_indexes_by_key(text, purpose=purpose)[0]
+
+
+def word_indexes_by_key(text: str, *, purpose: str) -> list[list[str]]:
+    """word_indexes under each index key in force, the current first (one list but during an
+    index key rotation)."""
+    words = _words_of(text)
+    return [
+        sorted({_blind_index_with(key, word, purpose)[:16] for word in words})
+        for key in index_keys()
+    ]
+
+
+# -- text grams (the blind substring index) --------------------------------------------------
+
+GRAM_LENGTH = 3
+
+
+def fold_text(text: str) -> str:
+    """Text as substring search compares it: case folded for every alphabet ("ß" is "ss", "Ñ" is
+    "ñ"), one Unicode form; accents stay."""
+    return unicodedata.normalize("NFC", unicodedata.normalize("NFC", text).casefold())
+
+
+def grams(folded: str) -> set[str]:
+    """The distinct substrings of GRAM_LENGTH characters of an already folded text."""
+    return {folded[i : i + GRAM_LENGTH] for i in range(len(folded) - GRAM_LENGTH + 1)}
+
+
+def gram_hashes(pieces: set[str], *, purpose: str, key: bytes | None = None) -> set[int]:
+    """The keyed hash of each gram (HMAC-SHA256 with the index key, `purpose` first, cut to a
+    signed 64-bit integer for a BIGINT column). Nobody without the key can tell which gram a
+    hash stands for; equal grams give equal hashes, which is what lets them be looked up."""
+    base = hmac.new(key or _index_key(), purpose.encode() + b"\0", hashlib.sha256)
+    found = set()
+    for piece in pieces:
+        digest = base.copy()
+        digest.update(piece.encode("utf-8"))
+        found.add(int.from_bytes(digest.digest()[:8], "big", signed=True))
+    return found

@@ -33,6 +33,7 @@ from django import forms
 from django.core import validators
 from django.core.exceptions import FieldError
 from django.db import models
+from django.db.models.lookups import Exact, In
 
 from concilia.core import crypto
 
@@ -133,6 +134,23 @@ class _DerivedIndex:
         return value
 
 
+class AnyIndexKeyExact(Exact):
+    """`= hash`, or, while an index key rotation recomputes the stored hashes, `IN` the value's
+    hash under every index key in force (crypto.IndexHash.alternatives): a row not recomputed
+    yet is still found."""
+
+    def __init__(self, lhs: Any, rhs: Any) -> None:
+        self.alternatives = tuple(getattr(rhs, "alternatives", ()))
+        if isinstance(rhs, crypto.IndexHash):
+            rhs = str(rhs)  # the plain string for the database driver
+        super().__init__(lhs, rhs)
+
+    def as_sql(self, compiler: Any, connection: Any) -> Any:
+        if len(self.alternatives) > 1:
+            return In(self.lhs, list(self.alternatives)).as_sql(compiler, connection)
+        return super().as_sql(compiler, connection)
+
+
 class BlindIndexField(_DerivedIndex, models.CharField):
     """The keyed hash of another field's value (crypto.blind_index): what exact look-ups and
     unique constraints use in place of the encrypted value."""
@@ -141,10 +159,15 @@ class BlindIndexField(_DerivedIndex, models.CharField):
         kwargs.setdefault("max_length", 64)
         super().__init__(*args, **kwargs)
 
+    def get_lookup(self, lookup_name: str) -> Any:
+        if lookup_name == "exact":
+            return AnyIndexKeyExact
+        return super().get_lookup(lookup_name)
+
     def index_of(self, value: str | None) -> str | None:
         if value is None:
             return None if self.null else ""
-        return crypto.blind_index(value, purpose=self.purpose)
+        return str(crypto.blind_index(value, purpose=self.purpose))
 
 
 class WordIndexField(_DerivedIndex, models.TextField):
@@ -163,15 +186,19 @@ class WordIndexField(_DerivedIndex, models.TextField):
 
 def words_match(field: WordIndexField, text: str, *, path: str | None = None) -> models.Q:
     """Rows whose indexed value has every word of `text` (a Q on `path`, by default the field's
-    own name; "customer__name_words" from a related model). A text without words matches none."""
-    hashes = crypto.word_indexes(text, purpose=field.purpose)
-    if not hashes:
-        return models.Q(pk__in=[])
+    own name; "customer__name_words" from a related model). A text without words matches none.
+    During an index key rotation, a row matches under either key (each row's words were all
+    written with one)."""
     lookup = f"{path or field.name}__contains"
-    condition = models.Q()
-    for word in hashes:
-        condition &= models.Q(**{lookup: f" {word} "})
-    return condition
+    either: models.Q | None = None
+    for hashes in crypto.word_indexes_by_key(text, purpose=field.purpose):
+        if not hashes:
+            return models.Q(pk__in=[])
+        condition = models.Q()
+        for word in hashes:
+            condition &= models.Q(**{lookup: f" {word} "})
+        either = condition if either is None else either | condition
+    return either or models.Q(pk__in=[])
 
 
 def with_blind_indexes(

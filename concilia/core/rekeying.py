@@ -12,6 +12,8 @@ its continuation with where it stopped, so a large database never holds a worker
 from __future__ import annotations
 
 import logging
+import os
+import secrets
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -177,6 +179,7 @@ def add_key_to_file() -> str:
     logger.warning(
         "Encryption key %s added to %s; it encrypts from now on", crypto.key_id(key), path
     )
+    _audit_key_operation("rotate_key", key=crypto.key_id(key))
     return crypto.key_id(key)
 
 
@@ -199,6 +202,7 @@ def retire_unused_keys() -> list[str]:
     if retired:
         crypto.write_key_file(path, kept)
         crypto.forget_keys()
+        _audit_key_operation("retire_keys", keys=retired, current=current)
     return retired
 
 
@@ -275,4 +279,219 @@ def reencrypt_everything(
         with transaction.atomic():
             enqueue_with_change(reencrypt_everything, cursors=left, budget_seconds=budget_seconds)
     else:
-        logger.warning("Re-encryption done: everything uses key %s", crypto.keyring().current)
+        reencryption_done()
+
+
+def reencryption_done() -> None:
+    """Record that everything uses the current key."""
+    logger.warning("Re-encryption done: everything uses key %s", crypto.keyring().current)
+    _audit_key_operation("reencrypt_done", key=crypto.keyring().current)
+
+
+# -- blind index keys ------------------------------------------------------------------------
+#
+# `concilia keys rotate-index`: a new index key first in the index key file (the old one stays,
+# so look-ups accept a hash under either), then a job computes every blind index again with the
+# new key (every BlindIndexField and WordIndexField of every model, found from their fields, and
+# each index an app registers, such as the cases' text grams), resumably, then removes the old
+# key from the file. Every step is recorded in the audit log.
+
+# name -> batch(after=...) -> (how many done, where to carry on from; None when done)
+IndexBatch = Callable[..., tuple[int, Any]]
+_REGISTERED_INDEXES: dict[str, IndexBatch] = {}
+
+
+def register_index(name: str, batch: IndexBatch) -> None:
+    """An app's own blind index, which the index key rotation computes again: `batch(after=...)`
+    writes a batch with the current index key and says where to carry on (an app sits above core:
+    it registers in its AppConfig.ready)."""
+    _REGISTERED_INDEXES[name] = batch
+
+
+@dataclass(frozen=True)
+class DerivedColumn:
+    """A blind index column (BlindIndexField, WordIndexField) and the field it is computed from."""
+
+    model: type[Model]
+    field: Any  # a concilia.core.fields._DerivedIndex
+
+    @property
+    def label(self) -> str:
+        return f"{self.model._meta.label}.{self.field.name}"
+
+    def recompute_batch(self, *, after: Any) -> tuple[int, Any]:
+        """Compute again, with the current index key, the index of up to BATCH rows after the
+        primary key `after`; write those that differ, only if their source is still what was
+        read. Returns how many were written and the last primary key (None when done)."""
+        source = self.model._meta.get_field(self.field.source)
+        connection = connections[router.db_for_write(self.model)]
+        quote = connection.ops.quote_name
+        table, pk = quote(self.model._meta.db_table), quote(self.model._meta.pk.column)
+        column, source_column = quote(self.field.column), quote(source.column)
+        where, params = ("", []) if after is None else (f"WHERE {pk} > %s", [after])
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT {pk}, {source_column}, {column} FROM {table} {where} "  # noqa: S608
+                f"ORDER BY {pk} LIMIT {BATCH}",
+                params,
+            )
+            rows = cursor.fetchall()
+        written = 0
+        with transaction.atomic(using=connection.alias), connection.cursor() as cursor:
+            for key, raw, old in rows:
+                try:
+                    plain = crypto.decrypt_text(raw) if raw and crypto.is_encrypted(raw) else raw
+                except crypto.DecryptionError as exc:
+                    logger.error("%s of row %s cannot be recomputed: %s", self.label, key, exc)
+                    continue
+                new = self.field.index_of(plain)
+                new = None if new is None else str(new)
+                if new == old:
+                    continue
+                same = f"{source_column} IS NULL" if raw is None else f"{source_column} = %s"
+                cursor.execute(
+                    f"UPDATE {table} SET {column} = %s WHERE {pk} = %s AND {same}",  # noqa: S608
+                    [new, key] + ([] if raw is None else [raw]),
+                )
+                written += cursor.rowcount
+        return written, (rows[-1][0] if len(rows) == BATCH else None)
+
+
+def derived_index_columns() -> list[DerivedColumn]:
+    """Every blind index column of every installed model (concilia.core.fields)."""
+    from concilia.core.fields import _DerivedIndex
+
+    return [
+        DerivedColumn(model, model_field)
+        for model in apps.get_models()
+        if model._meta.managed and not model._meta.proxy
+        for model_field in model._meta.concrete_fields
+        if isinstance(model_field, _DerivedIndex)
+    ]
+
+
+def index_steps() -> dict[str, IndexBatch]:
+    """What an index key rotation computes again, by name, in order."""
+    steps: dict[str, IndexBatch] = {c.label: c.recompute_batch for c in derived_index_columns()}
+    return {**steps, **_REGISTERED_INDEXES}
+
+
+class IndexKeyInSettings(Exception):
+    """The index key comes from CONCILIA_BLIND_INDEX_KEY: only the operator can change it."""
+
+
+def _audit_key_operation(operation: str, **detail: Any) -> None:
+    from concilia.core import audit
+
+    with transaction.atomic():
+        audit.record(audit.CHANGE, detail={"operation": operation, **detail})
+
+
+def add_index_key_to_file() -> str:
+    """Put a new index key first in the index key file (the old ones stay until the rotation job
+    is done, so that look-ups find rows not computed again yet); its id."""
+    path = crypto.index_key_file()
+    if path is None:
+        raise IndexKeyInSettings
+    old = crypto.read_key_file(path) if path.exists() else []
+    secret = secrets.token_urlsafe(32)
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.replace(crypto._write_aside(path, _index_key_file_text([secret, *old])), path)
+    crypto.forget_keys()
+    new_id = crypto.index_key_ids()[0]
+    logger.warning("Blind index key %s added to %s; it writes from now on", new_id, path)
+    _audit_key_operation("rotate_index_key", key=new_id, previous=list(crypto.index_key_ids()[1:]))
+    return new_id
+
+
+def _index_key_file_text(keys: list[str]) -> str:
+    return (
+        "# Concilia's blind index keys (docs/encryption.md): the first writes; a second one\n"
+        "# only while `concilia keys rotate-index` computes the indexes again.\n"
+        + "".join(f"{key}\n" for key in keys)
+    )
+
+
+def retire_old_index_keys() -> list[str]:
+    """Leave only the current index key in the file (once every index uses it); the removed ids."""
+    path = crypto.index_key_file()
+    if path is None:
+        raise IndexKeyInSettings
+    keys = crypto.read_key_file(path)
+    retired = list(crypto.index_key_ids()[1:])
+    if len(keys) > 1:
+        os.replace(crypto._write_aside(path, _index_key_file_text(keys[:1])), path)
+        crypto.forget_keys()
+        _audit_key_operation("retire_index_keys", keys=retired, current=crypto.index_key_ids()[0])
+    return retired
+
+
+def recompute_indexes(
+    *,
+    cursors: dict[str, Any] | None = None,
+    budget_seconds: float | None = None,
+    progress: Callable[[str, int], None] | None = None,
+) -> dict[str, Any] | None:
+    """Compute every blind index again with the current index key, from `cursors` on (as
+    `reencrypt`), for at most `budget_seconds`. Returns the cursors to carry on from, or None
+    when everything is done."""
+    cursors = {"after": {}, "done": [], **(cursors or {})}
+    after: dict[str, Any] = dict(cursors["after"])
+    done: list[str] = list(cursors["done"])
+    deadline = None if budget_seconds is None else time.monotonic() + budget_seconds
+    for label, batch in index_steps().items():
+        if label in done:
+            continue
+        while True:
+            count, last = batch(after=after.get(label))
+            if progress:
+                progress(label, count)
+            if last is None:
+                break
+            after[label] = last
+            if deadline is not None and time.monotonic() >= deadline:
+                return {"after": after, "done": done}
+        done.append(label)
+    return None
+
+
+def _settle_index_keys() -> None:
+    """Let every process notice a new index key (they look at the file every RECHECK_SECONDS)
+    before computing: a row a slow process writes with the old key meanwhile is then redone."""
+    path = crypto.index_key_file()
+    if path is None or not path.exists():
+        return
+    age = time.time() - path.stat().st_mtime
+    if age < 2 * crypto.RECHECK_SECONDS:
+        time.sleep(2 * crypto.RECHECK_SECONDS - age)
+
+
+def finish_index_rotation() -> list[str]:
+    """After the indexes are computed again: retire the old index keys and record it."""
+    _audit_key_operation("reindex_done", key=crypto.index_key_ids()[0])
+    return retire_old_index_keys()
+
+
+def queue_index_rotation() -> None:
+    """Queue the job that computes every blind index again, then retires the old index key."""
+    with transaction.atomic():
+        enqueue_with_change(recompute_every_index)
+
+
+@job()
+def recompute_every_index(
+    *, cursors: dict[str, Any] | None = None, budget_seconds: float = 30
+) -> None:
+    """Background index key rotation: a slice of `recompute_indexes`, then the next slice
+    queued; the last one retires the old index key."""
+    if cursors is None:
+        _settle_index_keys()
+    left = recompute_indexes(cursors=cursors, budget_seconds=budget_seconds)
+    if left is not None:
+        with transaction.atomic():
+            enqueue_with_change(recompute_every_index, cursors=left, budget_seconds=budget_seconds)
+        return
+    retired = finish_index_rotation()
+    logger.warning(
+        "Blind indexes computed again with key %s; retired %s", crypto.index_key_ids()[0], retired
+    )

@@ -456,7 +456,8 @@ def test_asking_for_a_person_mid_flow_hands_over_with_everything_collected(clien
     # After the hand-over, the customer's messages go to the case's thread.
     chat.say("¿hay alguien?" if language == "es" else "is anyone there?")
     assert chat.last == []
-    assert case.messages.filter(body__contains="?").last().author_kind == ActorKind.CUSTOMER
+    asked = [message for message in case.messages.all() if "?" in message.body]
+    assert asked[-1].author_kind == ActorKind.CUSTOMER
 
 
 def test_the_person_button_reads_as_words_in_the_transcript(client):
@@ -626,7 +627,7 @@ def test_a_signed_in_customer_is_greeted_by_name_and_offered_their_open_case(cli
     chat.press(case.reference)
     assert case.reference in chat.answer
     assert Case.objects.count() == 1
-    assert case.messages.filter(body__contains="Sigo sin recibir").exists()
+    assert any("Sigo sin recibir" in message.body for message in case.messages.all())
 
 
 def test_an_unverified_email_reveals_nothing_about_its_owner(client, open_case):

@@ -1,30 +1,23 @@
-"""Free text in the helpdesk queue: what it finds, that the index stays in step, that it is used.
+"""Free text in the helpdesk queue: what it finds, that the blind index stays in step, that it is
+used, and that it survives key rotations (the texts are encrypted: concilia/cases/search.py).
 
 Ana is an agent of Customer care (every case here is routed there). The same tests run on SQLite
-(FTS5 trigram tables kept by triggers) and on PostgreSQL (pg_trgm GIN indexes).
+and on PostgreSQL.
 """
 
 from __future__ import annotations
 
-import importlib
-import logging
-import re
-import uuid
+from io import StringIO
 from typing import Any
 
 import pytest
 from django.core.management import call_command
 from django.db import connection
+from django.utils import translation
 
 from concilia.cases import actions, queue, search
-from concilia.cases.models import Case, Message
-
-migration = importlib.import_module("concilia.cases.migrations.0006_text_search")
-
-sqlite_only = pytest.mark.skipif(connection.vendor != "sqlite", reason="SQLite's search tables")
-postgresql_only = pytest.mark.skipif(
-    connection.vendor != "postgresql", reason="PostgreSQL's trigram indexes"
-)
+from concilia.cases.models import Case, Message, TextGram
+from concilia.core import crypto, rekeying
 
 
 def found(user: Any, text: str, **filters: str) -> set[str]:
@@ -35,29 +28,9 @@ def found(user: Any, text: str, **filters: str) -> set[str]:
 
 def titled(case: Case, subject: str) -> Case:
     """The web form takes no subject (it is the description's first line): give one."""
-    Case.objects.filter(pk=case.pk).update(subject=subject)
-    case.refresh_from_db()
+    case.subject = subject
+    case.save(update_fields=["subject"])
     return case
-
-
-def plan(queryset: Any) -> str:
-    sql, params = queryset.query.sql_with_params()
-    with connection.cursor() as cursor:
-        if connection.vendor == "sqlite":
-            cursor.execute("EXPLAIN QUERY PLAN " + sql, params)
-            return "\n".join(row[-1] for row in cursor.fetchall())
-        cursor.execute("EXPLAIN " + sql, params)
-        return "\n".join(row[0] for row in cursor.fetchall())
-
-
-class Editor:
-    """What the migration's functions use of a schema editor, usable inside a test's transaction."""
-
-    connection = connection
-
-    def execute(self, sql: str) -> None:
-        with connection.cursor() as cursor:
-            cursor.execute(sql)
 
 
 # --- what it finds -------------------------------------------------------------------------
@@ -99,24 +72,15 @@ def test_a_case_with_the_text_in_several_places_comes_once(open_case, ana):
     assert [c.reference for c in page.cases] == [case.reference]
 
 
-def folds_beyond_ascii() -> bool:
-    """SQLite's search tables always do; PostgreSQL does unless the database's ctype is C."""
-    if connection.vendor != "postgresql":
-        return True
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT upper('ñ') = 'Ñ'")
-        return bool(cursor.fetchone()[0])
-
-
 def test_letter_case_is_ignored_but_accents_count(open_case, ana):
     case = open_case(description="Solicito la DEVOLUCIÓN del importe y una disculpa por el daño.")
 
     assert found(ana, "Devolución Del") == {case.reference}
     assert found(ana, "devOLUCI") == {case.reference}
     assert found(ana, "POR EL") == {case.reference}
-    if folds_beyond_ascii():
-        assert found(ana, "devolución") == {case.reference}
-        assert found(ana, "EL DAÑO") == {case.reference}
+    # Case is folded in Python, for every alphabet, whatever the database's collation.
+    assert found(ana, "devolución") == {case.reference}
+    assert found(ana, "EL DAÑO") == {case.reference}
     # Accents are part of the text: without them it is another word.
     assert found(ana, "devolucion") == set()
 
@@ -179,7 +143,8 @@ def test_edited_and_deleted_text_is_found_as_it_is_now(open_case, ana):
 
     note.body = "Proveedor Hermanos Ruiz"
     note.save(update_fields=["body"])
-    Case.objects.filter(pk=case.pk).update(subject="Mesa cambiada", description="Ya resuelto")
+    case.subject, case.description = "Mesa cambiada", "Ya resuelto"
+    case.save(update_fields=["subject", "description"])
 
     assert found(ana, "Muebles Ortega") == set()
     assert found(ana, "hermanos ruiz") == {case.reference}
@@ -187,13 +152,15 @@ def test_edited_and_deleted_text_is_found_as_it_is_now(open_case, ana):
     assert found(ana, "mesa cambiada") == {case.reference}
     assert found(ana, "ya resuelto") == {case.reference}
 
+    # Deleted without save(): its pieces may stay in the index, the check leaves it unfound.
     Message.objects.filter(pk=note.pk).delete()
     assert found(ana, "hermanos ruiz") == set()
 
     actions.add_customer_message(case=case, body="¿Hay novedades de Ortega?")
-    Case.objects.filter(pk=case.pk).delete()  # its messages go with it
+    Case.objects.filter(pk=case.pk).delete()  # its messages and index rows go with it
     assert found(ana, "ortega") == {survivor.reference}
     assert not Message.objects.filter(case_id=case.pk).exists()
+    assert not TextGram.objects.filter(case_id=case.pk).exists()
 
 
 def test_saving_other_fields_leaves_the_text_found(open_case, ana, sara):
@@ -216,116 +183,182 @@ def test_merged_messages_are_found_under_the_case_they_joined(open_case, ana):
     assert found(ana, "segunda queja") == {into.reference, duplicate.reference}
 
 
-# --- through the index ----------------------------------------------------------------------
+def test_text_changed_behind_the_index_is_found_after_a_reindex(open_case, ana):
+    case = open_case(description="Antes")
+    # QuerySet.update() writes without save(): the index does not know yet
+    Case.objects.filter(pk=case.pk).update(description="Tostadora quemada")
+    assert found(ana, "tostadora") == set()
+
+    out = StringIO()
+    with translation.override("en"):
+        call_command("search", "reindex", stdout=out)
+
+    assert "cases indexed" in out.getvalue()
+    assert found(ana, "tostadora") == {case.reference}
 
 
-@sqlite_only
-def test_sqlite_looks_the_text_up_in_the_search_tables(open_case, ana):
-    open_case(description="Paquete dañado")
-    cases = queue.filtered(ana, {"view": "all", "q": "dañado"}).order_by("deadline", "pk")
-
-    steps = plan(cases)
-
-    assert "SCAN cases_case_search VIRTUAL TABLE INDEX" in steps
-    assert "SCAN cases_message_search VIRTUAL TABLE INDEX" in steps
-    assert not re.search(r"SCAN cases_(case|message)\b", steps), steps
+# --- the blind index ------------------------------------------------------------------------
 
 
-@postgresql_only
-def test_postgresql_looks_the_text_up_in_the_trigram_indexes(open_case, ana):
-    open_case(description="Paquete dañado")
-    cases = queue.filtered(ana, {"view": "all", "q": "dañado"}).order_by("deadline", "pk")
+def test_the_index_holds_keyed_hashes_and_the_rows_hold_no_text(open_case, ana):
+    case = titled(open_case(description="Reclamo por la lavadora Bosch"), "Lavadora averiada")
+    actions.add_internal_note(case=case, body="Técnico Zubizarreta irá el lunes", author=ana)
+
     with connection.cursor() as cursor:
-        # A few rows: make the planner show the plan it picks for a big table.
-        cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute("SELECT subject, description FROM cases_case WHERE id = %s", [case.pk])
+        subject, description = cursor.fetchone()
+        cursor.execute("SELECT body FROM cases_message WHERE case_id = %s", [case.pk])
+        bodies = [row[0] for row in cursor.fetchall()]
+        cursor.execute("SELECT gram FROM cases_textgram WHERE case_id = %s", [case.pk])
+        grams = {row[0] for row in cursor.fetchall()}
 
-        steps = plan(cases)
+    raw = " ".join([subject, description, *bodies])
+    for secret in ("Lavadora", "lavadora", "Bosch", "Zubizarreta", "lunes"):
+        assert secret not in raw
+    assert all(value.startswith("enc1:") for value in [subject, description, *bodies])
+    # one row per distinct piece of each text, as a 64-bit integer: no text at all
+    expected = search.text_hashes(
+        [
+            "Lavadora averiada",
+            "Reclamo por la lavadora Bosch",
+            *case.messages.values_list("body", flat=True),
+        ]
+    )
+    assert grams == expected
+    assert all(isinstance(gram, int) and -(2**63) <= gram < 2**63 for gram in grams)
 
-    for index in ("case_subject_trgm", "case_description_trgm", "message_body_trgm"):
-        assert f"Bitmap Index Scan on {index}" in steps, steps
-    assert "Seq Scan on cases_message" not in steps, steps
+
+def test_pieces_found_apart_are_not_a_match(open_case, ana):
+    # "abcd" has the pieces abc and bcd; this text has both, but never "abcd"
+    apart = open_case(description="abc-bcd")
+    across = titled(open_case(email="b@example.com", description="mano"), "la ve")
+    whole = open_case(email="c@example.com", description="xxabcdxx")
+
+    assert search.text_hashes(["abcd"]) <= search.text_hashes(["abc-bcd"])
+    assert found(ana, "abcd") == {whole.reference}
+    # pieces from the subject and the description together are not a text either
+    assert found(ana, "la vemano") == set()
+    assert {apart.reference, across.reference}.isdisjoint(found(ana, "abcd"))
 
 
-# --- the migration --------------------------------------------------------------------------
+def test_non_ascii_text_folds_case_in_every_alphabet(open_case, ana):
+    greek = open_case(description="Η ΠΑΡΑΓΓΕΛΊΑ δεν ήρθε")  # noqa: RUF001
+    german = open_case(email="b@example.com", description="Die Größe stimmt nicht")
+    turkish = open_case(email="c@example.com", description="Çok geç geldi, ŞİKAYET ediyorum")
+
+    assert found(ana, "παραγγελία") == {greek.reference}
+    assert found(ana, "GRÖSSE") == {german.reference}  # ß folds to ss
+    assert found(ana, "çok GEÇ") == {turkish.reference}
+    assert found(ana, "parangelia") == set()
 
 
-@sqlite_only
-def test_the_triggers_in_place_are_the_ones_the_repair_puts_back(db):
+def test_a_long_query_is_found_exactly(open_case, ana):
+    text = "El pedido número 4471 llegó tarde, abierto y con la factura de otro cliente dentro"
+    case = open_case(description=f"Hola. {text}. Gracias.")
+    open_case(email="b@example.com", description=text.replace("4471", "4472"))
+
+    assert found(ana, text.upper()) == {case.reference}
+
+
+def test_the_search_counts_its_queries_not_the_cases(open_case, ana, django_assert_max_num_queries):
+    for i in range(30):
+        open_case(email=f"p{i}@example.com", description=f"Pedido {i} con retraso")
+    target = open_case(email="t@example.com", description="Pedido con el cristal astillado")
+
+    with django_assert_max_num_queries(20):
+        result = found(ana, "cristal astillado")
+
+    assert result == {target.reference}
+
+
+# --- key rotations --------------------------------------------------------------------------
+
+
+@pytest.fixture
+def key_files(db, settings, tmp_path):
+    """Encryption and index keys in key files of their own (no keys in the environment)."""
+    settings.HOME = tmp_path
+    settings.ENCRYPTION_KEYS = []
+    settings.BLIND_INDEX_KEY = ""
+    crypto.forget_keys()
+    yield tmp_path / "keys"
+    crypto.forget_keys()
+
+
+def keys(*args: str) -> str:
+    out = StringIO()
+    with translation.override("en"):
+        call_command("keys", *args, stdout=out, stderr=out)
+    return out.getvalue()
+
+
+def test_search_survives_a_rotation_of_the_encryption_key(key_files, open_case, ana):
+    case = open_case(description="Bicicleta con el cuadro doblado")
+    actions.add_internal_note(case=case, body="Enviar a taller Sanz", author=ana)
+
+    keys("rotate", "--now")
+
     with connection.cursor() as cursor:
-        # The search's own triggers (the audit log has triggers of its own on core's tables).
-        cursor.execute(
-            "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name LIKE 'cases_%'"
-        )
-        installed = dict(cursor.fetchall())
-
-    assert installed == {name: sql for name, (_table, sql) in search.SQLITE_TRIGGERS.items()}
-    assert [sql for _table, sql in search.SQLITE_TRIGGERS.values()] == migration.SQLITE_TRIGGERS
+        cursor.execute("SELECT description FROM cases_case WHERE id = %s", [case.pk])
+        assert crypto.stored_key_id(cursor.fetchone()[0]) == crypto.keyring().current
+    assert found(ana, "cuadro doblado") == {case.reference}
+    assert found(ana, "taller sanz") == {case.reference}
 
 
-@sqlite_only
-@pytest.mark.django_db(transaction=True)
-def test_a_table_rebuild_loses_no_search(seeded, open_case, ana, caplog):
-    before = open_case(description="Antes de la migración")
-    # What a migration altering a field does on SQLite: copy the table, drop it, rename the copy.
-    old_field = Case._meta.get_field("subject")
-    new_field = Case._meta.get_field("subject").clone()
-    new_field.set_attributes_from_name("subject")
-    new_field.max_length = 201
-    with connection.schema_editor() as editor:
-        editor.alter_field(Case, old_field, new_field)
-    with connection.schema_editor() as editor:
-        editor.alter_field(Case, new_field, old_field)
+def test_search_survives_a_rotation_of_the_index_key_and_finds_during_it(
+    key_files, open_case, ana, run_tasks
+):
+    case = open_case(name="Íñigo Berrocal", email="inigo@example.com", description="Horno frío")
+    before = set(TextGram.objects.filter(case=case).values_list("gram", flat=True))
+    old_id = crypto.index_key_ids()[0]
 
-    with caplog.at_level(logging.WARNING, logger="concilia.cases.search"):
-        call_command("migrate", "cases", verbosity=0)  # after every migrate: put them back
+    # When a new index key is added (the job not run yet)
+    new_id = rekeying.add_index_key_to_file()
 
-    after = open_case(email="b@example.com", description="Después de la migración")
-    assert "cases_case_search_insert" in caplog.text
-    assert found(ana, "de la migración") == {before.reference, after.reference}
-    assert search.restore_sqlite_triggers("default") == []
+    # Then look-ups by either key still work: the old rows, and a case written now with the new
+    assert crypto.index_key_ids() == (new_id, old_id)
+    assert found(ana, "horno frío") == {case.reference}
+    assert set(queue.filtered(ana, {"view": "all", "email": "INIGO@example.com"})) == {case}
+    assert set(queue.filtered(ana, {"view": "all", "name": "inigo berrocal"})) == {case}
+    fresh = open_case(email="n@example.com", description="Horno nuevo")
+    assert found(ana, "horno") == {case.reference, fresh.reference}
 
+    # When the job has computed everything again
+    rekeying.queue_index_rotation()
+    run_tasks()
 
-@pytest.mark.django_db(transaction=True)
-def test_the_migration_goes_back_and_forth_and_indexes_existing_rows(seeded, open_case, ana):
-    case = open_case(description="Caja abollada")
-    actions.add_internal_note(case=case, body="Transportista Seur", author=ana)
-    unindexed = open_case(email="b@example.com", description="Otra cosa")
-
-    call_command("migrate", "cases", "0005", verbosity=0)
-    with connection.cursor() as cursor:
-        tables = connection.introspection.table_names(cursor)
-        # Written while there is no index (in SQL: today's models have columns 0005 lacks)
-        cursor.execute(
-            "UPDATE cases_case SET description = %s WHERE id = %s",
-            ["Caja abollada otra vez", unindexed.pk],
-        )
-    assert "cases_case_search" not in tables
-
-    # Every app: going back in cases also took back the apps that depend on its later migrations
-    # (resolution, assistant, integrations), and later tests need their tables.
-    call_command("migrate", verbosity=0)
-
-    assert found(ana, "caja abollada") == {case.reference, unindexed.reference}
-    assert found(ana, "transportista seur") == {case.reference}
+    # Then only the new key is left, every index uses it, and everything is found
+    assert crypto.index_key_ids() == (new_id,)
+    after = set(TextGram.objects.filter(case=case).values_list("gram", flat=True))
+    assert after and after.isdisjoint(before)
+    assert found(ana, "horno frío") == {case.reference}
+    assert set(queue.filtered(ana, {"view": "all", "email": "inigo@example.com"})) == {case}
+    assert set(queue.filtered(ana, {"view": "all", "name": "BERROCAL"})) == {case}
 
 
-@postgresql_only
-def test_without_pg_trgm_the_migration_warns_and_search_still_works(open_case, ana, caplog):
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT rolsuper FROM pg_roles WHERE rolname = current_user")
-        if not cursor.fetchone()[0]:
-            pytest.skip("needs a superuser to take the extension away")
-        role = f"concilia_test_{uuid.uuid4().hex[:8]}"
-        # All undone when the test's transaction rolls back.
-        cursor.execute("DROP EXTENSION pg_trgm CASCADE")
-        cursor.execute(f"CREATE ROLE {role} NOLOGIN")
-        cursor.execute(f"SET ROLE {role}")  # may not create extensions in this database
-        with caplog.at_level(logging.WARNING, logger="concilia.cases.search"):
-            migration.create_search_index(None, Editor())
-        cursor.execute("RESET ROLE")
-        cursor.execute("SELECT count(*) FROM pg_indexes WHERE indexname LIKE '%%_trgm'")
-        assert cursor.fetchone()[0] == 0
+def test_the_index_rotation_command_and_its_audit_trail(key_files, open_case, ana):
+    from concilia.core.models import AuditEntry
 
-    assert "pg_trgm extension could not be installed" in caplog.text
-    case = open_case(description="Sigue funcionando")
-    assert found(ana, "sigue funcionando") == {case.reference}
+    case = open_case(description="Nevera ruidosa")
+    old_id = crypto.index_key_ids()[0]
+
+    output = keys("rotate-index", "--now")
+
+    new_id = crypto.index_key_ids()[0]
+    assert new_id != old_id and crypto.index_key_ids() == (new_id,)
+    assert f"Every blind index uses key {new_id}" in output
+    assert found(ana, "nevera ruidosa") == {case.reference}
+    operations = [
+        entry.detail.get("operation")
+        for entry in AuditEntry.objects.order_by("seq")
+        if entry.detail.get("operation")
+    ]
+    assert operations[-3:] == ["rotate_index_key", "reindex_done", "retire_index_keys"]
+    keys("rotate", "--now")
+    keys("retire")
+    operations = [
+        entry.detail.get("operation")
+        for entry in AuditEntry.objects.order_by("seq")
+        if entry.detail.get("operation")
+    ]
+    assert operations[-3:] == ["rotate_key", "reencrypt_done", "retire_keys"]

@@ -380,7 +380,9 @@ def test_a_reply_reaches_the_customer(open_case, teams, ana, as_ana, run_tasks):
     assert response.status_code == 200, response.content
     assert response.json()["status"] == "pending_customer"
     assert response.json()["version"] == 2
-    message = Message.objects.get(case=case, body="Le devolvemos el importe.")
+    (message,) = [
+        m for m in Message.objects.filter(case=case) if m.body == "Le devolvemos el importe."
+    ]
     assert (message.author_user, message.internal) == (ana, False)
     run_tasks()
     sent = [m for m in mail.outbox if m.to == ["lucia@example.com"]]
@@ -418,7 +420,8 @@ def test_a_note_stays_internal(open_case, teams, ana, as_ana, run_tasks):
     case = open_case()
     response = as_ana.post(f"/cases/{case.reference}/notes", {"body": "Cliente difícil."})
     assert response.status_code == 200 and response.json()["version"] == 2
-    assert Message.objects.get(case=case, body="Cliente difícil.").internal
+    (note,) = [m for m in Message.objects.filter(case=case) if m.body == "Cliente difícil."]
+    assert note.internal
     mail.outbox.clear()
     run_tasks()
     assert all("Cliente difícil" not in m.body for m in mail.outbox)
@@ -490,7 +493,8 @@ def test_transfer_hands_the_case_to_another_team_with_a_note(
     assert response.status_code == 200, response.content
     assert (response.json()["team"], response.json()["assignee"]) == ("logistics", "bruno")
     assert case.events.filter(kind=EventKind.TRANSFERRED).exists()
-    assert case.messages.filter(internal=True, body="Es del transportista.").exists()
+    notes = case.messages.filter(internal=True)
+    assert "Es del transportista." in [note.body for note in notes]
     assert Notification.objects.filter(recipient=bruno, kind=NotificationKind.TRANSFERRED).exists()
     run_tasks()
     assert [m.to for m in mail.outbox] == [["bruno@company.test"]]
