@@ -3,6 +3,7 @@ from django.db import models
 from django.utils.text import format_lazy
 from django.utils.translation import gettext_lazy as _
 
+from concilia.cases import search
 from concilia.cases.jurisdictions import LegalRule, Origin
 from concilia.cases.models import (
     AssignmentRule,
@@ -137,8 +138,9 @@ class CaseAdmin(admin.ModelAdmin):
         "created_at",
     )
     list_filter = ("status", "kind", "category", "channel", "priority", "team")
-    # The customer's email and name are encrypted: get_search_results finds them by keyed hash.
-    search_fields = ("reference", "subject", "order_number")
+    # The customer's email and name and the case's subject are encrypted: get_search_results
+    # finds them by keyed hash (the subject through the text index, concilia.cases.search).
+    search_fields = ("reference", "order_number")
     search_help_text = _(
         "A reference, words of the subject, an order number, the customer's whole email address "
         "or whole words of their name."
@@ -164,8 +166,9 @@ class CaseAdmin(admin.ModelAdmin):
 
     def get_search_results(self, request, queryset, search_term):
         found, may_have_duplicates = super().get_search_results(request, queryset, search_term)
-        if search_term.strip():
-            found |= queryset.filter(customer_matches(search_term, prefix="customer__"))
+        if term := search_term.strip():
+            found |= queryset.filter(customer_matches(term, prefix="customer__"))
+            found |= queryset.filter(pk__in=search.matching_case_ids(term, among=queryset))
         return found, may_have_duplicates
 
     def has_add_permission(self, request):  # cases are opened through the channels

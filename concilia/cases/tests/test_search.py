@@ -362,3 +362,15 @@ def test_the_index_rotation_command_and_its_audit_trail(key_files, open_case, an
         if entry.detail.get("operation")
     ]
     assert operations[-3:] == ["rotate_key", "reencrypt_done", "retire_keys"]
+
+
+def test_the_admin_finds_cases_by_their_encrypted_text(admin_client, open_case):
+    from django.urls import reverse
+
+    case = titled(open_case(description="Cafetera Oster"), "Cafetera que gotea")
+    open_case(email="b@example.com", description="Otra cosa")
+
+    listing = admin_client.get(reverse("admin:cases_case_changelist"), {"q": "GOTEA"})
+
+    assert listing.status_code == 200
+    assert [c.reference for c in listing.context["cl"].result_list] == [case.reference]

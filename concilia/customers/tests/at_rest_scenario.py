@@ -30,6 +30,8 @@ PENDING_FILE_MARK = b"ALBARAN-PENDIENTE-4410-PRIVADO"
 CHAT_FILE_MARK = b"TICKET-CHAT-8812-PRIVADO"
 EMAIL_BODY_MARK = "CUERPO-CORREO-3307-PRIVADO"
 EMAIL_FILE_MARK = b"ADJUNTO-CORREO-6620-PRIVADO"
+CASE_TEXT_MARK = "Vajilla-Porcelana-Limoges-8841"  # in each complaint's description
+MESSAGE_MARK = "Mensaje-Confidencial-Transportista-2276"  # in a message of the thread
 BOT_TOKEN = "987654321:AAHsecretBotTokenPartThatMustNotLeak01"
 FILE_MARKS = [LEGACY_FILE, FORM_FILE_MARK, PENDING_FILE_MARK, CHAT_FILE_MARK, EMAIL_FILE_MARK]
 
@@ -83,8 +85,10 @@ def after_the_upgrade() -> dict[str, object]:
     from django.core.management import call_command
 
     from concilia.assistant.actions import receive_upload, start_conversation
+    from concilia.cases.actions import add_customer_message
     from concilia.cases.attachments import check_file
-    from concilia.cases.models import Category, Channel
+    from concilia.cases.models import Case, Category, Channel
+    from concilia.cases.search import matching_case_ids
     from concilia.customers.models import Customer, PrivacyNotice
     from concilia.intake.actions import keep_pending_uploads, submit_complaint
     from concilia.integrations.mail.actions import store_email
@@ -102,7 +106,7 @@ def after_the_upgrade() -> dict[str, object]:
                 "phone": phone,
                 "category": Category.objects.get(code="other"),
                 "kind": "complaint",
-                "description": "El pedido llegó roto.",
+                "description": f"El pedido llegó roto: {CASE_TEXT_MARK}.",
                 "desired_resolution": "Otro igual.",
                 "notice_version": notice,
             },
@@ -111,6 +115,7 @@ def after_the_upgrade() -> dict[str, object]:
             files=[check_file("factura.pdf", pdf(FORM_FILE_MARK))],
         )
         references.append(submission.case.reference)
+        add_customer_message(case=submission.case, body=f"Sigo esperando. {MESSAGE_MARK}")
     keep_pending_uploads(
         submission_id=uuid.uuid4(), files=[check_file("albaran.pdf", pdf(PENDING_FILE_MARK))]
     )
@@ -123,6 +128,15 @@ def after_the_upgrade() -> dict[str, object]:
         "references": references,
         "customers": sorted([c.name, c.email, c.phone] for c in Customer.objects.all()),
         "bot_token": TelegramBot.objects.get().api_token,
+        # the encrypted texts are still found by any part of them, in any case
+        "found": {
+            mark: sorted(
+                Case.objects.filter(pk__in=matching_case_ids(mark.upper()[3:])).values_list(
+                    "reference", flat=True
+                )
+            )
+            for mark in (CASE_TEXT_MARK, MESSAGE_MARK)
+        },
     }
 
 

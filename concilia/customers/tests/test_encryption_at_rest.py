@@ -66,6 +66,16 @@ def test_the_raw_database_file_and_the_attachment_store_hold_no_personal_data_in
         *scenario.FILE_MARKS,
         scenario.EMAIL_BODY_MARK.encode(),
         scenario.BOT_TOKEN.split(":")[1].encode(),
+        # the complaints' text and their messages, and any part of them
+        *[mark.encode() for mark in (scenario.CASE_TEXT_MARK, scenario.MESSAGE_MARK)],
+        *[
+            part.encode()
+            for mark in (scenario.CASE_TEXT_MARK, scenario.MESSAGE_MARK)
+            for part in mark.split("-")
+            if len(part) > 6
+        ],
+        "El pedido llegó roto".encode(),
+        b"Sigo esperando",
     ]
     for secret in secrets:
         assert secret not in database, secret
@@ -75,6 +85,11 @@ def test_the_raw_database_file_and_the_attachment_store_hold_no_personal_data_in
     # while the application reads it all back
     assert read_back["customers"] == sorted([list(person) for person in people])
     assert read_back["bot_token"] == scenario.BOT_TOKEN
+    # and finds the complaints by a part of their text or of a message
+    assert read_back["found"] == {
+        scenario.CASE_TEXT_MARK: sorted(read_back["references"]),
+        scenario.MESSAGE_MARK: sorted(read_back["references"]),
+    }
 
 
 def test_the_rows_as_the_database_returns_them_hold_no_personal_data(db, open_case):
@@ -95,6 +110,17 @@ def test_the_rows_as_the_database_returns_them_hold_no_personal_data(db, open_ca
         assert secret.decode() not in raw
     customer = Customer.objects.get()
     assert len(customer.email_index) == 64 and customer.email_index in raw
+    # nor are the complaint's texts and its thread, which read back in full
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT subject, description FROM cases_case")
+        texts = [value for row in cursor.fetchall() for value in row]
+        cursor.execute("SELECT body FROM cases_message")
+        texts += [row[0] for row in cursor.fetchall()]
+    assert texts and all(text.startswith("enc1:") for text in texts)
+    case.refresh_from_db()
+    for plain in (case.subject, case.description, "Adjunto la factura."):
+        assert plain and all(plain not in text for text in texts)
+    assert [m.body for m in case.messages.all()][-1] == "Adjunto la factura."
     assert (customer.name, customer.email, customer.phone) == (name, email, phone)
     # and the stored invoice is ciphertext that the storage opens
     attachment = Attachment.objects.get()
