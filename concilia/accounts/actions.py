@@ -9,14 +9,21 @@ from __future__ import annotations
 from django.contrib.admin.models import CHANGE, LogEntry
 from django.db import transaction
 from django_otp.models import Device
-from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
-from django_otp.plugins.otp_totp.models import TOTPDevice
+from django_otp.plugins.otp_static.models import StaticToken
 
 from concilia.accounts import two_factor
-from concilia.accounts.models import User
+from concilia.accounts.models import (
+    AuthenticatorApp,
+    RecoveryCode,
+    RecoveryCodes,
+    User,
+    digest_code,
+)
 from concilia.core import audit
 
 RECOVERY_DEVICE = "recovery codes"
+# The second factors, in the order a code is tried: the app's, then a recovery code.
+DEVICES: tuple[type[Device], ...] = (AuthenticatorApp, RecoveryCodes)
 
 
 class CodeDoesNotMatch(ValueError):
@@ -36,17 +43,19 @@ def _audit(*, user: User, actor: User, message: str, two_factor: str) -> None:
 
 
 def _new_recovery_codes(user: User) -> list[str]:
-    device, _created = StaticDevice.objects.get_or_create(
+    device, _created = RecoveryCodes.objects.get_or_create(
         user=user, name=RECOVERY_DEVICE, defaults={"confirmed": True}
     )
-    device.token_set.all().delete()
+    device.codes.all().delete()
     codes = [StaticToken.random_token() for _ in range(two_factor.RECOVERY_CODES)]
-    StaticToken.objects.bulk_create(StaticToken(device=device, token=code) for code in codes)
+    RecoveryCode.objects.bulk_create(
+        RecoveryCode(device=device, digest=digest_code(code)) for code in codes
+    )
     return codes
 
 
 @transaction.atomic
-def enable_two_factor(*, user: User, key: str, code: str) -> tuple[TOTPDevice, list[str]]:
+def enable_two_factor(*, user: User, key: str, code: str) -> tuple[AuthenticatorApp, list[str]]:
     """Turn on two-factor sign-in with an authenticator app holding `key`, proven by `code`.
 
     Returns the app's device and ten new one-time recovery codes (shown once, never again).
@@ -55,8 +64,8 @@ def enable_two_factor(*, user: User, key: str, code: str) -> tuple[TOTPDevice, l
     time_step = two_factor.matching_time_step(key, code)
     if time_step is None:
         raise CodeDoesNotMatch
-    TOTPDevice.objects.filter(user=user).delete()
-    device = TOTPDevice.objects.create(
+    AuthenticatorApp.objects.filter(user=user).delete()
+    device = AuthenticatorApp.objects.create(
         user=user,
         name="authenticator app",
         key=key,
@@ -87,7 +96,7 @@ def disable_two_factor(*, user: User, actor: User) -> None:
     Done by the person themselves, or by an administrator for someone who lost their phone
     (whoever must have two-factor sign-in then sets it up again at their next sign-in).
     """
-    for model in (TOTPDevice, StaticDevice):
+    for model in DEVICES:
         model.objects.filter(user=user).delete()
     user.two_factor_enabled = False
     user.save(update_fields=["two_factor_enabled"])
@@ -100,7 +109,7 @@ def disable_two_factor(*, user: User, actor: User) -> None:
 
 
 def recovery_codes_left(user: User) -> int:
-    return StaticToken.objects.filter(device__user=user, device__name=RECOVERY_DEVICE).count()
+    return RecoveryCode.objects.filter(device__user=user, device__name=RECOVERY_DEVICE).count()
 
 
 def verify_code(*, user: User, code: str) -> Device | None:
@@ -110,7 +119,7 @@ def verify_code(*, user: User, code: str) -> Device | None:
     """
     code = two_factor.normalised_code(code)
     with transaction.atomic():
-        for model in (TOTPDevice, StaticDevice):
+        for model in DEVICES:
             for device in model.objects.filter(user=user, confirmed=True).select_for_update():
                 if device.verify_token(code):
                     return device

@@ -25,7 +25,8 @@ from concilia.core.admin import RememberedConfigAdmin
 # The admin's sign-in locks out repeated failures like the helpdesk's.
 admin.site.login_form = StaffAdminAuthenticationForm
 # Devices are changed only through accounts.actions (which keeps User.two_factor_enabled true
-# to them): by the person on their two-factor page, or reset here with the action below.
+# to them): by the person on their two-factor page, or reset here with the action below. Ours
+# (AuthenticatorApp, RecoveryCodes) are not registered; django-otp's are no longer used.
 for device_model in (TOTPDevice, StaticDevice):
     if admin.site.is_registered(device_model):
         admin.site.unregister(device_model)

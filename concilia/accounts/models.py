@@ -1,10 +1,13 @@
-"""Staff users, their roles and teams, and the API tokens integrations authenticate with."""
+"""Staff users, their roles and teams, the API tokens integrations authenticate with, and the
+devices of two-factor sign-in (an authenticator app, recovery codes)."""
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
 import secrets
+import time
+from binascii import unhexlify
 from collections.abc import Iterable
 from typing import Any
 
@@ -12,9 +15,13 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractUser, Group
 from django.db import models, transaction
 from django.utils import timezone
+from django.utils.crypto import salted_hmac
 from django.utils.translation import gettext_lazy as _
+from django_otp.models import Device, ThrottlingMixin, TimestampMixin
+from django_otp.oath import TOTP
 
 from concilia.core.calendar import WorkingCalendar, default_calendar
+from concilia.core.fields import EncryptedCharField
 from concilia.core.i18n import in_language
 from concilia.core.memo import remember_for
 
@@ -318,3 +325,95 @@ LAST_USED_RESOLUTION = dt.timedelta(minutes=1)
 @remember_for(seconds=5)
 def _active_token(digest: str) -> ApiToken | None:
     return ApiToken.objects.active().select_related("user").filter(digest=digest).first()
+
+
+# -- two-factor sign-in devices (django-otp) ---------------------------------------------------
+# Ours rather than django-otp's TOTPDevice and StaticDevice, which keep the app's key and the
+# recovery codes in clear: the key is encrypted at rest (it must be read to check a code), the
+# codes are kept as digests (only ever compared). django-otp's middleware and login work with
+# any Device.
+
+TOTP_STEP = 30  # seconds
+TOTP_DIGITS = 6
+TOTP_TOLERANCE = 1  # time steps either side: a code from just before or after is accepted
+
+
+class AuthenticatorApp(TimestampMixin, ThrottlingMixin, Device):
+    """A staff member's authenticator app: codes from its TOTP key (RFC 6238)."""
+
+    # Hex, as django-otp keeps it; encrypted (docs/encryption.md).
+    key = EncryptedCharField(_("key"), max_length=80, editable=False)
+    # The time step of the last code accepted: a code is never accepted twice.
+    last_t = models.BigIntegerField(default=-1, editable=False)
+    drift = models.SmallIntegerField(default=0, editable=False)
+
+    class Meta(Device.Meta):
+        verbose_name = _("authenticator app")
+        verbose_name_plural = _("authenticator apps")
+
+    def verify_token(self, token: str) -> bool:
+        allowed, _reason = self.verify_is_allowed()
+        if not allowed:
+            return False
+        verified = False
+        if str(token).isdigit():
+            totp = TOTP(unhexlify(self.key), TOTP_STEP, 0, TOTP_DIGITS, self.drift)
+            totp.time = time.time()
+            verified = totp.verify(int(token), TOTP_TOLERANCE, self.last_t + 1)
+        if not verified:
+            self.throttle_increment(commit=True)
+            return False
+        self.last_t = totp.t()
+        self.drift = totp.drift
+        self.throttle_reset(commit=False)
+        self.set_last_used_timestamp(commit=False)
+        self.save()
+        return True
+
+    def get_throttle_factor(self) -> int:
+        return getattr(settings, "OTP_TOTP_THROTTLE_FACTOR", 1)
+
+
+def digest_code(code: str, secret: str | None = None) -> str:
+    """A recovery code's digest: an HMAC keyed by SECRET_KEY (or `secret`), so that a copy of the
+    database alone does not let anyone try every short code against it."""
+    mac = salted_hmac("concilia.recovery-code", code, secret=secret, algorithm="sha256")
+    return mac.hexdigest()
+
+
+def code_digests(code: str) -> list[str]:
+    """The digests `code` may be stored as: under SECRET_KEY and each of its fallbacks."""
+    keys = [settings.SECRET_KEY, *getattr(settings, "SECRET_KEY_FALLBACKS", [])]
+    return [digest_code(code, key) for key in keys]
+
+
+class RecoveryCodes(ThrottlingMixin, Device):
+    """A staff member's one-time recovery codes, for a lost phone; only their digests are kept."""
+
+    class Meta(Device.Meta):
+        verbose_name = _("recovery codes")
+        verbose_name_plural = _("recovery codes")
+
+    def verify_token(self, token: str) -> bool:
+        allowed, _reason = self.verify_is_allowed()
+        if not allowed:
+            return False
+        used, _by_model = self.codes.filter(digest__in=code_digests(str(token))).delete()
+        if not used:
+            self.throttle_increment(commit=True)
+            return False
+        self.throttle_reset(commit=True)
+        return True
+
+    def get_throttle_factor(self) -> int:
+        return getattr(settings, "OTP_STATIC_THROTTLE_FACTOR", 1)
+
+
+class RecoveryCode(models.Model):
+    """One unused recovery code, as its digest."""
+
+    device = models.ForeignKey(RecoveryCodes, on_delete=models.CASCADE, related_name="codes")
+    digest = models.CharField(max_length=64, db_index=True)
+
+    def __str__(self) -> str:
+        return f"recovery code {self.pk} of {self.device_id}"

@@ -18,11 +18,10 @@ from django.utils.translation import ngettext
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 from django_otp import login as otp_login
-from django_otp.plugins.otp_static.models import StaticDevice
 
 from concilia.accounts import actions, lockout, two_factor
 from concilia.accounts.forms import CodeForm
-from concilia.accounts.models import User
+from concilia.accounts.models import RecoveryCodes, User
 from concilia.accounts.two_factor import Step, pending_step, sign_in_step
 from concilia.core import audit
 
@@ -111,7 +110,7 @@ def verify(request: HttpRequest) -> HttpResponse:
         if device is not None:
             otp_login(request, device)
             lockout.clear_failures(user.get_username())
-            recovery = isinstance(device, StaticDevice)
+            recovery = isinstance(device, RecoveryCodes)
             left = actions.recovery_codes_left(user) if recovery else 0  # type: ignore[arg-type]
             audit.record(
                 audit.SIGN_IN,

@@ -15,10 +15,8 @@ from django.contrib.admin.models import LogEntry
 from django.contrib.auth.hashers import make_password
 from django.test import Client
 from django_otp.oath import TOTP
-from django_otp.plugins.otp_static.models import StaticToken
-from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from concilia.accounts.models import User
+from concilia.accounts.models import AuthenticatorApp, RecoveryCode, User
 
 PASSWORD = "a long passphrase for staff"
 EN = {"HTTP_ACCEPT_LANGUAGE": "en"}
@@ -213,7 +211,7 @@ def test_an_administrator_must_set_up_two_factor_sign_in_before_the_admin_opens(
     )
     assert "That code is not valid." in replay.content.decode()
     clock.advance(0.5)
-    TOTPDevice.objects.update(throttling_failure_count=0)  # the wrong try's wait has passed
+    AuthenticatorApp.objects.update(throttling_failure_count=0)  # the wrong try's wait has passed
     verified = client.post(
         "/accounts/two-factor/verify/", {"code": code_for(key), "next": "/admin/"}, **EN
     )
@@ -238,7 +236,7 @@ def test_a_recovery_code_signs_in_once(client, olga):
     sign_in(client, "olga", area="admin")
     again = client.post("/accounts/two-factor/verify/", {"code": codes[3], "next": "/admin/"}, **EN)
     assert again.status_code == 200 and "That code is not valid." in again.content.decode()
-    assert StaticToken.objects.filter(device__user=olga).count() == 9
+    assert RecoveryCode.objects.filter(device__user=olga).count() == 9
 
 
 def test_wrong_codes_count_towards_the_lock_out_and_sign_the_person_out(client, olga, settings):
@@ -283,11 +281,11 @@ def test_an_agent_may_turn_two_factor_sign_in_on_and_off(client, agent, clock):
     refused = client.post("/accounts/two-factor/turn-off/", {"code": "999999"}, follow=True, **EN)
     assert "That code is not valid: two-factor sign-in is still on." in refused.content.decode()
     clock.advance(0.5)
-    TOTPDevice.objects.update(throttling_failure_count=0)
+    AuthenticatorApp.objects.update(throttling_failure_count=0)
     done = client.post("/accounts/two-factor/turn-off/", {"code": code_for(key)}, follow=True, **EN)
     assert "Two-factor sign-in is off." in done.content.decode()
     agent.refresh_from_db()
-    assert not agent.two_factor_enabled and not TOTPDevice.objects.filter(user=agent).exists()
+    assert not agent.two_factor_enabled and not AuthenticatorApp.objects.filter(user=agent).exists()
 
 
 def test_an_administrator_cannot_turn_it_off_but_can_reset_a_lost_phone(client, olga, agent):
