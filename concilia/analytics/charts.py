@@ -22,11 +22,11 @@ def _number(value: float) -> str:
 
 
 def _nice_top(value: float) -> float:
-    """A round maximum for the axis (1, 2, 5 x 10^n) at or above `value`."""
+    """A round maximum for the axis (1, 2, 4, 8 or 12 x 10^n) at or above `value`."""
     if value <= 0:
         return 1.0
     step = 10 ** (len(str(int(value))) - 1)
-    for factor in (1, 2, 5, 10):
+    for factor in (1, 2, 4, 8, 12):  # four even steps on the axis
         if value <= factor * step:
             return float(factor * step)
     return float(10 * step)
@@ -69,7 +69,8 @@ def lines(
         )
     every = max(1, count // 7)
     for index, day in enumerate(days):
-        if index % every == 0 or index == count - 1:
+        last = index == count - 1 and index % every >= every / 2
+        if index % every == 0 or last:
             parts.append(
                 format_html(
                     '<text x="{}" y="{}" text-anchor="middle" font-size="11" fill="#4b5563">{}</text>',
