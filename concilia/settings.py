@@ -95,7 +95,8 @@ INSTALLED_APPS = [
     "concilia.privacy",
     "concilia.analytics",
     "concilia.feedback",
-    "django.contrib.admin",
+    # django.contrib.admin, whose pages of models with personal data leave audit entries.
+    "concilia.core.admin_apps.AuditedAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",

@@ -233,6 +233,8 @@ def _customer_pk(customer: Any, case: Any, target: Any, kind: str, actor_id: str
         return int(getattr(customer, "pk", customer))
     if getattr(case, "customer_id", None) is not None:
         return int(case.customer_id)
+    if isinstance(target, type):  # a whole table: nobody's in particular
+        return int(actor_id) if kind == AuditActorKind.CUSTOMER else None
     if getattr(getattr(target, "_meta", None), "label_lower", "") == "customers.customer":
         return int(target.pk)
     return int(actor_id) if kind == AuditActorKind.CUSTOMER else None
