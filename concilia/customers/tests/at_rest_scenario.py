@@ -33,6 +33,11 @@ EMAIL_FILE_MARK = b"ADJUNTO-CORREO-6620-PRIVADO"
 CASE_TEXT_MARK = "Vajilla-Porcelana-Limoges-8841"  # in each complaint's description
 MESSAGE_MARK = "Mensaje-Confidencial-Transportista-2276"  # in a message of the thread
 BOT_TOKEN = "987654321:AAHsecretBotTokenPartThatMustNotLeak01"
+# What a customer writes in the chat (the transcript, the dialogue's memory) and an email's
+# sender and subject, as the mail channel keeps them beside the raw message.
+CHAT_TEXT_MARK = "Mi-Vecina-Herminia-Pedido-6104"
+EMAIL_SENDER = "remitente.correo@example.com"
+EMAIL_SUBJECT_MARK = "Asunto-Reservado-5190"
 FILE_MARKS = [LEGACY_FILE, FORM_FILE_MARK, PENDING_FILE_MARK, CHAT_FILE_MARK, EMAIL_FILE_MARK]
 
 
@@ -48,9 +53,9 @@ def inbound_email() -> bytes:
 
     attachment = base64.b64encode(pdf(EMAIL_FILE_MARK)).decode()
     return (
-        "From: Remitente <remitente.correo@example.com>\r\n"
+        f"From: Remitente <{EMAIL_SENDER}>\r\n"
         "To: soporte@shop.example\r\n"
-        "Subject: Consulta\r\n"
+        f"Subject: Consulta {EMAIL_SUBJECT_MARK}\r\n"
         "Message-ID: <at-rest-1@example.com>\r\n"
         "MIME-Version: 1.0\r\n"
         'Content-Type: multipart/mixed; boundary="b1"\r\n\r\n'
@@ -84,7 +89,11 @@ def before_the_upgrade() -> None:
 def after_the_upgrade() -> dict[str, object]:
     from django.core.management import call_command
 
-    from concilia.assistant.actions import receive_upload, start_conversation
+    from concilia.assistant.actions import (
+        post_customer_message,
+        receive_upload,
+        start_conversation,
+    )
     from concilia.cases.actions import add_customer_message
     from concilia.cases.attachments import check_file
     from concilia.cases.models import Case, Category, Channel
@@ -92,6 +101,7 @@ def after_the_upgrade() -> dict[str, object]:
     from concilia.customers.models import Customer, PrivacyNotice
     from concilia.intake.actions import keep_pending_uploads, submit_complaint
     from concilia.integrations.mail.actions import store_email
+    from concilia.integrations.mail.models import InboundEmail
     from concilia.integrations.telegram.actions import save_bot
     from concilia.integrations.telegram.models import TelegramBot
 
@@ -121,6 +131,8 @@ def after_the_upgrade() -> dict[str, object]:
     )
     conversation = start_conversation(language="es", channel="page").conversation
     receive_upload(conversation=conversation, checked=check_file("ticket.pdf", pdf(CHAT_FILE_MARK)))
+    post_customer_message(conversation=conversation, choice="accept")
+    said = post_customer_message(conversation=conversation, text=f"Se rompió. {CHAT_TEXT_MARK}")
     store_email(raw=inbound_email())
     save_bot(bot=TelegramBot(code="shop", name="Shop bot"), token=BOT_TOKEN)
     call_command("keys", "reencrypt", "--now", verbosity=0)
@@ -128,6 +140,8 @@ def after_the_upgrade() -> dict[str, object]:
         "references": references,
         "customers": sorted([c.name, c.email, c.phone] for c in Customer.objects.all()),
         "bot_token": TelegramBot.objects.get().api_token,
+        "chat": [message.body for message in said if message.author == "customer"],
+        "email": list(InboundEmail.objects.values_list("from_address", "subject")),
         # the encrypted texts are still found by any part of them, in any case
         "found": {
             mark: sorted(

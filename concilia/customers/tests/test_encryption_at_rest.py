@@ -66,6 +66,11 @@ def test_the_raw_database_file_and_the_attachment_store_hold_no_personal_data_in
         *scenario.FILE_MARKS,
         scenario.EMAIL_BODY_MARK.encode(),
         scenario.BOT_TOKEN.split(":")[1].encode(),
+        # what the customer wrote in the chat, and the email's sender and subject
+        scenario.CHAT_TEXT_MARK.encode(),
+        b"Herminia",
+        scenario.EMAIL_SENDER.encode(),
+        scenario.EMAIL_SUBJECT_MARK.encode(),
         # the complaints' text and their messages, and any part of them
         *[mark.encode() for mark in (scenario.CASE_TEXT_MARK, scenario.MESSAGE_MARK)],
         *[
@@ -85,6 +90,9 @@ def test_the_raw_database_file_and_the_attachment_store_hold_no_personal_data_in
     # while the application reads it all back
     assert read_back["customers"] == sorted([list(person) for person in people])
     assert read_back["bot_token"] == scenario.BOT_TOKEN
+    assert read_back["chat"] == [f"Se rompió. {scenario.CHAT_TEXT_MARK}"]
+    subject = f"Consulta {scenario.EMAIL_SUBJECT_MARK}"
+    assert read_back["email"] == [[scenario.EMAIL_SENDER, subject]]
     # and finds the complaints by a part of their text or of a message
     assert read_back["found"] == {
         scenario.CASE_TEXT_MARK: sorted(read_back["references"]),
