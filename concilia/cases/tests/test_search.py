@@ -374,3 +374,34 @@ def test_the_admin_finds_cases_by_their_encrypted_text(admin_client, open_case):
 
     assert listing.status_code == 200
     assert [c.reference for c in listing.context["cl"].result_list] == [case.reference]
+
+
+# --- the migration --------------------------------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_migration_encrypts_existing_text_and_indexes_it_and_goes_back(seeded, open_case, ana):
+    case = open_case(description="Caja abollada")
+    actions.add_internal_note(case=case, body="Transportista Seur", author=ana)
+
+    call_command("migrate", "cases", "0012", verbosity=0)
+    with connection.cursor() as cursor:
+        # Going back wrote the plain texts again; one more written by the previous version
+        cursor.execute("SELECT description FROM cases_case WHERE id = %s", [case.pk])
+        assert cursor.fetchone()[0] == "Caja abollada"
+        cursor.execute(
+            "UPDATE cases_case SET description = %s WHERE id = %s",
+            ["Caja abollada otra vez", case.pk],
+        )
+        assert "cases_textgram" not in connection.introspection.table_names(cursor)
+
+    # Every app: going back in cases also took back the apps that depend on its later migrations.
+    call_command("migrate", verbosity=0)
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT description FROM cases_case WHERE id = %s", [case.pk])
+        assert crypto.is_encrypted(cursor.fetchone()[0])
+        cursor.execute("SELECT body FROM cases_message WHERE case_id = %s", [case.pk])
+        assert all(crypto.is_encrypted(row[0]) for row in cursor.fetchall())
+    assert found(ana, "abollada OTRA vez") == {case.reference}
+    assert found(ana, "transportista seur") == {case.reference}
