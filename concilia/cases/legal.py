@@ -296,6 +296,17 @@ def _jurisdiction_fields(entry: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+# How a rule whose citation was not confirmed (`verified: false` in the file) says so.
+NOT_VERIFIED = "Not verified against the official text."
+
+
+def _checked(rule: dict[str, Any], note: str) -> str:
+    """The rule's note, opened by NOT_VERIFIED when the file marks the rule `verified: false`."""
+    if rule.get("verified") is False:
+        return f"{NOT_VERIFIED} {note}".strip()
+    return note
+
+
 def _rule_fields(rule: dict[str, Any], position: int) -> dict[str, Any]:
     source = rule.get("source") or {}
 
@@ -314,7 +325,7 @@ def _rule_fields(rule: dict[str, Any], position: int) -> dict[str, Any]:
         "source_law": str(source.get("law") or ""),
         "source_article": str(source.get("article") or ""),
         "source_url": str(source.get("url") or ""),
-        "note": text("note"),
+        "note": _checked(rule, text("note")),
         "position": position,
     }
 

@@ -202,6 +202,25 @@ def test_every_shipped_rule_cites_its_source(db):
     assert (chile.days, chile.source_article) == (10, "Artículo 56")
 
 
+def test_a_rule_whose_citation_was_not_confirmed_says_so_in_its_note(db):
+    # Chile's article 56 was read; Spain's article for the 15 days was not found
+    chile = LegalRule.objects.get(jurisdiction__code="CL", code="response")
+    spain = LegalRule.objects.get(jurisdiction__code="ES", code="response")
+    assert not chile.note.startswith(legal.NOT_VERIFIED) and "suseso.cl" in chile.note
+    assert spain.note.startswith(legal.NOT_VERIFIED)
+    assert spain.source_article == ""  # no article rather than a wrong one
+    peru = LegalRule.objects.get(jurisdiction__code="PE", code="response")
+    assert peru.source_article == "Artículo 24 del Código; artículos 3 y 6 del Reglamento"
+    assert "Ley 31435" in peru.source_law
+    adr_reply = LegalRule.objects.get(jurisdiction__code="EU-ADR", code="trader_reply_to_adr")
+    assert (adr_reply.kind, adr_reply.days, adr_reply.day_count) == (RuleKind.OTHER, 20, "working")
+    # What the file marks is what the database says, rule by rule
+    for entry in legal.read_file():
+        for rule in entry["rules"]:
+            stored = LegalRule.objects.get(jurisdiction__code=entry["code"], code=rule["code"])
+            assert stored.note.startswith(legal.NOT_VERIFIED) == (rule["verified"] is False)
+
+
 def test_staff_change_the_jurisdiction_and_the_deadline_is_counted_again(
     client, open_case, teams, ana
 ):
