@@ -412,6 +412,7 @@ HELPDESK_CASE_PANELS = [
 SWEEP_JOBS = {
     "offers expired": "concilia.resolution.actions.expire_offers",
     "collective complaints raised": "concilia.resolution.collective.sweep",
+    "spikes of similar complaints found": "concilia.resolution.trends.sweep",
     "webhook endpoints with deliveries due": "concilia.integrations.webhooks.tasks.sweep",
     "mailboxes read": "concilia.integrations.mail.tasks.sweep",
     "telegram updates forgotten": "concilia.integrations.telegram.tasks.forget_old_updates",
@@ -451,6 +452,7 @@ WEBHOOK_ALLOW_PRIVATE_URLS = envbool("CONCILIA_WEBHOOK_ALLOW_PRIVATE_URLS", Fals
 # Links of higher apps in the helpdesk's menu: (URL name, label, permission needed or "").
 HELPDESK_MENU = [
     ("collective:list", _("Collective complaints"), "accounts.supervise_teams"),
+    ("trends:list", _("Trends"), "accounts.supervise_teams"),
     ("analytics:dashboard", _("Analytics"), "accounts.supervise_teams"),
     ("analytics:mine", _("My figures"), "accounts.work_cases"),
     ("feedback:queue", _("Feedback"), "accounts.supervise_teams"),

@@ -18,6 +18,7 @@ urlpatterns = [
     path("helpdesk/decisions/", include("concilia.resolution.helpdesk_urls")),
     path("helpdesk/mediation/", include("concilia.resolution.mediation_urls")),
     path("helpdesk/collective/", include("concilia.resolution.urls")),
+    path("helpdesk/trends/", include("concilia.resolution.trends_urls")),
     path("helpdesk/privacy/", include("concilia.privacy.urls")),
     path("helpdesk/analytics/", include("concilia.analytics.urls")),
     path("helpdesk/feedback/", include("concilia.feedback.urls")),

@@ -223,6 +223,8 @@ def describe(
                 "carrier": detail.get("carrier", ""),
                 "day": day,
             }
+        if kind == CollectiveKind.TOPIC:
+            return _("similar complaints: %(terms)s") % {"terms": detail.get("terms", "")}
         code = detail.get("category", "")
         return _("charges of %(amount)s (%(category)s)") % {
             "amount": money(

@@ -291,6 +291,8 @@ class CollectiveKind(models.TextChoices):
     SHIPMENT_BATCH = "shipment_batch", _("Same shipment batch")
     CARRIER_DAY = "carrier_day", _("Same carrier and delivery day")
     CHARGE = "charge", _("Same charge")
+    # Similar complaints found by the trends view (resolution.trends), flagged by a supervisor.
+    TOPIC = "topic", _("Same topic")
 
 
 class CollectiveRule(models.Model):
@@ -626,3 +628,56 @@ class ProposalAnswer(models.Model):
 
     def __str__(self) -> str:
         return f"{self.proposal_id} {self.party_id or 'customer'} {self.accepted}"
+
+
+class Trend(models.Model):
+    """A spike of similar complaints found by `resolution.trends`: more of them in the last days
+    than the weeks before usually had. Kept so that its subscribers are alerted once, however
+    often detection finds it again, and so that it can be linked to a collective flag."""
+
+    # The words and shared facts that describe it, as detection found them last.
+    terms = models.JSONField(_("words"), default=list)
+    facts = models.JSONField(_("shared facts"), default=list)  # [[name, value, count], ...]
+    case_ids = models.JSONField(default=list)
+    case_count = models.PositiveIntegerField(_("cases"))
+    baseline_mean = models.FloatField(_("usual level"))
+    baseline_stddev = models.FloatField(_("usual spread"))
+    window_days = models.PositiveSmallIntegerField(_("days"))
+    first_detected_at = models.DateTimeField(_("first detected"), default=timezone.now)
+    last_detected_at = models.DateTimeField(_("last detected"), default=timezone.now)
+    # Set once, when its subscribers were told (a conditional UPDATE claims it).
+    alerted_at = models.DateTimeField(_("alerted"), null=True, blank=True)
+    flag = models.ForeignKey(
+        CollectiveFlag,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="trends",
+        verbose_name=_("collective complaint"),
+    )
+
+    class Meta:
+        ordering = ["-last_detected_at", "-pk"]
+        verbose_name = _("trend")
+        verbose_name_plural = _("trends")
+        indexes = [models.Index(fields=["-last_detected_at"], name="trend_recent")]
+
+    def __str__(self) -> str:
+        return ", ".join(self.terms[:5])
+
+
+class TrendSubscription(models.Model):
+    """A supervisor who wants an alert (in the helpdesk and by email) when a new spike of
+    similar complaints appears."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="trend_subscription"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = _("trend alert subscription")
+        verbose_name_plural = _("trend alert subscriptions")
+
+    def __str__(self) -> str:
+        return str(self.user)

@@ -182,6 +182,16 @@ def world(notice, settings, open_case, api_payload) -> World:
         last_seen_at=case.created_at,
     )
     flag.cases.add(case, other)
+    from concilia.resolution.models import Trend
+
+    trend = Trend.objects.create(
+        terms=["parcel", "lost"],
+        case_ids=[case.pk, other.pk],
+        case_count=2,
+        baseline_mean=0,
+        baseline_stddev=0,
+        window_days=2,
+    )
     policy_version = save_policy_version(
         code="shop", source=SHOP_POLICY.read_text(), author=None, publish=False
     )
@@ -201,6 +211,7 @@ def world(notice, settings, open_case, api_payload) -> World:
         "internal_attachment": internal,
         "party_token": mediation.party_link_token(party),
         "flag": flag,
+        "trend": trend,
         "sign_in_token": request_sign_in_link(customer=case.customer).token,
         "mailbox": mailbox,
         "inbound": inbound.email,
@@ -392,6 +403,9 @@ ROUTES: dict[str, Route] = {
     "collective:detail": Route(_flag),
     "collective:act": Route(_flag),
     "collective:dismiss": Route(_flag, lambda w: {"dismiss-reason": "Different products."}),
+    "trends:list": Route(),
+    "trends:subscription": Route(data=lambda w: {"subscribe": "1"}),
+    "trends:flag": Route(lambda w: {"pk": w.trend.pk}),
     "feedback:queue": Route(),
     "feedback:reviewed": Route(),
     "feedback:review": Route(
@@ -564,6 +578,12 @@ MATRIX: dict[tuple[str, str], str] = _rows(
         ("login      login     login     403       400         400            403", "collective:act", "POST"),
         ("405        405       405       405       405         405            405", "collective:dismiss", "GET"),
         ("login      login     login     403       redirect    redirect       403", "collective:dismiss", "POST"),
+        ("login      login     login     403       ok          ok             403", "trends:list", "GET"),
+        ("405        405       405       405       405         405            405", "trends:list", "POST"),
+        ("405        405       405       405       405         405            405", "trends:subscription", "GET"),
+        ("login      login     login     403       redirect    redirect       403", "trends:subscription", "POST"),
+        ("405        405       405       405       405         405            405", "trends:flag", "GET"),
+        ("login      login     login     403       redirect    redirect       403", "trends:flag", "POST"),
         ("login      login     login     403       ok          ok             403", "feedback:queue", "GET"),
         ("405        405       405       405       405         405            405", "feedback:queue", "POST"),
         ("login      login     login     403       ok          ok             403", "feedback:reviewed", "GET"),
