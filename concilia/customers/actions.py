@@ -9,6 +9,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
+from concilia.core import crypto
 from concilia.core.tasks import enqueue_with_change
 from concilia.customers.models import Consent, Customer, PrivacyNotice, SignInLink
 
@@ -57,6 +58,12 @@ def _insert_or_fetch(*, email: str, name: str, phone: str, language: str) -> Cus
     """One round trip instead of get_or_create's four (select, savepoint, insert, release):
     insert the customer, or on a clash of emails (their keyed hashes: the addresses are
     encrypted) return the row already there, race-free."""
+    if len(crypto.index_keys()) > 1:
+        # An index key rotation is under way: the row may still hold the old key's hash, which
+        # the insert's conflict would miss; the look-up accepts either.
+        existing = Customer.objects.with_email(email).first()
+        if existing is not None:
+            return existing
     table = connection.ops.quote_name(Customer._meta.db_table)
     now = timezone.now()
     new = Customer(name=name, email=email, phone=phone, language=language)

@@ -18,6 +18,7 @@ from django.utils import translation
 from concilia.cases import actions, queue, search
 from concilia.cases.models import Case, Message, TextGram
 from concilia.core import crypto, rekeying
+from concilia.customers.actions import identify_customer
 
 
 def found(user: Any, text: str, **filters: str) -> set[str]:
@@ -320,6 +321,9 @@ def test_search_survives_a_rotation_of_the_index_key_and_finds_during_it(
     assert found(ana, "horno frío") == {case.reference}
     assert set(queue.filtered(ana, {"view": "all", "email": "INIGO@example.com"})) == {case}
     assert set(queue.filtered(ana, {"view": "all", "name": "inigo berrocal"})) == {case}
+    # and the same email is the same customer, not a second one under the new key
+    again = identify_customer(email="INIGO@example.com", name="Íñigo Berrocal")
+    assert again.pk == case.customer_id
     fresh = open_case(email="n@example.com", description="Horno nuevo")
     assert found(ana, "horno") == {case.reference, fresh.reference}
 
