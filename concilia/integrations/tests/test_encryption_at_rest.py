@@ -181,3 +181,14 @@ def test_a_key_rotation_writes_the_chat_the_mail_and_the_secrets_again(settings,
     assert ChatMessage.objects.get().understanding == memory
     assert InboundEmail.objects.with_sender(SENDER[1]).get().subject == SUBJECT
     assert Mailbox.objects.get().password == "pw1"
+
+
+def test_the_admin_finds_emails_by_their_whole_sender_address(admin_client):
+    receive_email(raw=email())
+    receive_email(raw=email("robot@example.net", "Auto"))
+    url = "/admin/integrations/inboundemail/"
+    page = admin_client.get(url, {"q": SENDER[1].upper()}).content.decode()
+    assert SUBJECT in page and "robot@example.net" not in page
+    # a part of an address finds nothing (it is known by its keyed hash only), without an error
+    response = admin_client.get(url, {"q": "zenobia"})
+    assert response.status_code == 200 and SUBJECT not in response.content.decode()
