@@ -4,8 +4,10 @@ binding resolutions they become."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from decimal import Decimal
 from functools import cached_property
+from typing import Any
 
 from django.conf import settings
 from django.db import models
@@ -14,6 +16,13 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from concilia.cases.models import Case
+from concilia.core.fields import (
+    BlindIndexField,
+    EncryptedCharField,
+    EncryptedEmailField,
+    EncryptedTextField,
+    with_blind_indexes,
+)
 from concilia.core.i18n import in_language
 
 
@@ -502,15 +511,19 @@ class PartyRole(models.TextChoices):
 
 class CaseParty(models.Model):
     """A third party invited to a case (a carrier, a seller, a supplier) by a signed link: it
-    states its side, sends evidence and accepts or rejects the mediator's proposal."""
+    states its side, sends evidence and accepts or rejects the mediator's proposal.
+
+    Its name and email are encrypted (concilia.core.fields); the email is found, and kept once
+    per case, through `email_index`."""
 
     PERSONAL_FIELDS = ("name", "email")
 
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="parties")
     role = models.CharField(_("role"), max_length=20, choices=PartyRole.choices)
-    name = models.CharField(_("name"), max_length=200)
-    email = models.EmailField(_("email"))
+    name = EncryptedCharField(_("name"), max_length=200)
+    email = EncryptedEmailField(_("email"))
+    email_index = BlindIndexField(source="email", purpose="email")
     language = models.CharField(_("language"), max_length=8, choices=settings.LANGUAGES)
     invited_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
@@ -525,11 +538,14 @@ class CaseParty(models.Model):
         verbose_name = _("party")
         verbose_name_plural = _("parties")
         constraints = [
-            models.UniqueConstraint(fields=["case", "email"], name="party_once_per_case")
+            models.UniqueConstraint(fields=["case", "email_index"], name="party_once_per_case")
         ]
 
     def __str__(self) -> str:
         return f"{self.name} ({self.get_role_display()})"
+
+    def save(self, *args: Any, update_fields: Iterable[str] | None = None, **kwargs: Any) -> None:
+        super().save(*args, update_fields=with_blind_indexes(CaseParty, update_fields), **kwargs)
 
 
 class Statement(models.Model):
@@ -540,7 +556,7 @@ class Statement(models.Model):
     party = models.ForeignKey(
         CaseParty, on_delete=models.CASCADE, null=True, blank=True, related_name="statements"
     )
-    body = models.TextField(_("statement"))
+    body = EncryptedTextField(_("statement"))
     # The internal note in the case's thread that carries its files (staff only).
     message = models.ForeignKey(
         "cases.Message", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
@@ -574,7 +590,7 @@ class Proposal(models.Model):
     amount = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
     currency = models.CharField(max_length=3, blank=True)
     percent = models.DecimalField(max_digits=5, decimal_places=2, null=True, blank=True)
-    explanation = models.TextField(_("explanation for the parties"))
+    explanation = EncryptedTextField(_("explanation for the parties"))
     status = models.CharField(
         max_length=10, choices=ProposalStatus.choices, default=ProposalStatus.OPEN
     )
@@ -610,7 +626,7 @@ class ProposalAnswer(models.Model):
         CaseParty, on_delete=models.CASCADE, null=True, blank=True, related_name="answers"
     )
     accepted = models.BooleanField()
-    reason = models.TextField(blank=True)
+    reason = EncryptedTextField(blank=True)
     answered_at = models.DateTimeField(default=timezone.now)
 
     class Meta:

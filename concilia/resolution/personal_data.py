@@ -16,6 +16,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from concilia.cases.models import Case
+from concilia.core.encrypted_json import filled
 from concilia.core.personal_data import (
     ERASED_TEXT,
     Export,
@@ -127,14 +128,17 @@ def anonymise_case(case: Case) -> dict[str, int]:
     """Empty the texts people wrote about the case, anonymise its third parties, and take the
     order number out of its decisions."""
     now = timezone.now()
-    statements = Statement.objects.filter(case_id=case.pk).exclude(body="").update(body="")
+    # Encrypted columns: what is filled is told by the stored text's length (core.encrypted_json).
+    statements = Statement.objects.filter(case_id=case.pk).filter(filled("body")).update(body="")
     answers = (
         ProposalAnswer.objects.filter(proposal__case_id=case.pk)
-        .exclude(reason="")
+        .filter(filled("reason"))
         .update(reason="")
     )
     proposals = (
-        Proposal.objects.filter(case_id=case.pk).exclude(explanation="").update(explanation="")
+        Proposal.objects.filter(case_id=case.pk)
+        .filter(filled("explanation"))
+        .update(explanation="")
     )
     offers = (
         Offer.objects.filter(case_id=case.pk)
@@ -147,7 +151,9 @@ def anonymise_case(case: Case) -> dict[str, int]:
         .update(follow_up_detail="")
     )
     parties = 0
-    for party in CaseParty.objects.filter(case_id=case.pk).exclude(name=ERASED_TEXT):
+    for party in CaseParty.objects.filter(case_id=case.pk):
+        if party.name == ERASED_TEXT:  # decrypted here: the column cannot be compared
+            continue
         party.name = ERASED_TEXT
         party.email = erased_email("party", party.pk)
         party.revoked_at = party.revoked_at or now
