@@ -171,7 +171,11 @@ class QueueQuery(Schema):
     """The queue's filters: the names and rules of the HTML queue's form (concilia.cases.queue)."""
 
     view: str | None = Field(None, description=f"One of {', '.join(queue.VIEWS)}; default mine")
-    q: str | None = Field(None, description="Text in the subject, description or messages")
+    q: str | None = Field(
+        None,
+        description="Text in the subject, description or messages (3 characters or more search "
+        "every case; 1 or 2 only the 2,000 with the latest activity)",
+    )
     reference: str | None = Field(None, description="The start of a reference")
     email: str | None = Field(None, description="A whole address (stored encrypted: no parts)")
     name: str | None = Field(None, description="Whole words of the customer's name, any order")

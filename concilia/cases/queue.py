@@ -54,7 +54,20 @@ PRIORITY_RANK = When_(
 
 class QueueForm(forms.Form):
     view = forms.ChoiceField(label=_("View"), choices=list(VIEWS.items()), required=False)
-    q = forms.CharField(label=_("Text"), max_length=200, required=False)
+    q = forms.CharField(
+        label=_("Text"),
+        max_length=200,
+        required=False,
+        # The texts are encrypted; under three characters there is nothing the index can look up.
+        widget=forms.TextInput(
+            attrs={
+                "title": _(
+                    "Any part of the subject, description or messages. Three characters or more "
+                    "search every case; one or two only the 2,000 with the latest activity."
+                )
+            }
+        ),
+    )
     reference = forms.CharField(label=_("Reference"), max_length=40, required=False)
     # Customers' emails and names are stored encrypted (docs/encryption.md): an email is found
     # whole (by its keyed hash), a name by whole words, never by a part of either.

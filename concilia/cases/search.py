@@ -134,9 +134,11 @@ def _delete(cursor: Any, rows: list[tuple[int, int]]) -> None:
 
 def _insert(cursor: Any, rows: list[tuple[int, int]]) -> None:
     for chunk in _chunks(rows):
+        # Two writers of one case's index at once may both add a piece: either is right.
         cursor.execute(
             f"INSERT INTO {_TABLE} (case_id, gram) VALUES "  # noqa: S608 - our table
-            + ", ".join(["(%s, %s)"] * len(chunk)),
+            + ", ".join(["(%s, %s)"] * len(chunk))
+            + " ON CONFLICT DO NOTHING",
             [value for row in chunk for value in row],
         )
 

@@ -134,6 +134,20 @@ def test_special_characters_are_matched_literally(open_case, ana, text, hit):
     assert found(ana, text) == ({case.reference} if hit else set())
 
 
+def test_one_or_two_characters_search_only_the_latest_cases_and_say_so(
+    open_case, ana, monkeypatch, client
+):
+    older = open_case(description="El IVA está mal")
+    newer = open_case(email="b@example.com", description="Otro IVA mal")
+    monkeypatch.setattr(search, "SHORT_SCAN_LIMIT", 1)  # the latest activity only
+
+    assert found(ana, "iv") == {newer.reference}
+    assert found(ana, "iva") == {older.reference, newer.reference}  # the index: every case
+    client.force_login(ana)
+    page = client.get("/helpdesk/", {"view": "all"}, HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert "one or two only the 2,000 with the latest activity" in page
+
+
 # --- in step with every change --------------------------------------------------------------
 
 
