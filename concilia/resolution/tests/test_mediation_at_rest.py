@@ -5,10 +5,14 @@ case by its email (through the keyed hash), whatever its case."""
 
 from __future__ import annotations
 
+import importlib
+from types import SimpleNamespace
+
 import pytest
 from django.db import connection
 from django.test import Client
 
+from concilia.customers.models import email_index
 from concilia.resolution import mediation
 from concilia.resolution.models import CaseParty, Proposal, ProposalAnswer, Statement
 from concilia.resolution.tests.test_mediation import dispute, invite_carrier, path_of, sara  # noqa: F401
@@ -78,3 +82,34 @@ def test_a_party_is_kept_once_per_case_by_its_encrypted_email(sara, dispute, run
             actor=CaseParty.objects.get().invited_by,
         )
     assert CaseParty.objects.count() == 1
+
+
+def test_the_migration_encrypts_rows_written_in_clear_and_going_back_restores_them(
+    sara,  # noqa: F811
+    dispute,  # noqa: F811
+    run_tasks,
+):
+    migration = importlib.import_module("concilia.resolution.migrations.0005_encrypt_mediation")
+    # Given a party and its statement that an earlier version wrote in clear, without an index
+    link = invite_carrier(sara, dispute, run_tasks)
+    Client().post(path_of(link), {"form": "statement", "body": STATEMENT})
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE resolution_caseparty SET name = 'SEUR', email = 'claims@seur.test', "
+            "email_index = 'stale'"
+        )
+        cursor.execute("UPDATE resolution_statement SET body = %s", [STATEMENT])
+    editor = SimpleNamespace(connection=connection)
+    # When the migration's data step runs (twice: it is idempotent)
+    for _ in range(2):
+        migration.encrypt(None, editor)
+    # Then nothing is in clear, the email is indexed again, and everything reads as before
+    text = repr(raw("resolution_caseparty", "name", "email") + raw("resolution_statement", "body"))
+    assert "SEUR" not in text and "seur.test" not in text and "Ortega" not in text
+    party = CaseParty.objects.get(email_index=email_index("claims@seur.test"))
+    assert (party.name, party.email) == ("SEUR", "claims@seur.test")
+    assert Statement.objects.get().body == STATEMENT
+    # And going back writes them in clear again
+    migration.decrypt(None, editor)
+    assert raw("resolution_caseparty", "name", "email") == [("SEUR", "claims@seur.test")]
+    assert raw("resolution_statement", "body") == [(STATEMENT,)]
