@@ -46,6 +46,8 @@ from concilia.assistant.models import ChatMessage, Conversation, Handover
 from concilia.cases.models import Case, CaseEvent, Status
 
 BATCH = 2000
+# A full refresh adds bigger batches at once: their rows merge before the upsert.
+FULL_BATCH = 10_000
 # Conversations active this long before the last refresh are read again: their abandonment
 # depends on the clock, and a thumbs up or down on an older message saves no conversation.
 RECENT = dt.timedelta(days=1)
@@ -212,7 +214,7 @@ def refresh(
         calendars = facts.Calendars()
         touched = set(case_ids)
         report.cases = len(touched)
-        for batch in _batches(touched):
+        for batch in _batches(touched, FULL_BATCH if full else BATCH):
             _refresh_batch(
                 batch,
                 "case",
@@ -228,7 +230,7 @@ def refresh(
                 Conversation.objects.filter(case_id__in=touched).values_list("pk", flat=True)
             )
         report.conversations = len(conversations)
-        for batch in _batches(conversations):
+        for batch in _batches(conversations, FULL_BATCH if full else BATCH):
             _refresh_batch(
                 batch,
                 "conv",
