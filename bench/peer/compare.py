@@ -843,6 +843,18 @@ def verdicts(report: dict[str, Any]) -> list[str]:
     return found
 
 
+def print_tables(paths: list[Path]) -> int:
+    report: dict[str, Any] = {"intake": [], "lists": [], "memory": []}
+    for path in paths:
+        saved = json.loads(path.read_text())
+        for key in report:
+            report[key] += saved.get(key, [])
+    print(tables(report) + "\n")
+    for line in verdicts(report):
+        print(line)
+    return 0
+
+
 def parse_sizes(text: str) -> list[int]:
     values = sorted({int(v.replace("_", "")) for v in text.split(",") if v.strip()})
     if not values or values[0] < 100:
@@ -879,7 +891,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--start-timeout", type=float, default=120)
     parser.add_argument("--keep", action="store_true", help="keep the folders and databases")
     parser.add_argument("--json", type=Path, help="also write every figure here")
+    parser.add_argument(
+        "--tables-from",
+        type=Path,
+        nargs="+",
+        metavar="JSON",
+        help="print the tables of earlier runs' --json files (merged) and stop",
+    )
     args = parser.parse_args(argv)
+    if args.tables_from:
+        return print_tables(args.tables_from)
     if args.requests < 1 or args.warmup < 1 or args.list_requests < 1 or args.concurrency < 1:
         parser.error("--requests, --warmup, --list-requests and --concurrency must be positive")
     if (
