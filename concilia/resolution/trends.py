@@ -300,7 +300,7 @@ def _baseline(
 # Keeping spikes and alerting -----------------------------------------------------------------
 
 
-def _same_trend(cluster: Cluster, since: dt.datetime) -> Trend | None:
+def same_trend(cluster: Cluster, since: dt.datetime) -> Trend | None:
     """A trend seen lately that shares at least half of the smaller one's cases."""
     ids = set(cluster.case_ids)
     for trend in Trend.objects.filter(last_detected_at__gte=since):
@@ -314,7 +314,7 @@ def _same_trend(cluster: Cluster, since: dt.datetime) -> Trend | None:
 def record(cluster: Cluster, *, now: dt.datetime, settings: Settings) -> tuple[Trend, bool]:
     """Keep a spike as a trend (the one it already is, updated, or a new one); true if new."""
     window = dt.timedelta(days=settings.window_days)
-    trend = _same_trend(cluster, now - 2 * window)
+    trend = same_trend(cluster, now - 2 * window)
     values = {
         "terms": cluster.terms,
         "facts": [list(item) for item in cluster.facts],

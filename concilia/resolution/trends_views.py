@@ -3,6 +3,8 @@ days with the spikes first, the alert subscription, and a spike turned into a co
 
 from __future__ import annotations
 
+import datetime as dt
+
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -25,7 +27,7 @@ def trend_list(request: HttpRequest) -> HttpResponse:
     now = timezone.now()
     config = trends.Settings()
     clusters = [c for c in trends.find(now=now, settings=config) if c.count > 1][:SHOWN]
-    since = now - 2 * timezone.timedelta(days=config.window_days)
+    since = now - 2 * dt.timedelta(days=config.window_days)
     rows = []
     for cluster in clusters:
         cases = sorted((c.case for c in cluster.complaints), key=lambda case: case.created_at)
@@ -34,7 +36,7 @@ def trend_list(request: HttpRequest) -> HttpResponse:
                 "cluster": cluster,
                 "facts": trends.describe_facts(cluster.facts, cluster.count),
                 "references": [case.reference for case in cases[-REFERENCES:]],
-                "trend": trends._same_trend(cluster, since) if cluster.spike else None,
+                "trend": trends.same_trend(cluster, since) if cluster.spike else None,
             }
         )
     return render(
