@@ -132,7 +132,8 @@ class Ledger:
     """What the server told the clients: reference -> the sha256 of each attachment sent."""
 
     acknowledged: dict[str, list[str]] = field(default_factory=dict)
-    replayed: int = 0  # answers 200 to a repeated Idempotency-Key: the first try had landed
+    replayed: list[str] = field(default_factory=list)  # answered 200 to a repeated key: the
+    # first try had committed, and its answer was lost with the process that was killed
     refused: list[str] = field(
         default_factory=list
     )  # 4xx answers: a defect of the client or server
@@ -206,7 +207,8 @@ def client(
             if status in (200, 201):
                 with ledger.lock:
                     ledger.acknowledged[answer["reference"]] = hashes
-                    ledger.replayed += status == 200
+                    if status == 200:
+                        ledger.replayed.append(answer["reference"])
                 break
             if 400 <= status < 500 and status != 429:
                 with ledger.lock:
@@ -459,15 +461,19 @@ class Deployment:
 # One run
 
 
-def wait_for_delivery(deployment: Deployment, seconds: float) -> tuple[set[str], set[str], float]:
-    """Until every event in the outbox arrived at the receiver, twice in a row 2 s apart (jobs
-    still running write more). Returns (events, ids received, seconds waited)."""
+def wait_for_delivery(
+    deployment: Deployment, ledger: Ledger, seconds: float
+) -> tuple[set[str], set[str], float]:
+    """Until every event in the outbox arrived at the receiver and every acknowledged complaint
+    got its confirmation email, twice in a row 2 s apart (jobs still running write more), or
+    `seconds`. Returns (events, ids received, seconds waited)."""
     started = time.monotonic()
     settled = 0
     while True:
         events = deployment.event_ids()
         received = {record[1] for record in deployment.received()["records"]}
-        settled = settled + 1 if events <= received else 0
+        confirmed = set(ledger.acknowledged) <= set(deployment.confirmations())
+        settled = settled + 1 if events <= received and confirmed else 0
         if settled >= 2 or time.monotonic() - started > seconds:
             return events, received, time.monotonic() - started
         time.sleep(2)
@@ -509,8 +515,8 @@ def run(db: str, args: argparse.Namespace) -> dict[str, Any]:
         for thread in threads:
             thread.join(timeout=60)
         give_up.set()
-        step(f"{db}: {len(ledger.acknowledged)} complaints acknowledged; waiting for the webhooks")
-        events, received, waited = wait_for_delivery(deployment, args.drain_timeout)
+        step(f"{db}: {len(ledger.acknowledged)} complaints acknowledged; waiting for their jobs")
+        events, received, waited = wait_for_delivery(deployment, ledger, args.drain_timeout)
         records = deployment.received()
         check = deployment.verify(ledger)
         confirmations = deployment.confirmations()
@@ -522,7 +528,7 @@ def run(db: str, args: argparse.Namespace) -> dict[str, Any]:
             "kills": len(deployment.kills),
             "killed": deployment.kills,
             "acknowledged": len(ledger.acknowledged),
-            "replayed": ledger.replayed,
+            "replayed": len(ledger.replayed),
             "retried_requests": ledger.failed_tries,
             "refused": ledger.refused[:5],
             "missing_complaints": check["missing"],
@@ -530,6 +536,9 @@ def run(db: str, args: argparse.Namespace) -> dict[str, Any]:
             "without_created_event": check["without_event"],
             "confirmations_missing": sorted(set(ledger.acknowledged) - set(confirmations)),
             "confirmations_repeated": sum(n - 1 for n in confirmations.values()),
+            # A job handed to Redis after commit is lost when the process dies in between; such a
+            # request's client saw no answer, and its retry was answered as a replay.
+            "confirmations_missing_replayed": sorted(set(ledger.replayed) - set(confirmations)),
             "events": len(events),
             "events_received": len(events & received),
             "missing_events": sorted(events - received)[:20],
@@ -566,7 +575,9 @@ def describe(report: dict[str, Any]) -> str:
         f"({', '.join(report['killed'])}); {report['acknowledged']} complaints acknowledged, "
         f"missing {len(report['missing_complaints'])}, attachments damaged "
         f"{len(report['damaged_attachments'])}, confirmation emails missing "
-        f"{len(report['confirmations_missing'])} (sent twice {report['confirmations_repeated']}); "
+        f"{len(report['confirmations_missing'])} (of them replays "
+        f"{len(report['confirmations_missing_replayed'])}; sent twice "
+        f"{report['confirmations_repeated']}); "
         f"{report['events']} events, received "
         f"{report['events_received']}, missing {len(report['missing_events'])}, duplicates dropped "
         f"{report['duplicates_dropped']}; {report['retried_requests']} requests retried, "
