@@ -8,7 +8,7 @@ import datetime as dt
 from collections.abc import Sequence
 
 from django.utils.formats import date_format
-from django.utils.html import escape, format_html
+from django.utils.html import format_html
 from django.utils.safestring import SafeString, mark_safe
 
 PALETTE = ("#2563eb", "#dc2626", "#16a34a", "#d97706", "#7c3aed", "#0891b2")
@@ -208,6 +208,3 @@ def _empty(height: int) -> SafeString:
         WIDTH / 2,
         height / 2,
     )
-
-
-__all__ = ["bars", "escape", "funnel", "lines"]

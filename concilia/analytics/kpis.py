@@ -17,8 +17,6 @@ from django.db.models import QuerySet, Sum
 from concilia.analytics import buckets
 from concilia.analytics.models import (
     AGE_BUCKETS,
-    ALL,
-    ALL_TEXT,
     CASE_METRICS,
     CONVERSATION_METRICS,
     DIMENSIONS,
@@ -259,6 +257,3 @@ def summary(filters: Filters) -> Summary:
         open=open_now(filters),
         refreshed_at=state.refreshed_at if state else None,
     )
-
-
-__all__ = ["ALL", "ALL_TEXT", "Filters", "Summary", "summary"]

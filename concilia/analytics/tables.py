@@ -16,7 +16,7 @@ from django.utils.translation import gettext_lazy as _
 
 from concilia.accounts.models import Team, User
 from concilia.analytics import buckets, charts, kpis
-from concilia.analytics.models import AGE_BUCKETS, DurationDay
+from concilia.analytics.models import AGE_BUCKETS, ALL, DurationDay, OpenNow
 from concilia.cases.models import Category
 
 HOUR = 3600.0
@@ -239,12 +239,12 @@ def _people_rows(filters: kpis.Filters, dimension: str) -> list[dict[str, Any]]:
     medians = kpis.grouped_durations(filters, dimension, "frt_bus")
     open_now = {
         row[dimension]: row
-        for row in filters.grouped_by(kpis.OpenNow.objects.all(), dimension)
+        for row in filters.grouped_by(OpenNow.objects.all(), dimension)
         .values(dimension)
         .annotate(open=Sum("open"), overdue=Sum("overdue"))
         .order_by()
     }
-    keys = [k for k in {*cases, *open_now} if k not in (kpis.ALL,)]
+    keys = [k for k in {*cases, *open_now} if k != ALL]
     rows = []
     for key in keys:
         c = cases.get(key, dict.fromkeys(metrics, 0))

@@ -8,6 +8,7 @@ import csv
 import datetime as dt
 from typing import Any
 
+from django.contrib import messages
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
@@ -134,8 +135,6 @@ def summary_preference(request: HttpRequest) -> HttpResponse:
         SummaryOptOut.objects.get_or_create(user=request.user)
     else:
         SummaryOptOut.objects.filter(user=request.user).delete()
-    from django.contrib import messages
-
     messages.success(
         request,
         _("You will not receive the weekly summary.")
