@@ -200,8 +200,23 @@ def cursor_fits(after: str, sort: str) -> bool:
     return moment.tzinfo is not None
 
 
-def filtered(user: User, data: dict[str, Any]) -> Any:
-    """The cases `user` may see that match the form's cleaned data."""
+def _after(cases: Any, field: str, ascending: bool, cursor: tuple[Any, int] | None) -> Any:
+    """The cases after the keyset `cursor` (sort value, id) in the page's order."""
+    if cursor is None:
+        return cases
+    value, pk = cursor
+    op, bound = ("gt", "gte") if ascending else ("lt", "lte")
+    # The bound alone lets the database walk the sort index from the cursor on; the rest
+    # breaks ties on the id.
+    return cases.filter(
+        Q(**{f"{field}__{bound}": value})
+        & (Q(**{f"{field}__{op}": value}) | Q(**{f"pk__{op}": pk}))
+    )
+
+
+def filtered(user: User, data: dict[str, Any], *, exact: bool = True) -> Any:
+    """The cases `user` may see that match the form's cleaned data. With `exact` False, free
+    text keeps the text index's candidates unchecked (page() checks the rows it shows)."""
     cases = visible_cases(user)
     now = timezone.now()
     view = data.get("view") or "mine"
@@ -267,7 +282,8 @@ def filtered(user: User, data: dict[str, Any]) -> Any:
         )
         cases = cases.filter(created_at__lt=end)
     if text := (data.get("q") or "").strip():
-        cases = cases.filter(pk__in=search.matching_case_ids(text, among=cases))
+        find = search.matching_case_ids if exact else search.candidate_case_ids
+        cases = cases.filter(pk__in=find(text, among=cases))
     return cases
 
 
@@ -283,7 +299,10 @@ _ORDER = {
 def page(user: User, data: dict[str, Any], size: int = PAGE_SIZE) -> Page:
     sort = data.get("sort") or "deadline"
     field, ascending = _ORDER[sort]
-    cases = filtered(user, data)
+    text = (data.get("q") or "").strip()
+    # Free text: the index's candidates, each checked as the page needs it (search.containing),
+    # so a common word costs the rows shown, not every case that has it.
+    cases = filtered(user, data, exact=False)
     if field == "priority_rank":
         cases = cases.annotate(priority_rank=PRIORITY_RANK)
     cursor = _decode(data.get("after") or "")
@@ -291,19 +310,21 @@ def page(user: User, data: dict[str, Any], size: int = PAGE_SIZE) -> Page:
         value, pk = cursor
         if field != "priority_rank" and value is not None:
             value = dt.datetime.fromisoformat(value)
-        op, bound = ("gt", "gte") if ascending else ("lt", "lte")
-        # The bound alone lets the database walk the sort index from the cursor on; the rest
-        # breaks ties on the id.
-        cases = cases.filter(
-            Q(**{f"{field}__{bound}": value})
-            & (Q(**{f"{field}__{op}": value}) | Q(**{f"pk__{op}": pk}))
-        )
+        cursor = (value, pk)
     order = [field, "pk"] if ascending else [f"-{field}", "-pk"]
-    rows = list(
-        cases.select_related(
-            "customer", "category", "assignee", "team__calendar", "jurisdiction"
-        ).order_by(*order)[: size + 1]
-    )
+    related = ("customer", "category", "assignee", "team__calendar", "jurisdiction")
+    rows: list[Case] = []
+    while True:
+        batch = list(
+            _after(cases, field, ascending, cursor)
+            .select_related(*related)
+            .order_by(*order)[: size + 1]
+        )
+        shown = search.containing(text, batch) if text else {row.pk for row in batch}
+        rows += [row for row in batch if row.pk in shown]
+        if len(rows) > size or len(batch) <= size:
+            break
+        cursor = (getattr(batch[-1], field), batch[-1].pk)
     more = len(rows) > size
     rows = rows[:size]
     next_after = _encode(getattr(rows[-1], field), rows[-1].pk) if more and rows else ""

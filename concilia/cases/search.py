@@ -174,15 +174,39 @@ def matching_case_ids(text: str, among: QuerySet[Case] | None = None) -> list[in
     contains `text`, ignoring case, for `cases.filter(pk__in=...)`. `among`, the cases the caller
     will show (the queue's filters), spares checking the others: pass it when there is one."""
     folded = crypto.fold_text(text)
+    cases = among if among is not None else Case.objects.all()
+    return _as_subquery(sorted(_containing(folded, cases, _candidates(folded, cases))))
+
+
+def candidate_case_ids(text: str, among: QuerySet[Case] | None = None) -> list[int] | RawSQL:
+    """What matching_case_ids checks: every case that may contain `text` (a superset), for a
+    caller that checks only the rows it shows, with `containing`."""
+    folded = crypto.fold_text(text)
+    return _as_subquery(_candidates(folded, among if among is not None else Case.objects.all()))
+
+
+def containing(text: str, cases: list[Case]) -> set[int]:
+    """The ids of those of `cases` (loaded, so their texts are decrypted) whose subject,
+    description or a message contains `text`, ignoring case: one statement for the messages."""
+    folded = crypto.fold_text(text)
+    if not folded:
+        return {case.pk for case in cases}
+    found = {
+        case.pk
+        for case in cases
+        if folded in crypto.fold_text(case.subject or "")
+        or folded in crypto.fold_text(case.description or "")
+    }
+    return found | _in_messages(folded, [case.pk for case in cases if case.pk not in found])
+
+
+def _candidates(folded: str, cases: QuerySet[Case]) -> list[int]:
     if not folded:
         return []
-    cases = among if among is not None else Case.objects.all()
     if len(folded) < MIN_INDEXED_LENGTH:
         recent = cases.order_by("-last_activity_at", "-pk").values_list("pk", flat=True)
-        candidates = sorted(recent[:SHORT_SCAN_LIMIT])
-        return _as_subquery(sorted(_containing(folded, Case.objects.all(), candidates)))
-    candidates = sorted(_indexed_candidates(folded))
-    return _as_subquery(sorted(_containing(folded, cases, candidates)))
+        return sorted(recent[:SHORT_SCAN_LIMIT])
+    return sorted(_indexed_candidates(folded))
 
 
 def _query_hashes(folded: str, key: bytes) -> list[int]:
@@ -230,6 +254,8 @@ def _having_all(cursor: Any, hashes: list[int]) -> set[int]:
 def _containing(folded: str, cases: QuerySet[Case], candidates: list[int]) -> set[int]:
     """The candidates that `cases` (the caller's filter) keeps and whose decrypted text really
     contains the folded query: two statements per VERIFY_BATCH candidates."""
+    if not folded:
+        return set()
     found: set[int] = set()
     for chunk in _chunks(candidates, VERIFY_BATCH):
         kept = cases.filter(pk__in=chunk).order_by().values_list("pk", "subject", "description")
@@ -240,12 +266,19 @@ def _containing(folded: str, cases: QuerySet[Case], candidates: list[int]) -> se
                 found.add(pk)
             else:
                 rest.append(pk)
-        if rest:
-            for case_id, body in Message.objects.filter(case_id__in=rest).values_list(
-                "case_id", "body"
-            ):
-                if case_id not in found and folded in crypto.fold_text(body or ""):
-                    found.add(case_id)
+        found |= _in_messages(folded, rest)
+    return found
+
+
+def _in_messages(folded: str, case_ids: list[int]) -> set[int]:
+    """Those of the cases with a message that contains the folded query."""
+    found: set[int] = set()
+    for chunk in _chunks(case_ids, VERIFY_BATCH):
+        for case_id, body in Message.objects.filter(case_id__in=chunk).values_list(
+            "case_id", "body"
+        ):
+            if case_id not in found and folded in crypto.fold_text(body or ""):
+                found.add(case_id)
     return found
 
 

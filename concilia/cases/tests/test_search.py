@@ -256,6 +256,27 @@ def test_pieces_found_apart_are_not_a_match(open_case, ana):
     assert {apart.reference, across.reference}.isdisjoint(found(ana, "abcd"))
 
 
+def test_pages_show_only_real_matches_and_carry_on_past_false_candidates(open_case, ana):
+    # Given three cases with "abcd" and, between them in deadline order, false candidates
+    cases = []
+    for i in range(7):
+        text = "xxabcdxx" if i % 3 == 0 else "abc-bcd"
+        cases.append(open_case(email=f"p{i}@example.com", description=text))
+    expected = [c.reference for c in cases if c.description == "xxabcdxx"]
+
+    # When the agent pages through the results one case a page
+    shown, after = [], ""
+    while True:
+        result = queue.page(ana, {"view": "all", "q": "ABCD", "sort": "age", "after": after}, 1)
+        shown += [c.reference for c in result.cases]
+        after = result.next_after
+        if not after:
+            break
+
+    # Then every real match comes once, in order, and no false candidate
+    assert shown == expected
+
+
 def test_non_ascii_text_folds_case_in_every_alphabet(open_case, ana):
     greek = open_case(description="Η ΠΑΡΑΓΓΕΛΊΑ δεν ήρθε")  # noqa: RUF001
     german = open_case(email="b@example.com", description="Die Größe stimmt nicht")
