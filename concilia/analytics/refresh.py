@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+import logging
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -48,6 +49,10 @@ from concilia.cases.models import Case, CaseEvent, Status
 BATCH = 2000
 # A full refresh adds bigger batches at once: their rows merge before the upsert.
 FULL_BATCH = 10_000
+# The sweep computes the aggregates from scratch by itself only up to this many cases.
+SWEEP_FULL_LIMIT = 20_000
+
+logger = logging.getLogger(__name__)
 # Conversations active this long before the last refresh are read again: their abandonment
 # depends on the clock, and a thumbs up or down on an older message saves no conversation.
 RECENT = dt.timedelta(days=1)
@@ -347,6 +352,18 @@ def rebuild_open_now(now: dt.datetime) -> None:
 
 def sweep(*, now: dt.datetime) -> int:
     """For the periodic sweep (settings.SWEEP_JOBS): an incremental refresh; returns the number
-    of cases and conversations it looked at again."""
+    of cases and conversations it looked at again.
+
+    The very first refresh is a full one; on an installation with many cases already that is
+    long (minutes per 100,000 cases), so the sweep leaves it to `concilia analytics refresh
+    --full` rather than hold up the other periodic jobs."""
+    never = not RefreshState.objects.filter(refreshed_at__isnull=False).exists()
+    if never and Case.objects.count() > SWEEP_FULL_LIMIT:
+        logger.warning(
+            "Analytics: more than %s cases and no aggregates yet: run "
+            "`concilia analytics refresh --full` once.",
+            SWEEP_FULL_LIMIT,
+        )
+        return 0
     report = refresh(now=now)
     return report.cases + report.conversations

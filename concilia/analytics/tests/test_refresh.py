@@ -173,3 +173,23 @@ def test_the_command_refreshes_and_rebuilds(clock, open_case, capsys):
     assert CaseDay.objects.filter(grain=Grain.ALL).get().opened == 1
     call_command("analytics", "refresh")
     assert "0" in capsys.readouterr().out
+
+
+def test_the_sweep_leaves_a_long_first_computation_to_the_command(
+    clock, open_case, monkeypatch, caplog
+):
+    from concilia.analytics import refresh as refreshing
+
+    clock.at(2026, 11, 30, 9, 0)
+    open_case()
+    open_case(email="two@example.com")
+    # Given more cases than the sweep computes from scratch, and no aggregates yet
+    monkeypatch.setattr(refreshing, "SWEEP_FULL_LIMIT", 1)
+    assert refreshing.sweep(now=clock.now) == 0
+    assert not CaseDay.objects.exists()
+    assert "concilia analytics refresh --full" in caplog.text
+    # Once the command has run, the sweep keeps them up to date
+    call_command("analytics", "refresh", "--full")
+    open_case(email="three@example.com")
+    assert refreshing.sweep(now=clock.now) >= 1
+    assert CaseDay.objects.get(grain=Grain.ALL).opened == 3
