@@ -467,10 +467,11 @@ def measure_intake(site: Site, surface: str, args: argparse.Namespace, batch: st
         intake_requests(site, surface, f"w{batch}"),
         args.time_limit,
     )
-    if warm.statuses.get(expected, 0) != args.warmup:
-        raise BenchError(
+    if warm.statuses.get(expected, 0) != args.warmup:  # counted below: the run goes on
+        print(
             f"{site.system} {surface}: warm-up answered {dict(warm.statuses)} {dict(warm.errors)}, "
-            f"expected {args.warmup} x {expected}:\n{site.log()}"
+            f"expected {args.warmup} x {expected}:\n{site.log()[-1500:]}",
+            file=sys.stderr,
         )
     build = intake_requests(site, surface, f"m{batch}")
     before = site.count()
