@@ -410,6 +410,7 @@ HELPDESK_CASE_PANELS = [
 ]
 # What else each sweep runs (name in its summary: function taking now=, returning a count).
 SWEEP_JOBS = {
+    "jobs handed over after a crash": "concilia.core.tasks.hand_over_left",
     "offers expired": "concilia.resolution.actions.expire_offers",
     "collective complaints raised": "concilia.resolution.collective.sweep",
     "spikes of similar complaints found": "concilia.resolution.trends.sweep",

@@ -246,6 +246,30 @@ class OutboxEvent(models.Model):
         return f"{self.kind} {self.subject} ({self.event_id})"
 
 
+class JobHandoff(models.Model):
+    """A job queued with a change for a backend outside the database (RQ on Redis): written in
+    the change's transaction and deleted once Redis holds the job, so that a process killed
+    between the commit and the hand-off loses no job; the sweep hands over what is left
+    (concilia.core.tasks). Its id is the job's id in Redis: a job already there is never queued
+    twice. Jobs carry ids, not personal data."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    task_path = models.CharField(_("job"), max_length=200)
+    args = models.JSONField(_("arguments"), default=list, blank=True)
+    kwargs = models.JSONField(_("keyword arguments"), default=dict, blank=True)
+    queue_name = models.CharField(_("queue"), max_length=100, default="default")
+    priority = models.SmallIntegerField(_("priority"), default=0)
+    run_after = models.DateTimeField(_("run after"), null=True, blank=True)
+    created_at = models.DateTimeField(_("created"), default=timezone.now, db_index=True)
+
+    class Meta:
+        verbose_name = _("job being handed over")
+        verbose_name_plural = _("jobs being handed over")
+
+    def __str__(self) -> str:
+        return f"{self.task_path} ({self.id})"
+
+
 class DeadJob(models.Model):
     """A background job that failed on every attempt (concilia.core.jobs): kept for an
     administrator to read why and to run it again once the cause is fixed.
