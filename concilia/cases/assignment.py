@@ -8,6 +8,7 @@ from django.utils import timezone
 
 from concilia.accounts.models import Team, User
 from concilia.cases.models import AssignmentRule, Case, Status, Strategy
+from concilia.core import audit
 from concilia.core.memo import remember_for
 
 
@@ -35,7 +36,9 @@ def available_agents(team: Team) -> list[User]:
 
 
 def _round_robin(team: Team, agents: list[User]) -> User:
-    # The team row is locked so that two simultaneous cases do not go to the same person.
+    # The team row is locked so that two simultaneous cases do not go to the same person; the
+    # audit chain's head is taken first, the order every transaction follows (audit.lock_chain).
+    audit.lock_chain()
     locked = Team.objects.select_for_update().get(pk=team.pk)
     after = locked.last_assigned_id or 0
     chosen = next((agent for agent in agents if agent.pk > after), agents[0])

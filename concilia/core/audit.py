@@ -158,6 +158,17 @@ def _append(content: dict[str, Any]) -> AuditEntry:
     return entry
 
 
+def lock_chain() -> None:
+    """Take the audit chain's head now, before another shared row (a team's round robin): the
+    head is locked by nearly every transaction until it commits, so one that locked some row
+    first and the head second deadlocked against one that held the head and wanted that row
+    (bench/peer found it: open_case against the triage job). Taking the head first keeps one
+    order for everyone. Outside a transaction there is nothing to hold."""
+    if connection.in_atomic_block and connection.features.has_select_for_update:
+        with connection.cursor() as cursor:
+            _locked_head(cursor)
+
+
 # Plain SQL: appending is on every page that shows personal data, so it is kept cheap.
 _HEAD = "SELECT seq, hash FROM core_auditchainhead WHERE id = %s"
 _MOVE_HEAD = "UPDATE core_auditchainhead SET seq = %s, hash = %s WHERE id = %s"

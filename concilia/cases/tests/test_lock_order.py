@@ -1,0 +1,68 @@
+"""Two transactions that lock the same shared rows in opposite orders deadlock on PostgreSQL, and
+one of them answers 500: bench/peer found open_case (the team's round robin, then the audit
+chain's head) against the triage job (the head, then the team). The round robin now takes the
+head first, the order every transaction follows. Real PostgreSQL connections, one per thread."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+from django.db import connection, connections, transaction
+
+from concilia.accounts.models import Role, Team
+from concilia.cases.assignment import _round_robin
+from concilia.cases.tests.conftest import person
+from concilia.core import audit
+
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.skipif(
+        connection.vendor != "postgresql", reason="SQLite runs one writer at a time: no deadlock"
+    ),
+]
+
+
+def test_round_robin_and_an_audited_change_do_not_deadlock():
+    team = Team.objects.create(code="parcels", name_es="Paquetes", name_en="Parcels")
+    agents = [person("ana", Role.AGENT, team), person("bruno", Role.AGENT, team)]
+    audit.record(audit.VIEW, target=team)  # the chain's head exists
+    both_inside = threading.Barrier(2, timeout=20)
+    errors: list[BaseException] = []
+
+    def assign_then_audit() -> None:  # open_case's order
+        try:
+            with transaction.atomic():
+                _round_robin(team, agents)
+                both_inside.wait()
+                time.sleep(0.5)  # the other transaction audits first
+                audit.record(audit.VIEW, target=team)
+        except BaseException as error:
+            errors.append(error)
+        finally:
+            connections.close_all()
+
+    def audit_then_assign() -> None:  # the triage job's order
+        try:
+            with transaction.atomic():
+                both_inside.wait()
+                audit.record(audit.VIEW, target=team)
+                _round_robin(team, agents)
+        except BaseException as error:
+            errors.append(error)
+        finally:
+            connections.close_all()
+
+    threads = [
+        threading.Thread(target=assign_then_audit),
+        threading.Thread(target=audit_then_assign),
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert errors == []
+    team.refresh_from_db()
+    assert team.last_assigned_id == agents[1].pk  # both were assigned, one after the other
+    assert audit.verify().ok
