@@ -245,3 +245,21 @@ def test_only_the_signed_in_customer_may_change_their_contact_data(
     case.customer.refresh_from_db()
     assert case.customer.phone == "+34 655 444 333"
     assert Case.objects.filter(customer=case.customer).count() == 3
+
+
+def test_sign_in_links_are_rate_limited_per_address_and_per_email(open_case, run_tasks, settings):
+    # Given a limit of two links an hour
+    settings.CONCILIA_SIGN_IN_RATE = "2/hour"
+    case = open_case()
+    run_tasks()
+    mail.outbox.clear()
+    # When someone asks three times for the same case, then the third is refused, saying why
+    asker = Client()
+    answers = [ask_for_link(asker, case.reference, "lucia@example.com") for _ in range(3)]
+    assert [a.status_code for a in answers] == [200, 200, 429]
+    assert "Too many requests" in answers[2].text
+    run_tasks()
+    assert len(mail.outbox) == 2
+    # When another address asks for the same email, then it is refused too: the email's own limit
+    other = Client(REMOTE_ADDR="203.0.113.9")
+    assert ask_for_link(other, case.reference, "lucia@example.com").status_code == 429
