@@ -24,7 +24,7 @@ pytestmark = [
 ]
 
 
-def test_round_robin_and_an_audited_change_do_not_deadlock():
+def test_round_robin_and_an_audited_change_do_not_deadlock(seeded):
     team = Team.objects.create(code="parcels", name_es="Paquetes", name_en="Parcels")
     agents = [person("ana", Role.AGENT, team), person("bruno", Role.AGENT, team)]
     audit.record(audit.VIEW, target=team)  # the chain's head exists
