@@ -220,7 +220,7 @@ class Case(models.Model):
     # Encrypted (docs/encryption.md); found by text through the blind gram index (TextGram).
     subject = EncryptedCharField(_("subject"), max_length=200)
     description = EncryptedTextField(_("description"))
-    desired_resolution = models.TextField(_("desired resolution"), blank=True)
+    desired_resolution = EncryptedTextField(_("desired resolution"), blank=True)
     order_number = models.CharField(_("order number"), max_length=60, blank=True)
     purchase_date = models.DateField(_("purchase date"), null=True, blank=True)
     amount = models.DecimalField(

@@ -32,6 +32,7 @@ EMAIL_BODY_MARK = "CUERPO-CORREO-3307-PRIVADO"
 EMAIL_FILE_MARK = b"ADJUNTO-CORREO-6620-PRIVADO"
 CASE_TEXT_MARK = "Vajilla-Porcelana-Limoges-8841"  # in each complaint's description
 MESSAGE_MARK = "Mensaje-Confidencial-Transportista-2276"  # in a message of the thread
+WISH_MARK = "Deseo-Reembolso-Tarjeta-4417"  # in each complaint's desired resolution
 BOT_TOKEN = "987654321:AAHsecretBotTokenPartThatMustNotLeak01"
 # What a customer writes in the chat (the transcript, the dialogue's memory) and an email's
 # sender and subject, as the mail channel keeps them beside the raw message.
@@ -117,7 +118,7 @@ def after_the_upgrade() -> dict[str, object]:
                 "category": Category.objects.get(code="other"),
                 "kind": "complaint",
                 "description": f"El pedido llegó roto: {CASE_TEXT_MARK}.",
-                "desired_resolution": "Otro igual.",
+                "desired_resolution": f"Otro igual o {WISH_MARK}.",
                 "notice_version": notice,
             },
             channel=Channel.WEB,
@@ -140,6 +141,7 @@ def after_the_upgrade() -> dict[str, object]:
         "references": references,
         "customers": sorted([c.name, c.email, c.phone] for c in Customer.objects.all()),
         "bot_token": TelegramBot.objects.get().api_token,
+        "wishes": sorted(set(Case.objects.values_list("desired_resolution", flat=True))),
         "chat": [message.body for message in said if message.author == "customer"],
         "email": list(InboundEmail.objects.values_list("from_address", "subject")),
         # the encrypted texts are still found by any part of them, in any case

@@ -81,6 +81,8 @@ def test_the_raw_database_file_and_the_attachment_store_hold_no_personal_data_in
         ],
         "El pedido llegó roto".encode(),
         b"Sigo esperando",
+        # what the customer wished for
+        scenario.WISH_MARK.encode(),
     ]
     for secret in secrets:
         assert secret not in database, secret
@@ -90,6 +92,7 @@ def test_the_raw_database_file_and_the_attachment_store_hold_no_personal_data_in
     # while the application reads it all back
     assert read_back["customers"] == sorted([list(person) for person in people])
     assert read_back["bot_token"] == scenario.BOT_TOKEN
+    assert read_back["wishes"] == [f"Otro igual o {scenario.WISH_MARK}."]
     assert read_back["chat"] == [f"Se rompió. {scenario.CHAT_TEXT_MARK}"]
     subject = f"Consulta {scenario.EMAIL_SUBJECT_MARK}"
     assert read_back["email"] == [[scenario.EMAIL_SENDER, subject]]
