@@ -49,6 +49,10 @@ from concilia.cases.models import Case, CaseEvent, Status
 BATCH = 2000
 # A full refresh adds bigger batches at once: their rows merge before the upsert.
 FULL_BATCH = 10_000
+# A full refresh writes what it added up so far once it holds this many aggregate rows.
+FLUSH_KEYS = 400_000
+# On PostgreSQL, more rows than this are upserted through COPY and a temporary table.
+COPY_FROM = 2_000
 # The sweep computes the aggregates from scratch by itself only up to this many cases.
 SWEEP_FULL_LIMIT = 20_000
 
@@ -82,6 +86,9 @@ class Delta:
     def empty(cls) -> Delta:
         return cls(counts={"case": {}, "conv": {}}, durations={})
 
+    def size(self) -> int:
+        return sum(len(rows) for rows in self.counts.values()) + len(self.durations)
+
     def add(self, table: str, contribution: dict[str, Any] | None, sign: int) -> None:
         if not contribution:
             return
@@ -105,18 +112,33 @@ def batched(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
 
 
 def _upsert(table: str, key_columns: list[str], columns: list[str], rows: list[list]) -> None:
-    """INSERT ... ON CONFLICT (key) DO UPDATE SET c = c + excluded.c (SQLite and PostgreSQL)."""
+    """INSERT ... ON CONFLICT (key) DO UPDATE SET c = c + excluded.c (SQLite and PostgreSQL).
+
+    Rows must have distinct keys. On PostgreSQL a large batch is copied into a temporary table
+    first and merged by one statement: row-by-row upserts cost a round trip each."""
     if not rows:
         return
     quote = connection.ops.quote_name
     names = ", ".join(quote(c) for c in key_columns + columns)
-    marks = ", ".join(["%s"] * (len(key_columns) + len(columns)))
     updates = ", ".join(f"{quote(c)} = {table}.{quote(c)} + excluded.{quote(c)}" for c in columns)
-    sql = (
-        f"INSERT INTO {table} ({names}) VALUES ({marks}) "  # noqa: S608 - names are ours
-        f"ON CONFLICT ({', '.join(quote(c) for c in key_columns)}) DO UPDATE SET {updates}"
-    )
+    conflict = f"ON CONFLICT ({', '.join(quote(c) for c in key_columns)}) DO UPDATE SET {updates}"
     with connection.cursor() as cursor:
+        if connection.vendor == "postgresql" and len(rows) > COPY_FROM:
+            stage = f"{table}_stage"
+            cursor.execute(
+                f"CREATE TEMPORARY TABLE {stage} ON COMMIT DROP AS "  # noqa: S608 - names are ours
+                f"SELECT {names} FROM {table} WITH NO DATA"
+            )
+            with cursor.cursor.copy(f"COPY {stage} ({names}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+            cursor.execute(
+                f"INSERT INTO {table} ({names}) SELECT {names} FROM {stage} {conflict}"  # noqa: S608
+            )
+            cursor.execute(f"DROP TABLE {stage}")
+            return
+        marks = ", ".join(["%s"] * (len(key_columns) + len(columns)))
+        sql = f"INSERT INTO {table} ({names}) VALUES ({marks}) {conflict}"  # noqa: S608
         for chunk in batched(rows, 500):
             cursor.executemany(sql, chunk)
 
@@ -152,8 +174,11 @@ def _refresh_batch(
     compute: Callable[[list[int]], dict[int, dict[str, Any]]],
     *,
     known: bool,
+    delta: Delta | None = None,
 ) -> None:
-    """Replace the contributions of these ids: take the old ones back, add the new ones."""
+    """Replace the contributions of these ids: take the old ones back, add the new ones.
+
+    With `delta` (a full refresh) the changes are added to it and written later, in one go."""
     id_field = "case_id" if facts_model is CaseFacts else "conversation_id"
     old = (
         dict(facts_model.objects.filter(pk__in=ids).values_list(id_field, "contribution"))
@@ -161,12 +186,13 @@ def _refresh_batch(
         else {}
     )
     new = compute(ids)
-    delta = Delta.empty()
+    pending = delta if delta is not None else Delta.empty()
     for pk in ids:
         if old.get(pk) != new.get(pk):
-            delta.add(table, old.get(pk), -1)
-            delta.add(table, new.get(pk), +1)
-    apply(delta)
+            pending.add(table, old.get(pk), -1)
+            pending.add(table, new.get(pk), +1)
+    if delta is None:
+        apply(pending)
     gone = [pk for pk in old if pk not in new]
     if gone:
         facts_model.objects.filter(pk__in=gone).delete()
@@ -219,6 +245,9 @@ def refresh(
         calendars = facts.Calendars()
         touched = set(case_ids)
         report.cases = len(touched)
+        # A full refresh adds many batches up before writing (the tables start empty, and each
+        # aggregate row is then written once or a few times instead of once per batch).
+        pending = Delta.empty() if full else None
         for batch in _batches(touched, FULL_BATCH if full else BATCH):
             _refresh_batch(
                 batch,
@@ -226,7 +255,11 @@ def refresh(
                 CaseFacts,
                 lambda ids: facts.case_contributions(ids, calendars=calendars, now=now),
                 known=not full,
+                delta=pending,
             )
+            if pending is not None and pending.size() > FLUSH_KEYS:
+                apply(pending)
+                pending = Delta.empty()
             if progress:
                 progress(len(batch))
         conversations = set(conversation_ids)
@@ -242,7 +275,13 @@ def refresh(
                 ConversationFacts,
                 lambda ids: facts.conversation_contributions(ids, now=now),
                 known=not full,
+                delta=pending,
             )
+            if pending is not None and pending.size() > FLUSH_KEYS:
+                apply(pending)
+                pending = Delta.empty()
+        if pending is not None:
+            apply(pending)
         rebuild_open_now(now)
         state.last_event_id = last_event
         state.last_message_id = last_message

@@ -193,3 +193,35 @@ def test_the_sweep_leaves_a_long_first_computation_to_the_command(
     open_case(email="three@example.com")
     assert refreshing.sweep(now=clock.now) >= 1
     assert CaseDay.objects.get(grain=Grain.ALL).opened == 3
+
+
+def test_a_full_refresh_written_in_several_flushes_gives_the_same_rows(
+    clock, open_case, ana, monkeypatch
+):
+    """A full refresh adds batches up in memory and writes them when they grow too big (through
+    COPY and a staging table on PostgreSQL): forcing a write after every case, and the COPY path
+    for every write, changes no row, and the incremental refresh carries on from there."""
+    from concilia.analytics import refresh as refreshing
+
+    clock.at(2026, 11, 27, 16, 0)  # a Friday
+    cases = [open_case(email=f"c{i}@example.com") for i in range(5)]
+    for case in cases[:3]:
+        clock.now += dt.timedelta(hours=3)
+        actions.reply_to_customer(case=case, body="Hola", author=ana)
+    actions.close_case(case=cases[0], outcome=Outcome.RESOLVED, actor_user=ana)
+    clock.at(2026, 11, 30, 10, 0)
+    refresh(full=True, now=clock.now)
+    at_once = snapshot()
+    assert at_once["CaseDay"] and at_once["DurationDay"]
+
+    monkeypatch.setattr(refreshing, "FULL_BATCH", 1)
+    monkeypatch.setattr(refreshing, "FLUSH_KEYS", 0)
+    monkeypatch.setattr(refreshing, "COPY_FROM", 0)
+    refresh(full=True, now=clock.now)
+    assert snapshot() == at_once
+    all_days = CaseDay.objects.filter(grain=Grain.ALL)
+    assert sum(day.opened for day in all_days) == 5
+
+    actions.reply_to_customer(case=cases[4], body="Hola", author=ana)
+    refresh(now=clock.now)
+    assert sum(day.frt_n for day in CaseDay.objects.filter(grain=Grain.ALL)) == 4
