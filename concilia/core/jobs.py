@@ -88,7 +88,11 @@ def job(
         for name in ("__module__", "__name__", "__qualname__", "__doc__"):
             setattr(run, name, getattr(function, name))
         run.carries_request_id = True  # type: ignore[attr-defined]
-        return task(takes_context=True, **task_options)(run)
+        options = dict(task_options)
+        # RQ refuses any priority but the default (InvalidTaskError); there the queue comes first.
+        if not task_backends[options.get("backend", "default")].supports_priority:
+            options.pop("priority", None)
+        return task(takes_context=True, **options)(run)
 
     return decorate
 

@@ -8,9 +8,10 @@ import datetime as dt
 import pytest
 from django.urls import reverse
 from django.utils import timezone
+from django_tasks.base import DEFAULT_TASK_PRIORITY, TASK_MAX_PRIORITY
 from django_tasks_db.models import DBTaskResult
 
-from concilia.core.jobs import RETRY_KWARG, backoff_seconds
+from concilia.core.jobs import RETRY_KWARG, backoff_seconds, job
 from concilia.core.models import DeadJob, PeriodicRun
 from concilia.core.tests.jobs_for_tests import fail_until_fixed, mark_done
 
@@ -123,3 +124,26 @@ def test_the_email_jobs_retry(name):
 
     assert getattr(tasks, name).takes_context
     assert getattr(tasks, name).module_path == f"concilia.cases.tasks.{name}"
+
+
+def urgent() -> None:
+    """A job function defined at module level, as django-tasks requires."""
+
+
+def test_a_job_with_a_priority_is_defined_on_a_backend_without_priorities(settings):
+    # Given the scaled deployment's RQ backend, which refuses any priority but the default
+    settings.TASKS = {"default": {"BACKEND": "django_tasks_rq.RQBackend", "QUEUES": ["customer"]}}
+    settings.RQ_QUEUES = {"customer": {"URL": "redis://127.0.0.1:6379/15"}}
+
+    # When a job asks to go first (as the policies' decision in the chat does)
+    defined = job(priority=TASK_MAX_PRIORITY, queue_name="customer")(urgent)
+
+    # Then it is defined (it used to raise InvalidTaskError, a 500 on every chat confirmation
+    # on RQ), with the default priority: its queue puts it first there
+    assert defined.priority == DEFAULT_TASK_PRIORITY
+    assert defined.queue_name == "customer"
+
+
+def test_a_job_keeps_its_priority_on_the_database_backend():
+    defined = job(priority=TASK_MAX_PRIORITY, queue_name="customer")(urgent)
+    assert defined.priority == TASK_MAX_PRIORITY
