@@ -370,11 +370,32 @@ class Case(models.Model):
         return self.reference
 
     def save(self, *args: Any, update_fields: Iterable[str] | None = None, **kwargs: Any) -> None:
+        adding = self._state.adding
         super().save(*args, update_fields=update_fields, **kwargs)
-        if update_fields is None or SEARCHED_CASE_FIELDS & set(update_fields):
-            from concilia.cases.search import index_cases  # search reads these models
+        if update_fields is not None and not SEARCHED_CASE_FIELDS & set(update_fields):
+            return
+        from concilia.cases.search import add_texts, index_cases  # search reads these models
 
+        texts = self._searched_texts()
+        if adding:
+            # A new case has no pieces stored yet and no messages: only add its own.
+            add_texts(self.pk, texts or ())
+        elif texts is None or texts != getattr(self, "_indexed", None):
             index_cases([self.pk])
+        self._indexed = texts
+
+    @classmethod
+    def from_db(cls, db: str, field_names: Any, values: Any) -> Case:
+        case = super().from_db(db, field_names, values)
+        case._indexed = case._searched_texts()
+        return case
+
+    def _searched_texts(self) -> tuple[str, ...] | None:
+        """The searched texts as loaded (None when one of them was not loaded)."""
+        loaded = self.__dict__
+        if not all(name in loaded for name in SEARCHED_CASE_FIELDS):
+            return None
+        return tuple(loaded[name] or "" for name in sorted(SEARCHED_CASE_FIELDS))
 
     @property
     def is_overdue(self) -> bool:
@@ -470,11 +491,16 @@ class Message(models.Model):
         return f"{self.case_id} {self.author_kind} {self.created_at:%Y-%m-%d %H:%M}"
 
     def save(self, *args: Any, update_fields: Iterable[str] | None = None, **kwargs: Any) -> None:
+        adding = self._state.adding
         super().save(*args, update_fields=update_fields, **kwargs)
         if update_fields is None or {"body", "case"} & set(update_fields):
-            from concilia.cases.search import index_cases  # search reads these models
+            from concilia.cases.search import add_texts, index_cases  # search reads these models
 
-            index_cases([self.case_id])
+            if adding:
+                # A new message only adds pieces to its case's index.
+                add_texts(self.case_id, [self.body or ""])
+            else:
+                index_cases([self.case_id])
 
 
 class TextGram(models.Model):

@@ -119,6 +119,15 @@ def index_cases(case_ids: Iterable[int]) -> int:
     return len(ids)
 
 
+def add_texts(case_id: int, texts: Iterable[str]) -> None:
+    """Add the pieces of new texts (a new case's, a new message's) to a case's index: nothing
+    to read or take away, since the case's other texts only ever add pieces of their own."""
+    grams = text_hashes(texts)
+    if grams:
+        with _connection(write=True).cursor() as cursor:
+            _insert(cursor, [(case_id, gram) for gram in sorted(grams)])
+
+
 def _delete(cursor: Any, rows: list[tuple[int, int]]) -> None:
     by_case: dict[int, list[int]] = {}
     for case_id, gram in rows:

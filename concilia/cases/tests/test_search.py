@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from django.core.management import call_command
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import translation
 
 from concilia.cases import actions, queue, search
@@ -185,6 +186,44 @@ def test_saving_other_fields_leaves_the_text_found(open_case, ana, sara):
     actions.assign_case(case=case, assignee=ana, actor=sara)
 
     assert found(ana, "pierde agua") == {case.reference}
+
+
+def test_saving_changed_text_without_naming_fields_indexes_it_again(open_case, ana):
+    case = Case.objects.get(pk=open_case(description="Tostadora quemada").pk)  # loaded fresh
+    case.subject, case.description = "Hervidor", "Hervidor sin tapa"
+    case.save()  # every column
+
+    assert found(ana, "tostadora") == set()
+    assert found(ana, "hervidor sin tapa") == {case.reference}
+
+
+def test_new_text_is_only_added_and_unchanged_text_is_not_read_again(open_case, ana):
+    """A new case and a new message add their own pieces without reading the case's other
+    texts; a save that changes no text leaves the index alone."""
+    case = open_case(description="Lavadora que no centrifuga")
+    gram_table = TextGram._meta.db_table
+    message_table = Message._meta.db_table
+
+    def index_work(queries: list[dict[str, str]]) -> list[str]:
+        return [
+            q["sql"]
+            for q in queries
+            if gram_table in q["sql"] or f'FROM "{message_table}"' in q["sql"]
+        ]
+
+    with CaptureQueriesContext(connection) as added:
+        actions.add_customer_message(case=case, body="Referencia del pedido PX-4411")
+    work = index_work(added.captured_queries)
+    assert len(work) == 1 and work[0].lstrip().upper().startswith("INSERT"), work
+
+    loaded = Case.objects.get(pk=case.pk)
+    loaded.priority = "high"
+    with CaptureQueriesContext(connection) as saved:
+        loaded.save()
+    assert index_work(saved.captured_queries) == []
+
+    assert found(ana, "PX-4411") == {case.reference}
+    assert found(ana, "no centrifuga") == {case.reference}
 
 
 def test_merged_messages_are_found_under_the_case_they_joined(open_case, ana):
