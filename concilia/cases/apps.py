@@ -18,3 +18,16 @@ class CasesConfig(AppConfig):
         from concilia.core.rekeying import register_index
 
         register_index("cases.textgram", reindex_batch)
+        # Assignment remembers each team's workers for a few seconds: forget them on a change.
+        from django.contrib.auth.models import Group
+        from django.db.models.signals import m2m_changed, post_delete, post_save
+
+        from concilia.accounts.models import User
+        from concilia.cases.assignment import forget_workers
+
+        post_save.connect(forget_workers, sender=User, dispatch_uid="cases.workers.user")
+        post_delete.connect(forget_workers, sender=User, dispatch_uid="cases.workers.user_gone")
+        for through in (User.groups.through, Group.permissions.through):
+            m2m_changed.connect(
+                forget_workers, sender=through, dispatch_uid=f"cases.workers.{through}"
+            )

@@ -61,6 +61,27 @@ def test_round_robin_takes_turns_and_skips_people_who_are_away(open_case, teams,
     ]
 
 
+def test_the_team_workers_are_read_once_and_forgotten_when_someone_leaves(open_case, teams, bruno):
+    logistics = teams[1]
+    carla = person("carla", Role.AGENT, logistics)
+    shipping(open_case, email="warm@example.com")  # the rules and the workers are read
+
+    def reads_of_workers(queries: list[dict[str, str]]) -> int:
+        return sum('"auth_permission"' in q["sql"] for q in queries)
+
+    with CaptureQueriesContext(connection) as cold:
+        first = shipping(open_case, email="a@example.com")
+        second = shipping(open_case, email="b@example.com")
+    assert {first.assignee, second.assignee} == {bruno, carla}
+    assert reads_of_workers(cold.captured_queries) == 0  # remembered from the first case
+
+    carla.groups.remove(logistics.group)  # she moves to another team
+    assert [shipping(open_case, email=f"e{i}@example.com").assignee for i in range(2)] == [
+        bruno,
+        bruno,
+    ]
+
+
 def test_a_rule_can_match_the_customer_domain_language_and_channel(open_case, teams, bruno):
     care, logistics = teams
     AssignmentRule.objects.create(

@@ -26,7 +26,7 @@ pytestmark = [
 
 def test_round_robin_and_an_audited_change_do_not_deadlock(seeded):
     team = Team.objects.create(code="parcels", name_es="Paquetes", name_en="Parcels")
-    agents = [person("ana", Role.AGENT, team), person("bruno", Role.AGENT, team)]
+    agents = [person("ana", Role.AGENT, team).pk, person("bruno", Role.AGENT, team).pk]
     audit.record(audit.VIEW, target=team)  # the chain's head exists
     both_inside = threading.Barrier(2, timeout=20)
     errors: list[BaseException] = []
