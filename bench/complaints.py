@@ -180,7 +180,7 @@ def _role(pid: str, pgid: int) -> str:
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
     except OSError:
         return "web"
-    if "db_worker" in cmdline:
+    if "db_worker" in cmdline or "concilia worker" in cmdline or " rqworker" in cmdline:
         return "task worker"
     return "sweep" if " sweep" in cmdline else "web"  # web: granian's main process and workers
 
