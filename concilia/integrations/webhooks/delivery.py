@@ -24,6 +24,7 @@ from django.utils import timezone
 from concilia.core.models import OutboxEvent
 from concilia.integrations.crm.tasks import push_case_event
 from concilia.integrations.webhooks.addresses import refused_at_send
+from concilia.integrations.webhooks.metrics import MADE
 from concilia.integrations.webhooks.models import (
     DUE_STATUSES,
     Delivery,
@@ -221,6 +222,8 @@ def record(delivery: Delivery, answer: Answer, *, started_at: dt.datetime) -> De
             delivery.status = DeliveryStatus.FAILED
             delivery.next_attempt_at = now + backoff(delivery.attempts)
     delivery.save(update_fields=[*fields, "last_error"])
+    if answer.ok:
+        transaction.on_commit(MADE.inc)
     return delivery
 
 
