@@ -280,30 +280,70 @@ def aggregate_rows() -> int:
     return sum(m.objects.count() for m in (CaseDay, DurationDay, OpenNow))
 
 
-def time_dashboard(browser: Browser, requests: int, warmup: int) -> dict[str, Any]:
+@dataclass
+class Copy:
+    """One size's database as it stood once that size was filled and refreshed."""
+
+    size: int
+    home: Path
+    env: dict[str, str]
+    pg_db: str | None
+    facts: dict[str, Any]
+
+
+def snapshot(size: int, home: Path, args: argparse.Namespace, pg_url: str | None) -> Copy:
+    """Copy the database (and the home with its keys) now, so that every size can be timed at
+    the end, side by side."""
+    from django.db import connections
+
+    connections.close_all()
+    copy_home = home.parent / f"{home.name}-{size}"
+    shutil.rmtree(copy_home, ignore_errors=True)
+    shutil.copytree(home, copy_home, ignore=shutil.ignore_patterns("*.log", "metrics"))
+    env = {"CONCILIA_HOME": str(copy_home)}
+    name = None
+    if pg_url:
+        name = f"{args.pg_db}_{size}"
+        pg_admin(args.pg_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        pg_admin(args.pg_url, f'CREATE DATABASE "{name}" TEMPLATE "{args.pg_db}"')
+        env["DATABASE_URL"] = f"{args.pg_url.rstrip('/')}/{name}"
+    return Copy(size, copy_home, env, name, {})
+
+
+def time_dashboards(browsers: list[Browser], requests: int, warmup: int) -> list[dict[str, Any]]:
+    """GET the dashboard from each server in turn, `requests` rounds: whatever else the machine
+    is doing weighs on every size alike."""
     for _ in range(warmup):
-        browser.request("GET", PATH)
-    times, statuses = [], {}
+        for browser in browsers:
+            browser.request("GET", PATH)
+    times: list[list[float]] = [[] for _ in browsers]
+    statuses: list[dict[str, int]] = [{} for _ in browsers]
     cpu_before = machine_busy()
     for _ in range(requests):
-        started = time.perf_counter()
-        status, _headers, body = browser.request("GET", PATH)
-        times.append((time.perf_counter() - started) * 1000)
-        statuses[str(status)] = statuses.get(str(status), 0) + 1
-        if status != 200 or b'data-chart="volume"' not in body:
-            raise BenchError(f"GET {PATH} answered {status} without the dashboard")
+        for index, browser in enumerate(browsers):
+            started = time.perf_counter()
+            status, _headers, body = browser.request("GET", PATH)
+            times[index].append((time.perf_counter() - started) * 1000)
+            statuses[index][str(status)] = statuses[index].get(str(status), 0) + 1
+            if status != 200 or b'data-chart="volume"' not in body:
+                raise BenchError(f"GET {PATH} answered {status} without the dashboard")
     cpu_after = machine_busy()
-    times.sort()
     busy = cpu_after[0] - cpu_before[0]
     total = cpu_after[1] - cpu_before[1]
-    return {
-        "requests": requests,
-        "p50_ms": round(percentile(times, 50), 1),
-        "p95_ms": round(percentile(times, 95), 1),
-        "max_ms": round(times[-1], 1),
-        "statuses": statuses,
-        "machine_busy_pct": round(100 * busy / total, 1) if total else 0.0,
-    }
+    timings = []
+    for index in range(len(browsers)):
+        ordered = sorted(times[index])
+        timings.append(
+            {
+                "requests": requests,
+                "p50_ms": round(percentile(ordered, 50), 1),
+                "p95_ms": round(percentile(ordered, 95), 1),
+                "max_ms": round(ordered[-1], 1),
+                "statuses": statuses[index],
+                "machine_busy_pct": round(100 * busy / total, 1) if total else 0.0,
+            }
+        )
+    return timings
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -374,8 +414,10 @@ def run_sizes(
     pg_url: str | None,
     results: list[SizeResult],
 ) -> int:
-    """Fill, refresh and time each size into `results`; 0 when done."""
-    server: Server | None = None
+    """Fill and refresh each size, copying the database after each, then time the dashboard
+    of every size side by side (one server per copy, requests taken in turn); 0 when done."""
+    servers: list[Server] = []
+    copies: list[Copy] = []
     try:
         start_django(args.db, home, pg_url)
         from django.db import connection
@@ -409,37 +451,51 @@ def run_sizes(
             report = refresh()
             incremental_s = time.monotonic() - started
             print(f"incremental refresh of {report.cases:,} touched cases: {incremental_s:.2f}s")
-            connection.close()
-
-            server = Server(home, None, args.start_timeout)
+            if size == sizes[-1]:  # the last size is timed on the database itself
+                live = {"CONCILIA_HOME": str(home), **({"DATABASE_URL": pg_url} if pg_url else {})}
+                copy = Copy(size, home, live, None, {})
+            else:
+                copy = snapshot(size, home, args, pg_url)
+            copy.facts = {
+                "db": args.db,
+                "cases": Case.objects.count(),
+                "events": events,
+                "fill_s": round(filled, 1),
+                "events_s": round(events_s, 1),
+                "full_refresh_s": round(full_s, 1),
+                "incremental_refresh_s": round(incremental_s, 2),
+                "aggregate_rows": rows,
+            }
+            copies.append(copy)
+        connection.close()
+        browsers = []
+        for copy in copies:
+            server = Server(copy.home, None, args.start_timeout, env=copy.env)
+            servers.append(server)
             server.start()
             browser = Browser(server.port)
             browser.sign_in(SUPERVISOR, DEMO_PASSWORD)
-            timing = time_dashboard(browser, args.requests, args.warmup)
-            server.stop()
-            server = None
-            result = SizeResult(
-                db=args.db,
-                cases=Case.objects.count(),
-                events=events,
-                fill_s=round(filled, 1),
-                events_s=round(events_s, 1),
-                full_refresh_s=round(full_s, 1),
-                incremental_refresh_s=round(incremental_s, 2),
-                aggregate_rows=rows,
-                code=code_version(),
-                **timing,
-            )
+            browsers.append(browser)
+        print(f"\ntiming the dashboard of {len(copies)} sizes in turn", flush=True)
+        timings = time_dashboards(browsers, args.requests, args.warmup)
+        for copy, timing in zip(copies, timings, strict=True):
+            result = SizeResult(**copy.facts, code=code_version(), **timing)
             results.append(result)
             print(
-                f"  dashboard p50 {result.p50_ms} ms  p95 {result.p95_ms} ms  max "
-                f"{result.max_ms} ms  n {result.requests}  statuses {result.statuses}  "
-                f"machine busy {result.machine_busy_pct}% (this benchmark included)",
+                f"  {result.cases:,} cases: dashboard p50 {result.p50_ms} ms  p95 "
+                f"{result.p95_ms} ms  max {result.max_ms} ms  n {result.requests}  statuses "
+                f"{result.statuses}  machine busy {result.machine_busy_pct}% (this benchmark "
+                "included)",
                 flush=True,
             )
     finally:
-        if server is not None:
+        for server in servers:
             server.stop()
+        for copy in copies:
+            if not args.keep and copy.home != home:
+                shutil.rmtree(copy.home, ignore_errors=True)
+                if copy.pg_db:
+                    pg_admin(args.pg_url, f'DROP DATABASE IF EXISTS "{copy.pg_db}" WITH (FORCE)')
     return 0
 
 

@@ -1006,8 +1006,15 @@ def scans(plan: str) -> list[str]:
 
 
 class Server:
-    def __init__(self, home: Path, workers: int | None, start_timeout: float):
+    def __init__(
+        self,
+        home: Path,
+        workers: int | None,
+        start_timeout: float,
+        env: dict[str, str] | None = None,
+    ):
         self.home = home
+        self.env = env  # variables to set on top of this process's environment
         self.port = free_port()
         self.workers = workers
         self.start_timeout = start_timeout
@@ -1022,7 +1029,7 @@ class Server:
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(
                 command,
-                env=os.environ.copy(),
+                env={**os.environ, **(self.env or {})},
                 cwd=self.home,
                 stdout=log,
                 stderr=subprocess.STDOUT,

@@ -31,7 +31,7 @@ def test_the_analytics_benchmark_fills_refreshes_and_times_the_dashboard(tmp_pat
             sys.executable,
             str(ROOT / "bench" / "analytics.py"),
             "--db=sqlite",
-            "--sizes=1000",
+            "--sizes=300,800",
             "--events-per-case=6",
             "--requests=3",
             "--warmup=1",
@@ -46,10 +46,13 @@ def test_the_analytics_benchmark_fills_refreshes_and_times_the_dashboard(tmp_pat
         check=False,
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    assert not (tmp_path / "home").exists()
-    [result] = json.loads(report.read_text())["results"]
-    assert result["cases"] >= 1000
-    assert result["events"] >= 6 * 1000  # opened, replies, status changes, padding
+    # nothing left behind: neither the home nor the copy of the first size
+    assert list(tmp_path.glob("home*")) == []
+    # each size timed from its own copy of the database
+    small, result = json.loads(report.read_text())["results"]
+    assert 300 <= small["cases"] < 800 <= result["cases"]
+    assert small["statuses"] == {"200": 3}
+    assert result["events"] >= 6 * 800  # opened, replies, status changes, padding
     assert result["aggregate_rows"] > 0
     assert result["statuses"] == {"200": 3}
     assert 0 < result["p50_ms"] <= result["p95_ms"]
