@@ -17,9 +17,9 @@ the demo's two teams). Then, for --minutes:
 - --customers seats each hold one customer at a time in the chat API (bench/conversations.py's
   Customer: privacy notice, problem, questions, summary, case, the policies' answer polled for,
   offer, survey), pausing a random 0-2x --think seconds before each message; when a conversation
-  ends a new customer takes the seat. At the end no new conversation starts and the ones under
-  way finish without pauses ("drain"): their requests after the end count for errors and cases,
-  not for the latency figures.
+  ends a new customer takes the seat. At the end each customer under way leaves before their
+  next message (a request on the wire is answered first): those conversations are "cut", not
+  errors, and the database check covers them too.
 - --agents agents, each signed in through /helpdesk/login/ with their own cookies, loop: their
   queue (mine; else their teams' unassigned, taking one), a case page, then a reply (50%), an
   internal note (25%), a reply that closes the case (15%) or a transfer to the other team (10%),
@@ -73,7 +73,6 @@ from complaints import (
     python_speed,
 )
 from conversations import Customer, Run, check_cases, count_cases
-from conversations import Result as ChatResult
 
 JOB_QUEUES = ["customer", "default", "mail", "webhooks"]  # settings.JOB_QUEUES
 AGENT_PREFIX = "soak-"
@@ -82,7 +81,7 @@ CSRF = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
 VERSION = re.compile(r'name="version" value="(\d+)"')
 # What an agent does with a case it opened, and how often.
 AGENT_ACTIONS = (["reply", "note", "close", "transfer"], [50, 25, 15, 10])
-DRAIN_LIMIT_S = 180.0  # the conversations under way at the end must finish by then
+END_LIMIT_S = 120.0  # after the end and the longest pause, everyone must have left by then
 
 AGENTS_SNIPPET = """
 import json
@@ -499,6 +498,23 @@ class Agent:
 # The customers
 
 
+class Stopped(Exception):
+    """The run is over: the customer leaves before sending their next message."""
+
+
+class SeatedCustomer(Customer):
+    """bench/conversations.py's customer, who leaves when the run is over."""
+
+    stopping = False
+
+    async def post(self, path: str, payload: dict, step: str) -> dict | None:
+        if self.think_s:
+            await asyncio.sleep(self.rng.uniform(0, 2 * self.think_s))
+        if self.stopping:
+            raise Stopped
+        return await self.request(path, payload, step, self.outcome.turns)
+
+
 class Seats:
     """--customers seats, each holding one customer at a time until the end."""
 
@@ -509,29 +525,29 @@ class Seats:
         self.index = itertools.count()
         self.people: list[Customer] = []
         self.live: set[Customer] = set()
-        self.cut: dict[int, tuple[int, int]] = {}  # id(person) -> turns, polls before the end
+        self.cut: set[int] = set()  # id() of the customers who left at the end
         self.batch = f"soak{os.getpid()}"
 
     async def seat(self, client, gate, rng, deadline: float) -> None:
         while time.monotonic() < deadline:
-            person = Customer(
+            person = SeatedCustomer(
                 client, gate, next(self.index), self.batch, self.args.think, rng, self.args.poll
             )
             self.people.append(person)
             self.live.add(person)
             try:
                 await person.run()
+            except Stopped:
+                person.outcome.problem = "cut at the end"
+                self.cut.add(id(person))
             except Exception as exc:  # a client bug is reported, not raised
                 person.outcome.problem = f"client error: {exc!r}"
             finally:
                 self.live.discard(person)
 
     def end(self) -> None:
-        """No more pauses: the conversations under way finish now. What they send from here
-        on is the drain, kept out of the latency figures."""
         for person in self.live:
-            self.cut[id(person)] = (len(person.outcome.turns), len(person.outcome.polls))
-            person.think_s = 0.0
+            person.stopping = True
 
 
 # --------------------------------------------------------------------------------------------
@@ -625,15 +641,16 @@ async def soak(deployment: Deployment, args: argparse.Namespace) -> dict[str, An
         progress = asyncio.create_task(report_progress(seats, agents, samples, deadline, t0))
         await asyncio.sleep(max(0.0, deadline - time.monotonic()))
         seats.end()
-        step(f"time is up: {len(seats.live)} conversations under way finish without pauses")
+        step(f"time is up: {len(seats.live)} customers under way leave before their next message")
         progress.cancel()
-        drained_at = time.monotonic()
-        _done, pending = await asyncio.wait(talking + working, timeout=DRAIN_LIMIT_S)
+        ended_at = time.monotonic()
+        limit = 2 * max(args.think, args.agent_think) + END_LIMIT_S
+        _done, pending = await asyncio.wait(talking + working, timeout=limit)
         for task in pending:
             task.cancel()
         for person in seats.live:
-            person.outcome.problem = f"still talking {DRAIN_LIMIT_S:.0f}s after the end"
-        drain_s = time.monotonic() - drained_at
+            person.outcome.problem = f"still talking {limit:.0f}s after the end"
+        drain_s = time.monotonic() - ended_at
     for agent in agents:
         await agent.client.aclose()
     stop.set()
@@ -749,22 +766,19 @@ def figures(deployment: Deployment, run: dict, args: argparse.Namespace, cases_b
         outcomes=outcomes, duration_s=run["duration_s"], client_cpu_s=run["client_cpu_s"]
     )
     check = check_cases(deployment.instance, chat_run)
-    chat = ChatResult(
-        db=args.db, workers=0, customers=len(people), connections=args.connections,
-        think_s=args.think, poll_s=args.poll, run=chat_run, check=check,
-        cases_before=cases_before, memory_peak={}, memory_end={}, cpu={}, busy_pct=0.0,
-        speed_us=0.0, code=deployment.instance.code,
-    )  # fmt: skip
-    # Latency: what was sent before the end (the drain's requests come without pauses).
-    window_turns, window_polls, drain_turns = [], [], []
-    for person in people:
-        turns, polls = person.outcome.turns, person.outcome.polls
-        cut = seats.cut.get(id(person), (len(turns), len(polls)))
-        window_turns += turns[: cut[0]]
-        window_polls += polls[: cut[1]]
-        drain_turns += turns[cut[0] :]
+    case_problems = chat_case_problems(check, outcomes, cases_before)
+    window_turns = [t for o in outcomes for t in o.turns]
+    window_polls = [t for o in outcomes for t in o.polls]
+    failed_turns = Counter(
+        t.status for t in window_turns + window_polls if not 200 <= t.status < 300
+    )
+    finished = [o for o in outcomes if o.finished]
+    unfinished = [
+        o
+        for p, o in zip(people, outcomes, strict=True)
+        if not o.finished and id(p) not in seats.cut
+    ]
     steps = Counter(t.step for t in window_turns)
-    in_window = [o for p, o in zip(people, outcomes, strict=True) if id(p) not in seats.cut]
     agent_calls = [c for a in agents for c in a.log.calls]
     agent_failed = Counter(
         f"{c.kind} {c.status or 'transport'}"
@@ -796,10 +810,10 @@ def figures(deployment: Deployment, run: dict, args: argparse.Namespace, cases_b
     logged = server_errors(deployment.logs())
     failed_jobs = job_statuses.get("failed", 0) + job_statuses.get("FAILED", 0)
     errors = (
-        sum(chat.failed_turns.values())
-        + (len(people) - len(chat.finished))
+        sum(failed_turns.values())
+        + len(unfinished)
         + sum(agent_failed.values())
-        + len(chat.case_problems)
+        + len(case_problems)
         + len(agent_problems)
         + failed_jobs
     )
@@ -825,24 +839,25 @@ def figures(deployment: Deployment, run: dict, args: argparse.Namespace, cases_b
         "started": dt.datetime.fromtimestamp(run["wall0"], dt.UTC).isoformat(timespec="seconds"),
         "errors": errors,
         "conversations": len(people),
-        "conversations_finished": len(chat.finished),
-        "conversations_in_window": len(in_window),
-        "conversations_per_min": round(len(in_window) / minutes, 1) if minutes else 0.0,
-        "cases_added": chat.cases_added,
-        "case_problems": chat.case_problems,
-        "settled_by_policy": sum(1 for o in chat.finished if o.settled),
-        "handed_over": sum(1 for o in chat.finished if o.status == "handed_over"),
+        "conversations_finished": len(finished),
+        "conversations_cut_at_the_end": len(seats.cut),
+        "conversations_per_min": round(len(finished) / minutes, 1) if minutes else 0.0,
+        "cases_added": check["cases"] - cases_before,
+        "case_check": check,
+        "case_problems": case_problems,
+        "settled_by_policy": sum(1 for o in finished if o.settled),
+        "handed_over": sum(1 for o in finished if o.status == "handed_over"),
         "turns": len(window_turns),
         "turns_per_s": round(len(window_turns) / run["duration_s"], 1),
         "turn_ms": summary([t.ms for t in window_turns]),
         "turn_waited_for_client_connection_ms": summary([t.waited_ms for t in window_turns]),
         "turn_ms_by_step": {s: summary([t.ms for t in window_turns if t.step == s]) for s, _ in steps.most_common()},
         "polls_ms": summary([t.ms for t in window_polls]),
-        "drain": {"seconds": round(run["drain_s"], 1), "conversations": len(seats.cut), "turns_ms": summary([t.ms for t in drain_turns])},
-        "decision_shown_ms": summary([o.decision_shown_ms for o in in_window if o.decision_shown_ms is not None]),
-        "decision_server_ms": summary([o.decision_server_ms for o in in_window if o.decision_server_ms is not None]),
-        "chat_failed_requests": {str(k or "transport"): v for k, v in chat.failed_turns.items()},
-        "unfinished": Counter(o.problem for o in outcomes if not o.finished).most_common(10),
+        "seconds_to_leave_after_the_end": round(run["drain_s"], 1),
+        "decision_shown_ms": summary([o.decision_shown_ms for o in outcomes if o.decision_shown_ms is not None]),
+        "decision_server_ms": summary([o.decision_server_ms for o in outcomes if o.decision_server_ms is not None]),
+        "chat_failed_requests": {str(k or "transport"): v for k, v in failed_turns.items()},
+        "unfinished": Counter(o.problem for o in unfinished).most_common(10),
         "agent_requests": len(agent_calls),
         "agent_requests_per_s": round(len(agent_calls) / run["duration_s"], 2),
         "agent_ms": {k: summary([c.ms for c in agent_calls if c.kind == k]) for k in sorted({c.kind for c in agent_calls})},
@@ -858,7 +873,7 @@ def figures(deployment: Deployment, run: dict, args: argparse.Namespace, cases_b
         "job_statuses": dict(job_statuses),
         "jobs_waiting_max": max((s.jobs_waiting or 0 for s in samples), default=0),
         "server_log_errors": len(logged),
-        "server_log_first_errors": logged[:3],
+        "server_log_first_errors": logged[:20],
         "memory": memory_over_time(samples),
         "cpu_s": {**cpu_by_role(samples), "client": round(run["client_cpu_s"], 1)},
         "load_average_1min": {"min": min(loads, default=0), "max": max(loads, default=0), "mean": round(sum(loads) / len(loads), 2) if loads else 0},
@@ -868,6 +883,32 @@ def figures(deployment: Deployment, run: dict, args: argparse.Namespace, cases_b
             for s in samples
         ],
     }  # fmt: skip
+
+
+def chat_case_problems(check: dict, outcomes: list, cases_before: int) -> list[str]:
+    """Every way the database disagrees with "one case per conversation that got a reference"
+    (conversations cut at the end included)."""
+    with_reference = sum(1 for o in outcomes if o.reference)
+    added = check["cases"] - cases_before
+    problems = []
+    if added != with_reference:
+        problems.append(f"{added} cases added for {with_reference} conversations with a reference")
+    if check["conversations_with_case"] != with_reference:
+        problems.append(f"{check['conversations_with_case']} conversations hold a case")
+    if check["distinct_cases"] != check["conversations_with_case"]:
+        problems.append(f"only {check['distinct_cases']} distinct cases")
+    if check["cases_shared_by_conversations"]:
+        problems.append(f"{check['cases_shared_by_conversations']} cases shared")
+    if check["reference_mismatches"] or check["missing_chat_cases"]:
+        problems.append(
+            f"references differ: {check['reference_mismatches']} {check['missing_chat_cases']}"
+        )
+    scored = sum(
+        1 for o in outcomes if any(t.step == "survey" and 200 <= t.status < 300 for t in o.turns)
+    )
+    if check["surveys"] != scored:
+        problems.append(f"{check['surveys']} survey scores stored for {scored} sent")
+    return problems
 
 
 def agent_check(deployment: Deployment) -> dict[str, int]:
@@ -893,13 +934,12 @@ def describe(f: dict) -> str:
         + (f"  chat {f['chat_failed_requests']}" if f["chat_failed_requests"] else "")
         + (f"  agents {f['agent_failed_requests']}" if f["agent_failed_requests"] else "")
         + (f"  jobs failed {f['job_statuses']}" if f["errors"] else ""),
-        f"conversations        {f['conversations_finished']} of {f['conversations']} finished with a case"
-        f" ({f['conversations_in_window']} within the time, {f['conversations_per_min']}/min;"
-        f" {f['drain']['conversations']} finished in the {f['drain']['seconds']:.0f}s drain);"
+        f"conversations        {f['conversations_finished']} of {f['conversations']} finished"
+        f" ({f['conversations_per_min']}/min), {f['conversations_cut_at_the_end']} cut at the end;"
         f" {f['settled_by_policy']} settled by an offer, {f['handed_over']} handed over",
         f"cases added          {f['cases_added']}"
         + (
-            " (one per conversation)"
+            " (one per conversation that got a reference)"
             if not f["case_problems"]
             else f"  MISMATCH {f['case_problems']}"
         ),
