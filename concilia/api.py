@@ -4,8 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import (
+    PermissionDenied,
+    RequestDataTooBig,
+    TooManyFieldsSent,
+    TooManyFilesSent,
+)
 from django.http import Http404, HttpRequest, HttpResponse
+from django.http.multipartparser import MultiPartParserError
 from django.utils.translation import gettext as _
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
@@ -17,10 +23,11 @@ from concilia.intake.api import router as intake_router
 
 # What each error status means, for the operations the schema does not already describe it on.
 _PROBLEM_STATUSES = {
-    400: "The request body is not valid JSON, or is too large.",
+    400: "The request body is not valid JSON or multipart form data.",
     401: "No valid API token was sent.",
     403: "The token lacks the scope, or its user the permission, needed here.",
     404: "Nothing has this identifier (or it is not the caller's to see).",
+    413: "The request body is larger than this server accepts.",
     422: "The request has errors: each field's problem is listed.",
     429: "Too many requests: try again after Retry-After seconds.",
 }
@@ -55,7 +62,7 @@ def _problems_of(operation: dict[str, Any]) -> list[int]:
     has_body = "requestBody" in operation
     statuses = []
     if has_body:
-        statuses.append(400)
+        statuses += [400, 413]
     if operation.get("security"):
         statuses += [401, 403, 429]
     elif has_body:
@@ -153,6 +160,20 @@ def on_http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
     if exc.status_code == 400 and detail.startswith("Cannot parse request body"):
         detail = _("The request body is not valid JSON (or is too large).")
     return _problem(request, exc.status_code, detail)
+
+
+@api.exception_handler(MultiPartParserError)
+def on_unreadable_multipart(request: HttpRequest, exc: MultiPartParserError) -> HttpResponse:
+    return _problem(request, 400, _("The request body is not valid multipart form data."))
+
+
+@api.exception_handler(RequestDataTooBig)
+@api.exception_handler(TooManyFieldsSent)
+@api.exception_handler(TooManyFilesSent)
+def on_too_large(request: HttpRequest, exc: Exception) -> HttpResponse:
+    # Django refuses these before reading the body (DATA_UPLOAD_MAX_MEMORY_SIZE and the field
+    # counts); without a handler they became its HTML 400 page instead of the API's JSON.
+    return _problem(request, 413, _("The request is larger than this server accepts."))
 
 
 @api.exception_handler(PermissionDenied)
