@@ -7,7 +7,7 @@ import datetime as dt
 import re
 import string
 from collections.abc import Mapping
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
@@ -48,30 +48,34 @@ def money(value: Any, *, minor_units: bool = False) -> Decimal:
         raise FieldError(f"not an amount: {value!r}")
     try:
         amount = Decimal(str(value).strip())
-    except InvalidOperation as error:
+        if minor_units:
+            amount = amount / 100
+    except ArithmeticError as error:  # InvalidOperation, and Overflow for "1e999999999" cents
         raise FieldError(f"not an amount: {value!r}") from error
     if not amount.is_finite():
         raise FieldError(f"not an amount: {value!r}")
-    return amount / 100 if minor_units else amount
+    return amount
 
 
 def date(value: Any) -> dt.date:
     """A local date from "2026-03-22", an ISO date-time (naive ones are UTC) or a Unix time."""
     if isinstance(value, bool) or value in (None, ""):
         raise FieldError(f"not a date: {value!r}")
+    try:
+        return _local_date(value)
+    # Out of range: a Unix time past year 9999, NaN, a moment whose local day does not exist.
+    except (ValueError, OverflowError, OSError) as error:
+        raise FieldError(f"not a date: {value!r}") from error
+
+
+def _local_date(value: Any) -> dt.date:
     if isinstance(value, int | float | Decimal) or (isinstance(value, str) and value.isdigit()):
         moment = dt.datetime.fromtimestamp(float(value), tz=dt.UTC)
         return timezone.localdate(moment)
     text = str(value).strip()
     if len(text) == 10:
-        try:
-            return dt.date.fromisoformat(text)
-        except ValueError as error:
-            raise FieldError(f"not a date: {value!r}") from error
-    try:
-        moment = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError as error:
-        raise FieldError(f"not a date: {value!r}") from error
+        return dt.date.fromisoformat(text)
+    moment = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
     if timezone.is_naive(moment):
         moment = moment.replace(tzinfo=dt.UTC)
     return timezone.localdate(moment)
