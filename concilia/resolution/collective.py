@@ -43,6 +43,7 @@ from concilia.cases.models import (
     NotificationKind,
     Outcome,
 )
+from concilia.core import audit
 from concilia.resolution import facts as fact_schema
 from concilia.resolution.engine import Settlement, money
 from concilia.resolution.models import (
@@ -340,6 +341,7 @@ def _open_flag(trait: Trait, rule: Threshold, now: dt.datetime) -> tuple[Collect
 def _join(flag: CollectiveFlag, case_ids: Iterable[int], *, now: dt.datetime) -> list[Case]:
     """Add cases to the flag (each once), write an event on each newcomer and refresh the
     flag's counts; returns the newcomers. The flag's row is locked so counts stay exact."""
+    audit.lock_chain()  # the head before the flag, as everyone: the reverse order deadlocked
     CollectiveFlag.objects.select_for_update().filter(pk=flag.pk).first()
     ids = set(case_ids)
     already = set(
