@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import re
 from dataclasses import dataclass
 
 from django.db.models import Q
@@ -45,16 +46,22 @@ class Pushed:
     again_at: dt.datetime | None = None
 
 
+# ASCII digits as str(int) writes them: a superscript two passes str.isdigit but not int().
+_DATA_NUMBER = re.compile(r"0|[1-9][0-9]*")
+
+
 def callback_data(conversation_id: int, seq: int, index: int) -> str:
     """A button's data (at most 64 bytes): the message it belongs to and which choice it is."""
     return f"c:{conversation_id}:{seq}:{index}"
 
 
 def parse_callback_data(data: str | None) -> tuple[int, int, int] | None:
+    """The triple of `callback_data`, or None for anything else a client sends instead."""
     parts = (data or "").split(":")
-    if len(parts) != 4 or parts[0] != "c" or not all(p.isdigit() for p in parts[1:]):
+    if len(parts) != 4 or parts[0] != "c" or not all(_DATA_NUMBER.fullmatch(p) for p in parts[1:]):
         return None
-    return int(parts[1]), int(parts[2]), int(parts[3])
+    numbers = int(parts[1]), int(parts[2]), int(parts[3])
+    return numbers if max(numbers) < 2**63 else None  # beyond, no row has it
 
 
 def keyboard(message: ChatMessage) -> list[list[dict[str, str]]]:
