@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from django.core.exceptions import (
@@ -53,7 +54,31 @@ class ConciliaAPI(NinjaAPI):
                             },
                         },
                     )
+        _add_links(schema["paths"])
         return schema
+
+
+# OpenAPI links: where the identifier in an answer leads next, for clients and for the stateful
+# fuzzer. The answer (method, path, status) -> the path parameter and where the answer holds it.
+_LINKS = {
+    ("post", "/api/v1/complaints", 201): ("reference", "$response.body#/reference"),
+    ("post", "/api/v1/webhooks/endpoints", 201): ("endpoint_id", "$response.body#/id"),
+}
+
+
+def _add_links(paths: dict[str, Any]) -> None:
+    """Link each answer of _LINKS to every operation whose only path parameter it gives."""
+    for (method, path, status), (name, source) in _LINKS.items():
+        links = {
+            target["operationId"]: {
+                "operationId": target["operationId"],
+                "parameters": {name: source},
+            }
+            for target_path, methods in paths.items()
+            if re.findall(r"\{(\w+)\}", target_path) == [name]
+            for target in methods.values()
+        }
+        paths[path][method]["responses"][status]["links"] = links
 
 
 def _problems_of(operation: dict[str, Any]) -> list[int]:
