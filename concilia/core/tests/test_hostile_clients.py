@@ -209,6 +209,7 @@ def multipart(fields: dict[str, str], files: dict[str, tuple[str, bytes]]) -> by
 @pytest.fixture(scope="module")
 def server(tmp_path_factory) -> Iterator[Server]:
     home = tmp_path_factory.mktemp("hostile") / "home"
+    log_file = home.parent / "serve.log"
     port = free_port()
     env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
     env.update(
@@ -219,30 +220,32 @@ def server(tmp_path_factory) -> Iterator[Server]:
         CONCILIA_CHAT_START_RATE="",
         CONCILIA_CHAT_MESSAGE_RATE="",
     )
-    process = subprocess.Popen(  # noqa: S603
-        [
-            sys.executable,
-            "-m",
-            "concilia",
-            "serve",
-            "--port",
-            str(port),
-            "--workers",
-            "2",
-            "--no-worker",
-            "--no-sweep",
-        ],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        start_new_session=True,
-    )
+    with log_file.open("wb") as log_out:  # a file, not a pipe: nobody reads it until the end
+        process = subprocess.Popen(  # noqa: S603
+            [
+                sys.executable,
+                "-m",
+                "concilia",
+                "serve",
+                "--port",
+                str(port),
+                "--workers",
+                "2",
+                "--no-worker",
+                "--no-sweep",
+            ],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=log_out,
+            start_new_session=True,
+        )
     try:
         wait_for(f"http://127.0.0.1:{port}/complaints/new", seconds=120)
         yield Server(port, home)
     finally:
         os.killpg(process.pid, signal.SIGTERM)
-        log = process.communicate(timeout=30)[1].decode(errors="replace")
+        process.wait(timeout=30)
+    log = log_file.read_text(errors="replace")
     # Refusals are logged as warnings; a 500 would be an ERROR with a traceback.
     assert "Internal Server Error" not in log, log[-5000:]
 
@@ -474,8 +477,10 @@ def test_slow_headers_do_not_hold_up_other_clients(server):
     assert max(took) < 2, took
 
 
+# Not strict: which web process takes each connection is the kernel's choice, and a run where
+# one process got no slow client would pass by luck.
 @pytest.mark.xfail(
-    strict=True,
+    strict=False,
     reason=(
         "granian hands a request to the web process's Python thread once its headers are in, "
         "and the thread then waits for the body with no time limit (granian has no body read "
