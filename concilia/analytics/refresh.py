@@ -147,24 +147,38 @@ KEY_COLUMNS = ["grain", "day", *DIMENSIONS]
 
 
 def apply(delta: Delta) -> None:
-    """Add a delta to the tables, then drop the rows it left at zero."""
+    """Add a delta to the tables, then drop the rows it left at zero. Rows are written in key
+    order (grain, then day), so that a day's roll-ups share pages."""
     for table, model, metrics in (
         ("case", CaseDay, CASE_METRICS),
         ("conv", ConversationDay, CONVERSATION_METRICS),
     ):
         rows = [
             [*key, *(values.get(m, 0) for m in metrics)]
-            for key, values in delta.counts[table].items()
+            for key, values in sorted(delta.counts[table].items())
             if any(values.values())
         ]
         _upsert(model._meta.db_table, KEY_COLUMNS, list(metrics), rows)
         days = {row[1] for row in rows}
         if days:
             model.objects.filter(day__in=days, **{m: 0 for m in metrics}).delete()
-    rows = [[*key, n] for key, n in delta.durations.items() if n]
+    rows = [[*key, n] for key, n in sorted(delta.durations.items()) if n]
     _upsert(DurationDay._meta.db_table, [*KEY_COLUMNS, "metric", "bucket"], ["count"], rows)
     if rows:
         DurationDay.objects.filter(day__in={row[1] for row in rows}, count=0).delete()
+
+
+def flush_full_grain(delta: Delta) -> None:
+    """During a full refresh, write the rows of every combination (the bulk of a big delta) and
+    keep the roll-ups, a few rows per day, to write once at the end, together: the dashboard
+    reads them, and on PostgreSQL rows written together stay together on disk."""
+    full = Delta.empty()
+    for table, rows in delta.counts.items():
+        keys = [key for key in rows if key[0] == Grain.FULL]
+        full.counts[table] = {key: rows.pop(key) for key in keys}
+    keys = [key for key in delta.durations if key[0] == Grain.FULL]
+    full.durations = {key: delta.durations.pop(key) for key in keys}
+    apply(full)
 
 
 def _refresh_batch(
@@ -258,8 +272,7 @@ def refresh(
                 delta=pending,
             )
             if pending is not None and pending.size() > FLUSH_KEYS:
-                apply(pending)
-                pending = Delta.empty()
+                flush_full_grain(pending)
             if progress:
                 progress(len(batch))
         conversations = set(conversation_ids)
@@ -278,8 +291,7 @@ def refresh(
                 delta=pending,
             )
             if pending is not None and pending.size() > FLUSH_KEYS:
-                apply(pending)
-                pending = Delta.empty()
+                flush_full_grain(pending)
         if pending is not None:
             apply(pending)
         rebuild_open_now(now)
