@@ -269,6 +269,8 @@ class Deployment:
     # -- the jobs ---------------------------------------------------------------------------
 
     def jobs_waiting(self) -> int | None:
+        """Jobs due and not started (django-tasks' database backend writes "no run_after" as
+        the year 9999)."""
         if self.scaled:
             return sum(int(self.redis.db.llen(f"rq:queue:{q}")) for q in JOB_QUEUES)
         path = self.instance.home / "concilia.sqlite3"
@@ -276,7 +278,7 @@ class Deployment:
             now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
             (count,) = c.execute(
                 "SELECT count(*) FROM django_tasks_database_dbtaskresult WHERE status = 'READY' "
-                "AND (run_after IS NULL OR run_after <= ?)",
+                "AND (run_after IS NULL OR run_after <= ? OR run_after >= '9999')",
                 [now],
             ).fetchone()
         return int(count)
@@ -780,12 +782,16 @@ def figures(deployment: Deployment, run: dict, args: argparse.Namespace, cases_b
     ]
     steps = Counter(t.step for t in window_turns)
     agent_calls = [c for a in agents for c in a.log.calls]
+    # A case another agent transferred to the other team is no longer there for this one (404):
+    # counted apart; a case really lost would show in the database checks below.
+    moved_away = Counter(
+        c.kind for a in agents for c in a.log.calls if c.status == 404 and c.kind != "queue"
+    )
     agent_failed = Counter(
         f"{c.kind} {c.status or 'transport'}"
         for a in agents
         for c in a.log.calls
-        if c.status not in (200, 302, 409)
-        and not (c.kind == "case after transfer" and c.status == 404)
+        if c.status not in (200, 302, 409, 404) or (c.status == 404 and c.kind == "queue")
     )
     done = sum((a.log.done for a in agents), Counter())
     stored = agent_check(deployment)
@@ -864,6 +870,7 @@ def figures(deployment: Deployment, run: dict, args: argparse.Namespace, cases_b
         "agent_ms_all": summary([c.ms for c in agent_calls]),
         "agent_actions_saved": dict(done),
         "agent_conflicts_409": sum(a.log.conflicts for a in agents),
+        "agent_cases_moved_away_404": dict(moved_away),
         "agent_failed_requests": dict(agent_failed),
         "agent_problems": agent_problems + Counter(p for a in agents for p in a.log.problems).most_common(5),
         "agent_check": stored,
@@ -949,7 +956,8 @@ def describe(f: dict) -> str:
         f"chat polls           {lat(f['polls_ms'])}",
         f"agents               {f['agent_requests']} requests ({f['agent_requests_per_s']}/s): "
         f"{lat(f['agent_ms_all'])}; saved {f['agent_actions_saved']}, "
-        f"409 conflicts {f['agent_conflicts_409']}, stored {f['agent_check']}",
+        f"409 conflicts {f['agent_conflicts_409']}, moved away (404) {f['agent_cases_moved_away_404']},"
+        f" stored {f['agent_check']}",
         *(f"  {kind:<18} {lat(s)}" for kind, s in f["agent_ms"].items()),
         f"job queue wait       {lat(f['job_wait_ms_all'])}; at most {f['jobs_waiting_max']} waiting;"
         f" {f['job_statuses']}",
