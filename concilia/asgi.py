@@ -10,6 +10,10 @@ from typing import Any
 from django.core.asgi import get_asgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "concilia.settings")
+# Each request runs in a thread of its own here: a PostgreSQL connection kept for the next request
+# stayed with a finished thread, one more per request until the server refused clients
+# ("too many clients already", bench/soak.py). Django's advice under ASGI: no persistent ones.
+os.environ["CONCILIA_DB_CONN_MAX_AGE"] = "0"
 django_application = get_asgi_application()
 
 from django.utils import translation  # noqa: E402 - once Django is set up
