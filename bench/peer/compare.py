@@ -290,7 +290,7 @@ def granian(python: Path, workers: int, target: str) -> list[str]:
     """The server `concilia serve` starts (concilia/core/management/commands/serve.py), with
     the same options."""
     return [
-        str(python), "-m", "granian", "--interface", "asgi", "--host", HOST, "--port", "{port}",
+        str(python), "-m", "granian", "--interface", "wsgi", "--host", HOST, "--port", "{port}",
         "--workers", str(workers), "--blocking-threads", "1", "--respawn-failed-workers",
         "--workers-kill-timeout", "10", "--no-ws", "--log-level", "warning", target,
     ]  # fmt: skip
@@ -334,7 +334,7 @@ def make_sites(db: str, scratch: Path, args: argparse.Namespace) -> dict[str, Si
             "PYTHONPATH": str(site_dir),
         }
         sites[system] = Site(
-            system, db, home, env, granian(python, args.workers, "asgi:application"),
+            system, db, home, env, granian(python, args.workers, "wsgi:application"),
             TABLES[system], home / "site.sqlite3" if db == "sqlite" else None, dsn,
         )  # fmt: skip
         sites[system].info["python"] = str(python)

@@ -89,7 +89,7 @@ class Command(BaseCommand):
                     "-m",
                     "granian",
                     "--interface",
-                    "asgi",
+                    "wsgi",
                     "--host",
                     host,
                     "--port",
@@ -105,7 +105,7 @@ class Command(BaseCommand):
                     "--log-level",
                     "info" if options["verbosity"] > 1 else "warning",
                     *(["--access-log"] if options["verbosity"] > 1 else []),
-                    "concilia.asgi:application",
+                    "concilia.wsgi:application",
                 ],
                 env=env,
             )
