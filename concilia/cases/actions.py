@@ -252,6 +252,10 @@ def _notify(
 
 def _lock(case: Case, expected_version: int | None) -> Case:
     """The case's current row, locked until commit; refused if it moved on since it was read."""
+    # The audit chain's head first, the order every transaction follows: a case row locked
+    # first deadlocked on PostgreSQL against a transaction holding the head whose commit checks
+    # a foreign key to that case (FOR KEY SHARE), found by bench/soak.py.
+    audit.lock_chain()
     current = (
         Case.objects.select_for_update(of=("self",))
         .select_related("team__calendar")

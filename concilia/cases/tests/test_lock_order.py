@@ -12,7 +12,9 @@ import pytest
 from django.db import connection, connections, transaction
 
 from concilia.accounts.models import Role, Team
+from concilia.cases import actions
 from concilia.cases.assignment import _round_robin
+from concilia.cases.models import CaseEvent
 from concilia.cases.tests.conftest import person
 from concilia.core import audit
 
@@ -65,4 +67,46 @@ def test_round_robin_and_an_audited_change_do_not_deadlock(seeded):
     assert errors == []
     team.refresh_from_db()
     assert team.last_assigned_id == agents[1].pk  # both were assigned, one after the other
+    assert audit.verify().ok
+
+
+def test_a_locked_case_and_an_audited_change_that_refers_to_it_do_not_deadlock(seeded, open_case):
+    # One transaction holds the audit chain's head and adds a row that refers to the case: its
+    # commit checks that foreign key (FOR KEY SHARE on the case). The other locks the case (every
+    # case action does) and then audits. bench/soak.py saw them deadlock; the case's lock now
+    # takes the head first.
+    case = open_case(category="other")
+    both_inside = threading.Barrier(2, timeout=20)
+    errors: list[BaseException] = []
+
+    def audit_then_refer() -> None:  # e.g. a triage job writing to the case's thread
+        try:
+            with transaction.atomic():
+                both_inside.wait()
+                audit.record(audit.VIEW, case=case)
+                time.sleep(0.5)  # the other transaction locks the case meanwhile
+                CaseEvent.objects.create(case_id=case.pk, kind="note", actor_kind="system")
+        except BaseException as error:
+            errors.append(error)
+        finally:
+            connections.close_all()
+
+    def lock_then_audit() -> None:  # an agent's note: the case locked, then audited
+        try:
+            with transaction.atomic():
+                both_inside.wait()
+                time.sleep(0.2)  # the other holds the head first
+                current = actions._lock(case, None)
+                audit.record(audit.VIEW, case=current)
+        except BaseException as error:
+            errors.append(error)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=audit_then_refer), threading.Thread(target=lock_then_audit)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert errors == []
     assert audit.verify().ok
