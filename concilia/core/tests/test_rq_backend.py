@@ -76,8 +76,10 @@ def redis_db() -> Iterator[int]:
 def rq_backend(settings, redis_db):
     """This process queues to Redis as a scaled deployment's web process does."""
     url = f"redis://{REDIS[0]}:{REDIS[1]}/{redis_db}"
-    settings.RQ_QUEUES = {"default": {"URL": url}}
-    settings.TASKS = {"default": {"BACKEND": "django_tasks_rq.RQBackend", "QUEUES": ["default"]}}
+    settings.RQ_QUEUES = {name: {"URL": url} for name in settings.JOB_QUEUES}
+    settings.TASKS = {
+        "default": {"BACKEND": "django_tasks_rq.RQBackend", "QUEUES": settings.JOB_QUEUES}
+    }
     return url
 
 
